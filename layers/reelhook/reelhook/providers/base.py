@@ -1,0 +1,114 @@
+"""The contract every provider module fulfils.
+
+A provider module (``reelhook.providers.<name>``) holds all of one provider's quirks:
+its models, request mapping, status vocabulary, result shapes, webhook signature and
+error bodies. Handlers and services only speak to this contract, so adding a provider
+means adding a module here (plus its sandbox double and fixtures), never a handler.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, Protocol
+
+from reelhook.spec import ModelSpec, NormalizedRequest
+
+
+class Phase(StrEnum):
+    """A provider's status in reelhook's vocabulary."""
+
+    SUBMITTED = "submitted"
+    RUNNING = "running"
+    COMPLETED = "completed"  # provider done and results present: copy pending
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class ProviderStatus:
+    task_id: str | None
+    phase: Phase
+    raw_status: str
+    result_urls: tuple[str, ...] = ()
+    error_message: str | None = None
+    progress: int | None = None
+
+
+@dataclass(frozen=True)
+class HttpCall:
+    method: str
+    path: str
+    json: dict[str, Any] | None = None
+
+
+class WebhookRejected(Exception):
+    """A webhook that must not change state. ``status`` is the HTTP answer."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
+class MalformedPayload(ValueError):
+    """A provider body that does not have the documented shape."""
+
+
+@dataclass(frozen=True)
+class WebhookContext:
+    headers: Mapping[str, str]  # lower-cased names
+    raw_body: bytes
+    secrets: Mapping[str, str]
+    now: float
+    extras: Mapping[str, str] = field(default_factory=dict)
+
+
+class Provider(Protocol):
+    name: str
+    models: tuple[ModelSpec, ...]
+    # How long a result link lives, when the provider documents it (seconds); else a safe guess.
+    link_lifetime_seconds: int
+    # Unsigned webhooks are confirmed with a status GET before anything irreversible.
+    webhook_needs_confirmation: bool
+
+    def sends_webhooks(self, extras: Mapping[str, str]) -> bool: ...
+
+    def submit_call(self, spec: ModelSpec, req: NormalizedRequest, webhook_url: str | None,
+                    extras: Mapping[str, str]) -> HttpCall: ...
+
+    def parse_submit(self, body: Any) -> str: ...
+
+    def status_call(self, spec: ModelSpec, task_id: str, extras: Mapping[str, str]) -> HttpCall: ...
+
+    def parse_status(self, body: Any, *, from_webhook: bool) -> ProviderStatus: ...
+
+    def verify_webhook(self, ctx: WebhookContext) -> str | None:
+        """Raise ``WebhookRejected`` unless authentic; return the delivery id when there is one."""
+        ...
+
+    def error_message(self, status_code: int, body: Any) -> str: ...
+
+
+def result_urls(items: Any) -> tuple[str, ...]:
+    """Read result links defensively: a string, ``{"url"}``, or a list of either."""
+    if items is None:
+        return ()
+    if isinstance(items, str | dict):
+        items = [items]
+    if not isinstance(items, list):
+        raise MalformedPayload("results must be a list")
+    urls: list[str] = []
+    for item in items:
+        url = item.get("url") if isinstance(item, dict) else item
+        if isinstance(url, str) and url.strip():
+            urls.append(url.strip())
+        elif url is not None:
+            raise MalformedPayload("a result item has no usable url")
+    return tuple(urls)
+
+
+def require_mapping(body: Any, what: str) -> dict[str, Any]:
+    if not isinstance(body, dict):
+        raise MalformedPayload(f"{what} must be a JSON object")
+    return body

@@ -1,0 +1,286 @@
+"""Freepik (also served as Magnific): Veo 3.1, WAN 2.7 and Kling 3 Omni reference-to-video.
+
+Quirks kept here:
+- Submit answers ``{"data": {"task_id", "status", "generated"}}``; the status GET wraps the
+  same object in ``data`` and the webhook body does not.
+- ``generated`` items are strings, or objects with ``url``.
+- Webhooks are signed Standard-Webhooks style with the account's secret, used as raw UTF-8
+  bytes by default or base64-decoded (``FREEPIK_WEBHOOK_SECRET_ENCODING=base64``).
+- Kling's documented path ``/v1/ai/video/kling-v3-omni-*/video-reference`` takes
+  ``cfg_scale`` 0-2; the current spec's ``/v1/ai/reference-to-video/kling-v3-omni-*`` takes 0-1
+  (``FREEPIK_KLING_ENDPOINT=reference-to-video``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from reelhook.config import settings
+from reelhook.providers.base import (
+    HttpCall,
+    MalformedPayload,
+    Phase,
+    ProviderStatus,
+    WebhookContext,
+    WebhookRejected,
+    require_mapping,
+    result_urls,
+)
+from reelhook.spec import (
+    Combined,
+    InputRule,
+    Mode,
+    ModelSpec,
+    NormalizedRequest,
+    OptionSpec,
+)
+from reelhook.webhook_auth import SignatureError, secret_bytes, verify_standard
+
+NAME = "freepik"
+_STATUS = {
+    "CREATED": Phase.SUBMITTED,
+    "IN_PROGRESS": Phase.RUNNING,
+    "COMPLETED": Phase.COMPLETED,
+    "FAILED": Phase.FAILED,
+}
+VEO = "freepik/veo-3-1-reference-to-video"
+WAN = "freepik/wan-2-7-reference-to-video"
+KLING_PRO = "freepik/kling-v3-omni-pro-video-reference"
+KLING_STD = "freepik/kling-v3-omni-std-video-reference"
+KLING_CURRENT_ENDPOINT = "reference-to-video"
+
+_VEO_SPEC = ModelSpec(
+    id=VEO,
+    provider=NAME,
+    provider_model="veo-3-1",
+    title="Veo 3.1 reference-to-video (Freepik)",
+    modes=(
+        Mode(
+            "reference",
+            {"reference_images": InputRule(1, 3, note="publicly reachable https images")},
+            description="1-3 reference images for character or object consistency",
+        ),
+    ),
+    prompt_max=20000,
+    negative_prompt_max=20000,
+    aspect_ratios=("16:9", "9:16"),
+    resolutions=("720p", "1080p", "4k"),
+    audio=True,
+    seed_range=(0, 4294967295),
+    status_via="webhook+poll",
+    notes=("Freepik notifies at least on completion; reelhook also polls the task.",),
+)
+
+_WAN_SPEC = ModelSpec(
+    id=WAN,
+    provider=NAME,
+    provider_model="wan-2-7",
+    title="WAN 2.7 reference-to-video (Freepik)",
+    modes=(
+        Mode(
+            "reference",
+            {
+                "reference_images": InputRule(0, 5, voice=True),
+                "reference_videos": InputRule(0, 5, voice=True),
+                "first_frame": InputRule(0, 1, note="JPEG, PNG, BMP or WEBP, 240-8000 px, at most 20 MB"),
+            },
+            description='Characters from images and videos, named "Image 1", "Video 1" in the prompt',
+        ),
+    ),
+    combined=(Combined(("reference_images", "reference_videos"), 1, 5),),
+    prompt_max=5000,
+    negative_prompt_max=500,
+    durations=tuple(range(2, 11)),
+    default_duration=5,
+    aspect_ratios=("16:9", "9:16", "1:1", "4:3", "3:4"),
+    resolutions=("720p", "1080p"),
+    seed_range=(0, 2147483647),
+    options={
+        "prompt_extend": OptionSpec("boolean", "Let the provider rewrite the prompt for detail"),
+    },
+    status_via="webhook+poll",
+    notes=("A first_frame sets the output aspect ratio instead of aspect_ratio.",),
+)
+
+
+def _kling_spec(model_id: str, tier: str, cfg_max: float) -> ModelSpec:
+    return ModelSpec(
+        id=model_id,
+        provider=NAME,
+        provider_model=f"kling-v3-omni-{tier}",
+        title=f"Kling 3 Omni {tier.capitalize()} video reference (Freepik)",
+        modes=(
+            Mode(
+                "video-reference",
+                {
+                    "reference_videos": InputRule(
+                        1, 1, note="MP4 or MOV, 3-10 s, 720-2160 px, at most 200 MB; @Video1 in the prompt"
+                    ),
+                    "first_frame": InputRule(0, 1, note="JPG or PNG, at least 300x300, at most 10 MB"),
+                },
+                description="Motion and style from a reference video, optionally from a start frame",
+            ),
+        ),
+        prompt_max=2500,
+        negative_prompt_max=2500,
+        durations=tuple(range(3, 16)),
+        default_duration=5,
+        aspect_ratios=("auto", "16:9", "9:16", "1:1"),
+        options={
+            "cfg_scale": OptionSpec(
+                "number", "Prompt adherence (higher is stricter)", minimum=0, maximum=cfg_max, default=0.5
+            ),
+        },
+        status_via="webhook+poll",
+    )
+
+
+def _models() -> tuple[ModelSpec, ...]:
+    current = settings().provider(NAME).extras.get("kling_endpoint") == KLING_CURRENT_ENDPOINT
+    cfg_max = 1.0 if current else 2.0
+    return (
+        _VEO_SPEC,
+        _WAN_SPEC,
+        _kling_spec(KLING_PRO, "pro", cfg_max),
+        _kling_spec(KLING_STD, "std", cfg_max),
+    )
+
+
+def _reference(item: Mapping[str, str]) -> dict[str, str]:
+    out = {"url": item["url"]}
+    if item.get("voice_url"):
+        out["reference_voice"] = item["voice_url"]
+    return out
+
+
+def _veo_body(req: NormalizedRequest) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "image_urls": [ref["url"] for ref in req.get("reference_images", [])],
+        "prompt": req["prompt"],
+    }
+    _copy(req, body, negative_prompt="negative_prompt", resolution="resolution",
+          aspect_ratio="aspect_ratio", audio="generate_audio", seed="seed")
+    return body
+
+
+def _wan_body(req: NormalizedRequest) -> dict[str, Any]:
+    body: dict[str, Any] = {"prompt": req["prompt"]}
+    if req.get("reference_images"):
+        body["image_urls"] = [_reference(r) for r in req["reference_images"]]
+    if req.get("reference_videos"):
+        body["video_urls"] = [_reference(r) for r in req["reference_videos"]]
+    _copy(req, body, negative_prompt="negative_prompt", first_frame="start_image_url",
+          aspect_ratio="aspect_ratio", duration="duration", seed="seed")
+    if "resolution" in req:
+        body["resolution"] = req["resolution"].upper()
+    if "prompt_extend" in req.get("options", {}):
+        body["additional_settings"] = {"prompt_extend": req["options"]["prompt_extend"]}
+    return body
+
+
+def _kling_body(req: NormalizedRequest) -> dict[str, Any]:
+    body: dict[str, Any] = {"prompt": req["prompt"], "video_url": req["reference_videos"][0]["url"]}
+    _copy(req, body, first_frame="image_url", aspect_ratio="aspect_ratio", negative_prompt="negative_prompt")
+    if "duration" in req:
+        body["duration"] = str(req["duration"])
+    if "cfg_scale" in req.get("options", {}):
+        body["cfg_scale"] = req["options"]["cfg_scale"]
+    return body
+
+
+def _copy(req: NormalizedRequest, body: dict[str, Any], **names: str) -> None:
+    for ours, theirs in names.items():
+        if ours in req:
+            body[theirs] = req[ours]  # type: ignore[literal-required]
+
+
+class Freepik:
+    name = NAME
+    link_lifetime_seconds = 4 * 3600  # undocumented for these models; never rely on more
+    webhook_needs_confirmation = False
+
+    def __init__(self) -> None:
+        self.models = _models()
+
+    def sends_webhooks(self, extras: Mapping[str, str]) -> bool:
+        return True
+
+    def _paths(self, spec: ModelSpec, extras: Mapping[str, str]) -> tuple[str, str]:
+        if spec.id in (KLING_PRO, KLING_STD):
+            tier = spec.provider_model
+            if extras.get("kling_endpoint") == KLING_CURRENT_ENDPOINT:
+                create = f"/v1/ai/reference-to-video/{tier}"
+            else:
+                create = f"/v1/ai/video/{tier}/video-reference"
+            return create, "/v1/ai/reference-to-video/kling-v3-omni"
+        path = f"/v1/ai/reference-to-video/{spec.provider_model}"
+        return path, path
+
+    def submit_call(self, spec: ModelSpec, req: NormalizedRequest, webhook_url: str | None,
+                    extras: Mapping[str, str]) -> HttpCall:
+        builder = {VEO: _veo_body, WAN: _wan_body}.get(spec.id, _kling_body)
+        body = builder(req)
+        if webhook_url:
+            body["webhook_url"] = webhook_url
+        return HttpCall("POST", self._paths(spec, extras)[0], body)
+
+    def parse_submit(self, body: Any) -> str:
+        return self.parse_status(body, from_webhook=False).task_id or _missing_task_id()
+
+    def status_call(self, spec: ModelSpec, task_id: str, extras: Mapping[str, str]) -> HttpCall:
+        return HttpCall("GET", f"{self._paths(spec, extras)[1]}/{task_id}")
+
+    def parse_status(self, body: Any, *, from_webhook: bool) -> ProviderStatus:
+        data = require_mapping(body, "body")
+        # The webhook body is the GET body without "data"; accept either shape from either source.
+        if isinstance(data.get("data"), dict):
+            data = data["data"]
+        raw = data.get("status")
+        if not isinstance(raw, str) or raw.upper() not in _STATUS:
+            raise MalformedPayload(f"status must be one of {', '.join(_STATUS)}")
+        task_id = data.get("task_id")
+        if task_id is not None and not isinstance(task_id, str):
+            raise MalformedPayload("task_id must be a string")
+        phase = _STATUS[raw.upper()]
+        urls = result_urls(data.get("generated")) if phase is Phase.COMPLETED else ()
+        if phase is Phase.COMPLETED and not urls:
+            phase = Phase.RUNNING  # completed without links yet: keep waiting
+        error = None
+        if phase is Phase.FAILED:
+            error = str(data.get("error") or data.get("message") or "the provider reported FAILED")
+        return ProviderStatus(task_id=task_id, phase=phase, raw_status=raw, result_urls=urls,
+                              error_message=error)
+
+    def verify_webhook(self, ctx: WebhookContext) -> str | None:
+        configured = ctx.secrets.get("freepik_webhook_secret", "").split()
+        if not configured:
+            return ctx.headers.get("webhook-id")
+        encoding = ctx.extras.get("webhook_secret_encoding", "raw")
+        try:
+            keys = [secret_bytes(s, encoding) for s in configured]
+            return verify_standard(keys, ctx.headers, ctx.raw_body, now=ctx.now)
+        except SignatureError as exc:
+            raise WebhookRejected(401, f"invalid webhook signature: {exc}") from exc
+        except ValueError as exc:  # a secret that is not valid base64
+            raise WebhookRejected(401, "webhook secret is not usable with the configured encoding") from exc
+
+    def error_message(self, status_code: int, body: Any) -> str:
+        if isinstance(body, dict):
+            problem = body.get("problem") if isinstance(body.get("problem"), dict) else body
+            message = str(problem.get("message") or f"HTTP {status_code}")
+            params = problem.get("invalid_params")
+            if isinstance(params, list) and params:
+                details = "; ".join(
+                    f"{p.get('name')}: {p.get('reason')}" for p in params if isinstance(p, dict)
+                )
+                return f"{message} ({details})"
+            return message
+        return f"HTTP {status_code}"
+
+
+def _missing_task_id() -> str:
+    raise MalformedPayload("the submit response has no task_id")
+
+
+PROVIDER = Freepik()

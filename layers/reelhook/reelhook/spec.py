@@ -1,0 +1,330 @@
+"""One definition per model, from which both the catalogue and the validation derive.
+
+A ``ModelSpec`` states what a model accepts in reelhook's normalized vocabulary.
+``validate`` checks a normalized request against it and ``catalog_entry`` publishes
+the very same fields, so the two cannot disagree. Rules that do not fit the
+declarative fields (for instance a limit on two inputs combined) are ``Combined``
+constraints or ``Mode`` definitions, and are published as well.
+
+This module is pure Python (no pydantic, no boto3) so every function can import it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, TypedDict
+
+INPUT_FIELDS: tuple[str, ...] = (
+    "reference_images",
+    "reference_videos",
+    "first_frame",
+    "last_frame",
+    "source_video",
+)
+LIST_INPUTS = frozenset({"reference_images", "reference_videos"})
+StatusVia = Literal["webhook", "poll", "webhook+poll"]
+
+
+class Reference(TypedDict, total=False):
+    url: str
+    voice_url: str
+
+
+class NormalizedRequest(TypedDict, total=False):
+    """The job as stored and as handed to a provider module (plain JSON types only)."""
+
+    model: str
+    prompt: str
+    negative_prompt: str
+    reference_images: list[Reference]
+    reference_videos: list[Reference]
+    first_frame: str
+    last_frame: str
+    source_video: str
+    duration: int
+    aspect_ratio: str
+    resolution: str
+    audio: bool
+    seed: int
+    options: dict[str, Any]
+    client_reference: str
+
+
+@dataclass(frozen=True)
+class FieldError:
+    field: str
+    message: str
+    allowed: Any = None
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"field": self.field, "message": self.message}
+        if self.allowed is not None:
+            out["allowed"] = self.allowed
+        return out
+
+
+@dataclass(frozen=True)
+class InputRule:
+    """How many of one input a mode takes, and whether references may carry a voice."""
+
+    min: int = 0
+    max: int = 1
+    voice: bool = False
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Mode:
+    """A set of inputs a model accepts together. The job's inputs pick the mode."""
+
+    name: str
+    inputs: Mapping[str, InputRule]
+    aspect_ratio: bool = True  # False: the output follows the input, so no aspect_ratio
+    description: str = ""
+
+    def required(self) -> set[str]:
+        return {name for name, rule in self.inputs.items() if rule.min > 0}
+
+
+@dataclass(frozen=True)
+class Combined:
+    """A limit on several list inputs counted together (e.g. WAN: 1-5 images+videos)."""
+
+    fields: tuple[str, ...]
+    min: int
+    max: int
+
+
+@dataclass(frozen=True)
+class OptionSpec:
+    """A provider-specific extra accepted under ``options``."""
+
+    type: Literal["boolean", "integer", "number", "string"]
+    description: str
+    minimum: float | None = None
+    maximum: float | None = None
+    choices: tuple[str, ...] | None = None
+    default: Any = None
+
+    def check(self, name: str, value: Any) -> FieldError | None:
+        where = f"options.{name}"
+        if self.type == "boolean":
+            if not isinstance(value, bool):
+                return FieldError(where, "must be true or false", [True, False])
+            return None
+        if self.type in {"integer", "number"}:
+            ok_type = isinstance(value, int) if self.type == "integer" else isinstance(value, int | float)
+            if isinstance(value, bool) or not ok_type:
+                return FieldError(where, f"must be an {self.type}", self._range())
+            if (self.minimum is not None and value < self.minimum) or (
+                self.maximum is not None and value > self.maximum
+            ):
+                return FieldError(where, f"must be between {self.minimum} and {self.maximum}", self._range())
+            return None
+        if not isinstance(value, str) or (self.choices is not None and value not in self.choices):
+            return FieldError(where, "must be one of the allowed values", list(self.choices or ()))
+        return None
+
+    def _range(self) -> dict[str, float | None]:
+        return {"minimum": self.minimum, "maximum": self.maximum}
+
+    def catalog(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"type": self.type, "description": self.description}
+        for key in ("minimum", "maximum", "default"):
+            if getattr(self, key) is not None:
+                out[key] = getattr(self, key)
+        if self.choices is not None:
+            out["choices"] = list(self.choices)
+        return out
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    id: str
+    provider: str
+    provider_model: str
+    title: str
+    modes: tuple[Mode, ...]
+    prompt_max: int
+    status_via: StatusVia
+    negative_prompt_max: int | None = None
+    durations: tuple[int, ...] | None = None
+    default_duration: int | None = None
+    aspect_ratios: tuple[str, ...] | None = None
+    resolutions: tuple[str, ...] | None = None
+    audio: bool = False
+    seed_range: tuple[int, int] | None = None
+    options: Mapping[str, OptionSpec] = field(default_factory=dict)
+    combined: tuple[Combined, ...] = ()
+    notes: tuple[str, ...] = ()
+    # Model-specific rules the declarative fields cannot say; each is also described in notes.
+    extra_check: Callable[[NormalizedRequest], list[FieldError]] | None = None
+
+    def accepted_inputs(self) -> set[str]:
+        return {name for mode in self.modes for name in mode.inputs}
+
+    def catalog_entry(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "provider": self.provider,
+            "provider_model": self.provider_model,
+            "title": self.title,
+            "status_via": self.status_via,
+            "prompt": {"required": True, "max_length": self.prompt_max},
+            "negative_prompt": (
+                {"max_length": self.negative_prompt_max} if self.negative_prompt_max is not None else None
+            ),
+            "modes": [
+                {
+                    "name": mode.name,
+                    "description": mode.description,
+                    "aspect_ratio": mode.aspect_ratio,
+                    "inputs": {
+                        name: {"min": rule.min, "max": rule.max, "voice_url": rule.voice}
+                        | ({"note": rule.note} if rule.note else {})
+                        for name, rule in mode.inputs.items()
+                    },
+                }
+                for mode in self.modes
+            ],
+            "combined_limits": [
+                {"fields": list(c.fields), "min": c.min, "max": c.max} for c in self.combined
+            ],
+            "durations": list(self.durations) if self.durations is not None else None,
+            "default_duration": self.default_duration,
+            "aspect_ratios": list(self.aspect_ratios) if self.aspect_ratios is not None else None,
+            "resolutions": list(self.resolutions) if self.resolutions is not None else None,
+            "audio": self.audio,
+            "seed": (
+                {"minimum": self.seed_range[0], "maximum": self.seed_range[1]} if self.seed_range else None
+            ),
+            "options": {name: opt.catalog() for name, opt in self.options.items()},
+            "notes": list(self.notes),
+        }
+
+    # -- validation ---------------------------------------------------------------------
+
+    def validate(self, req: NormalizedRequest) -> list[FieldError]:
+        errors: list[FieldError] = []
+        errors += _check_text(req, "prompt", self.prompt_max, required=True)
+        if self.negative_prompt_max is None:
+            if "negative_prompt" in req:
+                errors.append(FieldError("negative_prompt", f"is not accepted by {self.id}"))
+        else:
+            errors += _check_text(req, "negative_prompt", self.negative_prompt_max, required=False)
+        mode, mode_errors = self.select_mode(req)
+        errors += mode_errors
+        if mode is not None:
+            errors += _check_inputs(mode, req)
+            if not mode.aspect_ratio and "aspect_ratio" in req:
+                errors.append(
+                    FieldError(
+                        "aspect_ratio",
+                        f"is not accepted in {mode.name} mode: the output follows the input",
+                    )
+                )
+        for limit in self.combined:
+            count = sum(len(req.get(name) or []) for name in limit.fields)  # type: ignore[arg-type]
+            if not limit.min <= count <= limit.max:
+                joined = " + ".join(limit.fields)
+                errors.append(
+                    FieldError(
+                        limit.fields[0],
+                        f"{joined} together must hold {limit.min} to {limit.max} items, got {count}",
+                        {"min": limit.min, "max": limit.max},
+                    )
+                )
+        errors += _check_choice(req, "duration", self.durations)
+        errors += _check_choice(req, "aspect_ratio", self.aspect_ratios)
+        errors += _check_choice(req, "resolution", self.resolutions)
+        if "audio" in req and not self.audio:
+            errors.append(FieldError("audio", f"is not accepted by {self.id}"))
+        if "seed" in req:
+            if self.seed_range is None:
+                errors.append(FieldError("seed", f"is not accepted by {self.id}"))
+            elif not self.seed_range[0] <= req["seed"] <= self.seed_range[1]:
+                errors.append(
+                    FieldError(
+                        "seed",
+                        f"must be between {self.seed_range[0]} and {self.seed_range[1]}",
+                        {"minimum": self.seed_range[0], "maximum": self.seed_range[1]},
+                    )
+                )
+        for name, value in (req.get("options") or {}).items():
+            opt = self.options.get(name)
+            if opt is None:
+                errors.append(
+                    FieldError(f"options.{name}", f"is not an option of {self.id}", sorted(self.options))
+                )
+            elif (err := opt.check(name, value)) is not None:
+                errors.append(err)
+        if self.extra_check is not None:
+            errors += self.extra_check(req)
+        return errors
+
+    def select_mode(self, req: NormalizedRequest) -> tuple[Mode | None, list[FieldError]]:
+        given = {name for name in INPUT_FIELDS if req.get(name)}
+        not_accepted = sorted(given - self.accepted_inputs())
+        if not_accepted:
+            return None, [
+                FieldError(name, f"is not accepted by {self.id}", sorted(self.accepted_inputs()))
+                for name in not_accepted
+            ]
+        if len(self.modes) == 1:
+            return self.modes[0], []
+        for mode in self.modes:
+            if given <= set(mode.inputs) and mode.required() <= given:
+                return mode, []
+        combos = [
+            {"mode": m.name, "inputs": sorted(m.inputs), "required": sorted(m.required())} for m in self.modes
+        ]
+        field_name = sorted(given)[0] if given else "prompt"
+        described = ", ".join(sorted(given)) or "prompt only"
+        return None, [
+            FieldError(field_name, f"{self.id} has no mode that takes these inputs together: {described}", combos)
+        ]
+
+
+def _check_text(req: NormalizedRequest, name: str, limit: int, *, required: bool) -> list[FieldError]:
+    value = req.get(name)
+    if value is None:
+        return [FieldError(name, "is required")] if required else []
+    if required and not str(value).strip():
+        return [FieldError(name, "must not be empty")]
+    if len(str(value)) > limit:
+        return [FieldError(name, f"must be at most {limit} characters, got {len(str(value))}", {"max_length": limit})]
+    return []
+
+
+def _check_choice(req: NormalizedRequest, name: str, allowed: Sequence[Any] | None) -> list[FieldError]:
+    if name not in req:
+        return []
+    if allowed is None:
+        return [FieldError(name, "is not accepted by this model")]
+    if req[name] not in allowed:  # type: ignore[literal-required]
+        return [FieldError(name, f"must be one of {', '.join(map(str, allowed))}", list(allowed))]
+    return []
+
+
+def _check_inputs(mode: Mode, req: NormalizedRequest) -> list[FieldError]:
+    errors: list[FieldError] = []
+    for name, rule in mode.inputs.items():
+        value = req.get(name)
+        if name in LIST_INPUTS:
+            items: list[Reference] = value or []  # type: ignore[assignment]
+            if not rule.min <= len(items) <= rule.max:
+                errors.append(
+                    FieldError(
+                        name,
+                        f"must hold {rule.min} to {rule.max} items in {mode.name} mode, got {len(items)}",
+                        {"min": rule.min, "max": rule.max},
+                    )
+                )
+            if not rule.voice:
+                for index, item in enumerate(items):
+                    if item.get("voice_url"):
+                        errors.append(FieldError(f"{name}[{index}].voice_url", "is not accepted by this model"))
+        elif rule.min and not value:
+            errors.append(FieldError(name, f"is required in {mode.name} mode"))
+    return errors
