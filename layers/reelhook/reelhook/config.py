@@ -54,6 +54,8 @@ class Settings:
     job_ttl_days: int
     reconcile_after_seconds: int
     active_shards: int
+    poll_base_seconds: int
+    poll_max_seconds: int
     # Local development only: lets the fetcher use http:// and loopback hosts.
     allow_insecure_fetch: bool
     max_download_bytes: int
@@ -75,6 +77,8 @@ def settings() -> Settings:
         job_ttl_days=_env_int("JOB_TTL_DAYS", 90),
         reconcile_after_seconds=_env_int("RECONCILE_AFTER_SECONDS", 900),
         active_shards=max(1, _env_int("ACTIVE_SHARDS", 4)),
+        poll_base_seconds=max(1, _env_int("POLL_BASE_SECONDS", 15)),
+        poll_max_seconds=max(1, _env_int("POLL_MAX_SECONDS", 120)),
         allow_insecure_fetch=_env_bool("REELHOOK_ALLOW_INSECURE_FETCH"),
         max_download_bytes=_env_int("MAX_DOWNLOAD_BYTES", 4 * 1024**3),
         providers={

@@ -71,6 +71,8 @@ class Provider(Protocol):
     link_lifetime_seconds: int
     # Unsigned webhooks are confirmed with a status GET before anything irreversible.
     webhook_needs_confirmation: bool
+    # Requests per second shared by all invocations, when the provider documents a limit.
+    requests_per_second: int | None
 
     def sends_webhooks(self, extras: Mapping[str, str]) -> bool: ...
 
@@ -101,10 +103,9 @@ def result_urls(items: Any) -> tuple[str, ...]:
     urls: list[str] = []
     for item in items:
         url = item.get("url") if isinstance(item, dict) else item
-        if isinstance(url, str) and url.strip():
-            urls.append(url.strip())
-        elif url is not None:
+        if not isinstance(url, str) or not url.strip():
             raise MalformedPayload("a result item has no usable url")
+        urls.append(url.strip())
     return tuple(urls)
 
 

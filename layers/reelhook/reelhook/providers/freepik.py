@@ -199,6 +199,7 @@ class Freepik:
     name = NAME
     link_lifetime_seconds = 4 * 3600  # undocumented for these models; never rely on more
     webhook_needs_confirmation = False
+    requests_per_second = 10  # 50/s over 5 s and 10/s over 2 min, per key
 
     def __init__(self) -> None:
         self.models = _models()

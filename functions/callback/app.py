@@ -1,0 +1,35 @@
+"""Provider webhooks: POST /v1/callbacks/{provider}/{job_id}?token=...
+
+Authenticates, applies the status with one conditional write, queues the copy when the
+provider is done, and answers at once. It never downloads anything.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from reelhook.services.webhooks import receive_webhook
+
+logger = Logger()
+
+
+@logger.inject_lambda_context(clear_state=True)
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    params = event.get("pathParameters") or {}
+    raw = event.get("body") or ""
+    body = base64.b64decode(raw) if event.get("isBase64Encoded") else raw.encode()
+    provider, job_id = params.get("provider", ""), params.get("job_id", "")
+    answer = receive_webhook(
+        provider,
+        job_id,
+        (event.get("queryStringParameters") or {}).get("token"),
+        event.get("headers") or {},
+        body,
+    )
+    logger.info("webhook", extra={"provider": provider, "job_id": job_id, "status_code": answer.status_code,
+                                  "result": answer.body.get("status") or answer.body.get("error", {}).get("message")})
+    return {"statusCode": answer.status_code, "headers": {"content-type": "application/json"},
+            "body": json.dumps(answer.body)}

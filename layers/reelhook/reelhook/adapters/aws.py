@@ -1,0 +1,40 @@
+"""boto3 clients, created lazily and once per process.
+
+``AWS_ENDPOINT_URL`` (honoured by boto3 itself) points every client at a local stand-in
+such as moto's server; nothing here needs to know.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+_clients: dict[str, Any] = {}
+_lock = threading.Lock()
+
+
+def client(service: str) -> Any:
+    found = _clients.get(service)
+    if found is not None:
+        return found
+    with _lock:
+        if service not in _clients:
+            import boto3
+            from botocore.config import Config
+
+            _clients[service] = boto3.session.Session().client(
+                service,
+                config=Config(
+                    retries={"mode": "standard", "max_attempts": 4},
+                    connect_timeout=3,
+                    read_timeout=20,
+                    max_pool_connections=16,
+                ),
+            )
+        return _clients[service]
+
+
+def reset_clients() -> None:
+    """Forget every client (tests switch endpoints between runs)."""
+    with _lock:
+        _clients.clear()

@@ -1,0 +1,243 @@
+"""DynamoDB access for jobs. Every state change is one conditional write.
+
+Item layout (one table, key ``pk``):
+- ``job#<id>``: the job. Non-terminal jobs carry ``active_shard`` and ``next_check_at``,
+  which feed the sparse ``active-index`` that the poller/reconciler queries.
+- ``idem#<sha256(Idempotency-Key)>``: the idempotency record, written in the same
+  transaction as the job it names.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import zlib
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.exceptions import ClientError
+
+from reelhook.adapters.aws import client
+from reelhook.config import settings
+from reelhook.states import ALLOWED_FROM, TERMINAL, Status
+
+ACTIVE_INDEX = "active-index"
+_serializer = TypeSerializer()
+_deserializer = TypeDeserializer()
+
+
+class IdempotencyMismatch(Exception):
+    """The Idempotency-Key was used before with a different body."""
+
+
+@dataclass(frozen=True)
+class Transition:
+    applied: bool
+    found: bool
+    job: dict[str, Any] | None  # the new item when applied, the current one when not
+
+    @property
+    def current_status(self) -> Status | None:
+        return Status(self.job["status"]) if self.job else None
+
+
+def job_key(job_id: str) -> dict[str, Any]:
+    return {"pk": {"S": f"job#{job_id}"}}
+
+
+def active_shard(job_id: str) -> str:
+    return str(zlib.crc32(job_id.encode()) % settings().active_shards)
+
+
+def to_dynamo(value: Mapping[str, Any]) -> dict[str, Any]:
+    # DynamoDB numbers must be Decimal; a JSON round trip converts floats exactly as sent.
+    plain = json.loads(json.dumps(value), parse_float=Decimal)
+    return {k: _serializer.serialize(v) for k, v in plain.items()}
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | set | tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+def from_dynamo(item: Mapping[str, Any]) -> dict[str, Any]:
+    return _plain({k: _deserializer.deserialize(v) for k, v in item.items()})
+
+
+def idempotency_pk(key: str) -> str:
+    return "idem#" + hashlib.sha256(key.encode()).hexdigest()
+
+
+class JobStore:
+    def __init__(self, table_name: str | None = None) -> None:
+        self.table = table_name or settings().jobs_table
+
+    @property
+    def _ddb(self) -> Any:
+        return client("dynamodb")
+
+    def create(
+        self, job: dict[str, Any], *, idempotency_key: str | None, body_hash: str, ttl: int
+    ) -> tuple[dict[str, Any], bool]:
+        """Store a new job; with a key, atomically with its idempotency record.
+
+        Returns ``(job, created)``. A reused key with the same body returns the first job;
+        with another body it raises ``IdempotencyMismatch``.
+        """
+        item = to_dynamo({**job, "pk": f"job#{job['id']}"})
+        if idempotency_key is None:
+            self._ddb.put_item(TableName=self.table, Item=item, ConditionExpression="attribute_not_exists(pk)")
+            return job, True
+        record = to_dynamo(
+            {"pk": idempotency_pk(idempotency_key), "job_id": job["id"], "body_hash": body_hash, "expires_at": ttl}
+        )
+        try:
+            self._ddb.transact_write_items(
+                TransactItems=[
+                    {"Put": {"TableName": self.table, "Item": record,
+                             "ConditionExpression": "attribute_not_exists(pk)"}},
+                    {"Put": {"TableName": self.table, "Item": item,
+                             "ConditionExpression": "attribute_not_exists(pk)"}},
+                ]
+            )
+            return job, True
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "TransactionCanceledException":
+                raise
+        existing = self._ddb.get_item(
+            TableName=self.table, Key={"pk": {"S": idempotency_pk(idempotency_key)}}, ConsistentRead=True
+        ).get("Item")
+        if existing is None:  # cancelled for another reason (throttling, conflict): let the caller retry
+            raise RuntimeError("the job could not be stored; retry the request")
+        first = from_dynamo(existing)
+        if first["body_hash"] != body_hash:
+            raise IdempotencyMismatch(first["job_id"])
+        stored = self.get(first["job_id"], consistent=True)
+        if stored is None:
+            raise RuntimeError("the idempotency record names a job that does not exist")
+        return stored, False
+
+    def get(self, job_id: str, *, consistent: bool = False) -> dict[str, Any] | None:
+        found = self._ddb.get_item(TableName=self.table, Key=job_key(job_id), ConsistentRead=consistent).get("Item")
+        return _public_item(from_dynamo(found)) if found else None
+
+    def transition(
+        self,
+        job_id: str,
+        target: Status,
+        *,
+        now_iso: str,
+        event: Mapping[str, Any],
+        provider: str | None = None,
+        task_id: str | None = None,
+        set_fields: Mapping[str, Any] | None = None,
+        remove_fields: Sequence[str] = (),
+        allowed_from: frozenset[Status] | None = None,
+    ) -> Transition:
+        """Move a job to ``target`` if, and only if, its current status allows it."""
+        names: dict[str, str] = {"#status": "status"}
+        values: dict[str, Any] = {
+            ":to": target.value,
+            ":now": now_iso,
+            ":event": [dict(event)],
+            ":empty": [],
+        }
+        sets = ["#status = :to", "updated_at = :now", "events = list_append(if_not_exists(events, :empty), :event)"]
+        sources = sorted(allowed_from if allowed_from is not None else ALLOWED_FROM[target])
+        placeholders = []
+        for index, status in enumerate(sources):
+            values[f":from{index}"] = status.value
+            placeholders.append(f":from{index}")
+        conditions = ["attribute_exists(pk)", f"#status IN ({', '.join(placeholders)})"]
+        if provider is not None:
+            names["#provider"] = "provider"
+            values[":provider"] = provider
+            conditions.append("#provider = :provider")
+        if task_id is not None:
+            values[":tid"] = task_id
+            conditions.append("(attribute_not_exists(provider_task_id) OR provider_task_id = :tid)")
+            sets.append("provider_task_id = :tid")
+        for index, (name, value) in enumerate((set_fields or {}).items()):
+            names[f"#s{index}"] = name
+            values[f":s{index}"] = value
+            sets.append(f"#s{index} = :s{index}")
+        removals = list(remove_fields)
+        if target in TERMINAL:
+            removals += ["active_shard", "next_check_at"]
+        expression = "SET " + ", ".join(sets)
+        if removals:
+            for index, name in enumerate(removals):
+                names[f"#r{index}"] = name
+            expression += " REMOVE " + ", ".join(f"#r{i}" for i in range(len(removals)))
+        try:
+            answer = self._ddb.update_item(
+                TableName=self.table,
+                Key=job_key(job_id),
+                UpdateExpression=expression,
+                ConditionExpression=" AND ".join(conditions),
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=to_dynamo(values),
+                ReturnValues="ALL_NEW",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+            old = exc.response.get("Item")
+            return Transition(applied=False, found=old is not None,
+                              job=_public_item(from_dynamo(old)) if old else None)
+        return Transition(applied=True, found=True, job=_public_item(from_dynamo(answer["Attributes"])))
+
+    def update_fields(
+        self, job_id: str, fields: Mapping[str, Any], *, only_if_status: Sequence[Status]
+    ) -> bool:
+        """Set bookkeeping fields (not the status) while the job is in one of ``only_if_status``."""
+        names = {f"#f{i}": name for i, name in enumerate(fields)} | {"#status": "status"}
+        values = {f":f{i}": value for i, value in enumerate(fields.values())}
+        values |= {f":st{i}": s.value for i, s in enumerate(only_if_status)}
+        try:
+            self._ddb.update_item(
+                TableName=self.table,
+                Key=job_key(job_id),
+                UpdateExpression="SET " + ", ".join(f"#f{i} = :f{i}" for i in range(len(fields))),
+                ConditionExpression=f"attribute_exists(pk) AND #status IN "
+                f"({', '.join(f':st{i}' for i in range(len(only_if_status)))})",
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=to_dynamo(values),
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    def due_jobs(self, now_epoch: int, *, limit: int = 100) -> Iterator[dict[str, Any]]:
+        """Non-terminal jobs whose ``next_check_at`` has passed, across every shard."""
+        for shard in range(settings().active_shards):
+            kwargs: dict[str, Any] = {
+                "TableName": self.table,
+                "IndexName": ACTIVE_INDEX,
+                "KeyConditionExpression": "active_shard = :shard AND next_check_at <= :now",
+                "ExpressionAttributeValues": {":shard": {"S": str(shard)}, ":now": {"N": str(now_epoch)}},
+                "Limit": limit,
+            }
+            while True:
+                page = self._ddb.query(**kwargs)
+                for item in page.get("Items", []):
+                    yield _public_item(from_dynamo(item))
+                if "LastEvaluatedKey" not in page:
+                    break
+                kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def _public_item(item: dict[str, Any]) -> dict[str, Any]:
+    item.pop("pk", None)
+    return item

@@ -1,0 +1,134 @@
+"""Stream bytes into S3 with bounded memory: multipart parts in flight, never the whole file.
+
+Memory is at most ``(max_in_flight + 1) × part_size``: one part filling while at most
+``max_in_flight`` upload. Each part carries a SHA-256 checksum that S3 verifies; objects
+smaller than one part go up in a single PUT with the full-object SHA-256. An object
+appears only on CompleteMultipartUpload, so a copy that dies midway leaves nothing
+visible, and the upload is aborted so no parts linger (the bucket's lifecycle rule is
+the backstop for processes killed outright).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import threading
+from collections.abc import Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from reelhook.adapters.aws import client
+
+PART_SIZE = 8 * 1024 * 1024
+MAX_IN_FLIGHT = 4
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    bucket: str
+    key: str
+    bytes: int
+    sha256: str
+    content_type: str
+
+    @property
+    def s3_uri(self) -> str:
+        return f"s3://{self.bucket}/{self.key}"
+
+
+class TooLarge(Exception):
+    """The source sent more bytes than allowed."""
+
+
+class Truncated(Exception):
+    """The source ended before the length it announced; nothing is stored."""
+
+
+def _b64_sha256(data: bytes | memoryview) -> str:
+    return base64.b64encode(hashlib.sha256(data).digest()).decode()
+
+
+def stream_to_s3(
+    chunks: Iterable[bytes],
+    *,
+    bucket: str,
+    key: str,
+    content_type: str,
+    max_bytes: int,
+    expected_bytes: int | None = None,
+    part_size: int = PART_SIZE,
+    max_in_flight: int = MAX_IN_FLIGHT,
+    s3: Any = None,
+) -> StoredObject:
+    s3 = s3 or client("s3")
+    digest = hashlib.sha256()
+    buffer = bytearray()
+    total = 0
+    upload_id: str | None = None
+    parts: list[Future[dict[str, Any]]] = []
+    slots = threading.BoundedSemaphore(max_in_flight)
+    pool: ThreadPoolExecutor | None = None
+
+    def upload(number: int, body: bytes) -> dict[str, Any]:
+        try:
+            answer = s3.upload_part(
+                Bucket=bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=body,
+                ChecksumAlgorithm="SHA256", ChecksumSHA256=_b64_sha256(body),
+            )
+            return {"PartNumber": number, "ETag": answer["ETag"], "ChecksumSHA256": answer.get("ChecksumSHA256")}
+        finally:
+            slots.release()
+
+    def flush_part() -> None:
+        nonlocal upload_id, pool, buffer
+        if upload_id is None:
+            upload_id = s3.create_multipart_upload(
+                Bucket=bucket, Key=key, ContentType=content_type, ChecksumAlgorithm="SHA256"
+            )["UploadId"]
+            pool = ThreadPoolExecutor(max_workers=max_in_flight, thread_name_prefix="s3part")
+        slots.acquire()
+        body, buffer = bytes(buffer), bytearray()
+        assert pool is not None
+        parts.append(pool.submit(upload, len(parts) + 1, body))
+        for done in [p for p in parts if p.done()]:
+            done.result()  # surface a failed part early
+
+    try:
+        for chunk in chunks:
+            total += len(chunk)
+            if total > max_bytes:
+                raise TooLarge(f"source is larger than {max_bytes} bytes")
+            digest.update(chunk)
+            buffer += chunk
+            while len(buffer) >= part_size:
+                rest = buffer[part_size:]
+                buffer = buffer[:part_size]
+                flush_part()
+                buffer = rest
+        if expected_bytes is not None and total != expected_bytes:
+            raise Truncated(f"received {total} of {expected_bytes} bytes")
+        if upload_id is None:
+            body = bytes(buffer)
+            s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType=content_type,
+                          ChecksumSHA256=_b64_sha256(body))
+        else:
+            if buffer:
+                flush_part()
+            completed = [p.result() for p in parts]
+            s3.complete_multipart_upload(
+                Bucket=bucket, Key=key, UploadId=upload_id,
+                MultipartUpload={"Parts": [{k: v for k, v in part.items() if v is not None} for part in completed]},
+            )
+    except BaseException:
+        if upload_id is not None:
+            for part in parts:
+                part.cancel()
+            if pool is not None:
+                pool.shutdown(wait=True)
+            s3.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id)
+        raise
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True)
+    return StoredObject(bucket, key, total, digest.hexdigest(), content_type)

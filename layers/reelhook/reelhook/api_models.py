@@ -1,0 +1,124 @@
+"""The public API's request and response shapes (pydantic), and error formatting.
+
+Pydantic checks the shape of ``POST /v1/jobs``; the model's ``ModelSpec`` then checks
+what that particular model accepts. Both report errors as ``{field, message, allowed}``.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+
+from reelhook.spec import FieldError, NormalizedRequest
+
+MAX_URL_LENGTH = 2048
+
+
+def _https_url(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme != "https" or not parts.hostname:
+        raise ValueError("must be an https:// URL with a host")
+    if parts.username or parts.password:
+        raise ValueError("must not carry credentials")
+    return value
+
+
+HttpsUrl = Annotated[str, Field(min_length=9, max_length=MAX_URL_LENGTH), AfterValidator(_https_url)]
+
+
+class ReferenceIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    url: HttpsUrl
+    voice_url: HttpsUrl | None = Field(default=None, description="A voice sample for this character")
+
+
+Reference = HttpsUrl | ReferenceIn
+
+
+def _resolution(value: str) -> str:
+    return value.lower()
+
+
+class JobRequest(BaseModel):
+    """Body of ``POST /v1/jobs``. Which fields a model takes: ``GET /v1/models``."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
+
+    model: str = Field(min_length=1, max_length=200, description="A model id from GET /v1/models")
+    prompt: str = Field(min_length=1, max_length=50000)
+    negative_prompt: str | None = Field(default=None, max_length=50000)
+    reference_images: list[Reference] | None = Field(default=None, max_length=16)
+    reference_videos: list[Reference] | None = Field(default=None, max_length=16)
+    first_frame: HttpsUrl | None = None
+    last_frame: HttpsUrl | None = None
+    source_video: HttpsUrl | None = None
+    duration: int | None = Field(default=None, ge=1, le=600, strict=True)
+    aspect_ratio: str | None = Field(default=None, max_length=16)
+    resolution: Annotated[str, AfterValidator(_resolution)] | None = Field(default=None, max_length=16)
+    audio: bool | None = Field(default=None, strict=True)
+    seed: int | None = Field(default=None, strict=True)
+    options: dict[str, bool | int | float | str] | None = Field(default=None, max_length=32)
+    client_reference: str | None = Field(default=None, max_length=256)
+
+    def normalized(self) -> NormalizedRequest:
+        out: dict[str, Any] = self.model_dump(exclude_none=True)
+        for name in ("reference_images", "reference_videos"):
+            if name in out:
+                out[name] = [{"url": item} if isinstance(item, str) else item for item in out[name]]
+        return out  # type: ignore[return-value]
+
+
+class OutputOut(BaseModel):
+    s3_uri: str
+    bytes: int
+    sha256: str
+    content_type: str
+    download_url: str | None = None
+
+
+class ErrorOut(BaseModel):
+    code: str
+    message: str
+
+
+class JobOut(BaseModel):
+    id: str
+    model: str
+    provider: str
+    status: Literal["queued", "submitted", "running", "storing", "succeeded", "failed"]
+    provider_task_id: str | None = None
+    client_reference: str | None = None
+    created_at: str
+    updated_at: str
+    error: ErrorOut | None = None
+    outputs: list[OutputOut] = Field(default_factory=list)
+    events: list[dict[str, Any]] = Field(default_factory=list)
+
+
+def pydantic_errors(exc: ValidationError) -> list[FieldError]:
+    errors: list[FieldError] = []
+    for err in exc.errors(include_url=False):
+        # Drop pydantic's union branch names (e.g. "str", "ReferenceIn") from the location.
+        parts = [str(p) for p in err["loc"] if not (isinstance(p, str) and (p[:1].isupper() or p in {"str", "constrained-str", "function-after[_https_url(), constrained-str]"}))]
+        location = ""
+        for part in parts:
+            location += f"[{part}]" if part.isdigit() else (f".{part}" if location else part)
+        message = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            message = "is not a known field"
+        errors.append(FieldError(location or "body", message))
+    # A union reports each branch; keep one message per field.
+    unique: dict[str, FieldError] = {}
+    for error in errors:
+        unique.setdefault(error.field, error)
+    return list(unique.values())
+
+
+def error_body(code: str, message: str, fields: list[FieldError] | None = None) -> dict[str, Any]:
+    body: dict[str, Any] = {"error": {"code": code, "message": message}}
+    if fields:
+        body["error"]["fields"] = [f.as_dict() for f in fields]
+    return body

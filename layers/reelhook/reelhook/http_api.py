@@ -1,0 +1,68 @@
+"""The client API's behaviour, independent of the Lambda event format.
+
+Each function returns ``(status_code, body)``; the ``api`` handler only routes to them.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from pydantic import ValidationError
+
+from reelhook.adapters.jobs_table import IdempotencyMismatch, JobStore
+from reelhook.api_models import JobRequest, error_body, pydantic_errors
+from reelhook.providers import all_models
+from reelhook.services.submit import submit_job
+from reelhook.views import public_job
+
+Answer = tuple[int, dict[str, Any]]
+IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
+JOB_ID = re.compile(r"^job_[0-9a-f]{32}$")
+
+
+def create_job(raw_body: str | bytes | None, idempotency_key: str | None, callback_base_url: str) -> Answer:
+    if idempotency_key is not None and not IDEMPOTENCY_KEY.match(idempotency_key):
+        return 400, error_body("invalid_header", "Idempotency-Key must be 1-255 printable ASCII characters")
+    try:
+        data = json.loads(raw_body or b"")
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return 400, error_body("invalid_json", "the body must be a JSON object")
+    if not isinstance(data, dict):
+        return 400, error_body("invalid_json", "the body must be a JSON object")
+    try:
+        request = JobRequest.model_validate(data)
+    except ValidationError as exc:
+        return 422, error_body("validation_error", "the job is not valid", pydantic_errors(exc))
+    spec = all_models().get(request.model)
+    if spec is None:
+        from reelhook.spec import FieldError
+
+        allowed = sorted(all_models())
+        return 422, error_body("validation_error", "unknown model",
+                               [FieldError("model", "is not a known model", allowed)])
+    normalized = request.normalized()
+    problems = spec.validate(normalized)
+    if problems:
+        return 422, error_body("validation_error", f"the job is not valid for {spec.id}", problems)
+    try:
+        job, _created = submit_job(spec, normalized, idempotency_key=idempotency_key,
+                                   callback_base_url=callback_base_url)
+    except IdempotencyMismatch as exc:
+        return 409, error_body("idempotency_key_reused",
+                               f"this Idempotency-Key was used for job {exc} with a different body")
+    return 202, public_job(job)
+
+
+def get_job(job_id: str) -> Answer:
+    if not JOB_ID.match(job_id):
+        return 404, error_body("not_found", "no such job")
+    job = JobStore().get(job_id)
+    if job is None:
+        return 404, error_body("not_found", "no such job")
+    return 200, public_job(job)
+
+
+def list_models() -> Answer:
+    return 200, {"models": [spec.catalog_entry() for spec in all_models().values()]}

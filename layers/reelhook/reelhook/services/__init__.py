@@ -1,0 +1,1 @@
+"""Domain services: what reelhook does, written against adapters and provider modules."""

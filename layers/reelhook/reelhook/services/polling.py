@@ -1,0 +1,121 @@
+"""Ask providers for status: polling for providers without webhooks, and the reconciler.
+
+One scheduled pass walks the sparse ``active-index`` for jobs whose ``next_check_at``
+has passed. Poll-only providers are asked with backoff per job; webhook providers are
+asked only when their webhook is overdue (a missed webhook). Jobs stuck in ``storing``
+get their copy re-queued. Every status goes through ``apply_status``, as webhooks do.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from typing import Any
+
+from reelhook import clock
+from reelhook.adapters import provider_http
+from reelhook.adapters.jobs_table import JobStore
+from reelhook.adapters.queue import send_transfer
+from reelhook.adapters.secrets import get_secrets
+from reelhook.config import settings
+from reelhook.providers import get_model, get_provider
+from reelhook.providers.base import MalformedPayload, ProviderStatus
+from reelhook.services.rate_limit import RateLimitTimeout, before_provider_call
+from reelhook.services.status import STORING_GRACE_SECONDS, apply_status
+from reelhook.states import TERMINAL, Status
+
+
+def fetch_status(job: dict[str, Any]) -> ProviderStatus:
+    spec = get_model(job["model"])
+    provider = get_provider(spec.provider)
+    call = provider.status_call(spec, job["provider_task_id"], settings().provider(spec.provider).extras)
+    answer = provider_http.send(
+        provider, call, get_secrets(), before_attempt=lambda: before_provider_call(spec.provider)
+    )
+    return provider.parse_status(answer.body, from_webhook=False)
+
+
+def confirm_status(job_id: str, provider_name: str, reported: ProviderStatus) -> ProviderStatus | None:
+    """For unsigned webhooks: believe the provider's own status endpoint, not the body."""
+    job = JobStore().get(job_id, consistent=True)
+    if job is None or job.get("provider") != provider_name:
+        return None
+    task_id = job.get("provider_task_id") or reported.task_id
+    if not task_id:
+        return None
+    return fetch_status({**job, "provider_task_id": task_id})
+
+
+def next_interval(job: dict[str, Any]) -> int:
+    conf = settings()
+    provider = get_provider(job["provider"])
+    if provider.sends_webhooks(conf.provider(job["provider"]).extras):
+        return conf.reconcile_after_seconds
+    backoff = conf.poll_base_seconds * 2 ** min(int(job.get("poll_count", 0)), 6)
+    return int(min(conf.poll_max_seconds, backoff) * random.uniform(0.8, 1.0)) or 1
+
+
+def check_job(job: dict[str, Any], *, store: JobStore) -> str:
+    """Look at one due job and move it on. Returns what was done (for metrics and logs)."""
+    now = clock.now()
+    status = Status(job["status"])
+    if status in TERMINAL:
+        return "terminal"
+    if status is Status.STORING:
+        if store.update_fields(job["id"], {"next_check_at": int(now) + STORING_GRACE_SECONDS},
+                               only_if_status=[Status.STORING]):
+            send_transfer(job["id"])
+            return "transfer_redriven"
+        return "moved_on"
+    if not job.get("provider_task_id"):
+        return _resolve_unsent(job, store=store, now=now)
+    bookkeeping = {"next_check_at": int(now) + next_interval(job), "poll_count": int(job.get("poll_count", 0)) + 1}
+    try:
+        reported = fetch_status(job)
+    except (provider_http.ProviderUnavailable, provider_http.OutcomeUnknown, RateLimitTimeout):
+        store.update_fields(job["id"], bookkeeping, only_if_status=[status])
+        return "provider_unavailable"
+    except (provider_http.ProviderRejected, MalformedPayload) as exc:
+        store.update_fields(job["id"], bookkeeping | {"last_poll_error": str(exc)[:500]}, only_if_status=[status])
+        return "poll_rejected"
+    applied = apply_status(job["id"], job["provider"], reported, source="poll", store=store,
+                           extra_fields=None if reported.phase.value == "completed" else bookkeeping)
+    if applied.transition.applied:
+        return f"moved_to_{applied.target.value}"
+    store.update_fields(job["id"], bookkeeping, only_if_status=[status])
+    return "unchanged"
+
+
+def _resolve_unsent(job: dict[str, Any], *, store: JobStore, now: float) -> str:
+    """A job with no task id: the submit crashed or its outcome was unknown. Never re-sent."""
+    from reelhook.services.submit import fail_job
+
+    created = job.get("created_at", "")
+    age_ok = now - _epoch(created) >= settings().reconcile_after_seconds
+    if not age_ok:
+        store.update_fields(job["id"], {"next_check_at": int(now) + settings().reconcile_after_seconds},
+                            only_if_status=[Status.QUEUED])
+        return "waiting_for_submit"
+    fail_job(store, job, "submit_outcome_unknown",
+             "the provider call did not return a task id in time; the provider may have a task for this "
+             "job, which reelhook did not re-send to avoid paying twice")
+    return "failed_unknown_submit"
+
+
+def _epoch(iso_time: str) -> float:
+    from datetime import datetime
+
+    try:
+        return datetime.fromisoformat(iso_time.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return 0.0
+
+
+def run_pass(*, store: JobStore | None = None, limit: int = 500) -> Counter[str]:
+    store = store or JobStore()
+    outcomes: Counter[str] = Counter()
+    for index, job in enumerate(store.due_jobs(int(clock.now()))):
+        if index >= limit:
+            break
+        outcomes[check_job(job, store=store)] += 1
+    return outcomes

@@ -1,0 +1,76 @@
+"""Apply a provider's status to a job: the one transition path for webhooks and polls."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from reelhook import clock
+from reelhook.adapters.jobs_table import JobStore, Transition
+from reelhook.adapters.queue import send_transfer
+from reelhook.providers import get_provider
+from reelhook.providers.base import Phase, ProviderStatus
+from reelhook.states import Status
+
+TARGET = {
+    Phase.SUBMITTED: Status.SUBMITTED,
+    Phase.RUNNING: Status.RUNNING,
+    Phase.COMPLETED: Status.STORING,
+    Phase.FAILED: Status.FAILED,
+}
+# A job in storing that has not succeeded by then is re-driven by the reconciler.
+STORING_GRACE_SECONDS = 1800
+
+
+@dataclass(frozen=True)
+class Applied:
+    transition: Transition
+    target: Status
+
+    @property
+    def job(self) -> dict[str, Any] | None:
+        return self.transition.job
+
+
+def apply_status(
+    job_id: str,
+    provider_name: str,
+    status: ProviderStatus,
+    *,
+    source: str,
+    store: JobStore | None = None,
+    extra_fields: dict[str, Any] | None = None,
+) -> Applied:
+    """One conditional write; a completion also queues the copy. Late or duplicate: no-op."""
+    store = store or JobStore()
+    now = clock.now()
+    target = TARGET[status.phase]
+    event: dict[str, Any] = {"status": target.value, "at": clock.iso(now), "source": source,
+                             "provider_status": status.raw_status}
+    fields: dict[str, Any] = dict(extra_fields or {})
+    if status.progress is not None:
+        fields["progress"] = status.progress
+    if target is Status.STORING:
+        lifetime = get_provider(provider_name).link_lifetime_seconds
+        fields |= {
+            "result_urls": list(status.result_urls),
+            "provider_completed_at": clock.iso(now),
+            "links_expire_at": int(now) + lifetime,
+            "next_check_at": int(now) + STORING_GRACE_SECONDS,
+        }
+    elif target is Status.FAILED:
+        fields["error"] = {"code": "provider_failed", "message": (status.error_message or "")[:2000]}
+        event["reason"] = "provider_failed"
+    transition = store.transition(
+        job_id,
+        target,
+        now_iso=clock.iso(now),
+        event=event,
+        provider=provider_name,
+        task_id=status.task_id,
+        set_fields=fields,
+    )
+    if transition.applied and target is Status.STORING:
+        # If this send is lost (crash), the reconciler re-drives jobs stuck in storing.
+        send_transfer(job_id)
+    return Applied(transition, target)

@@ -1,0 +1,75 @@
+"""Receive a provider's webhook: authenticate, parse, confirm if unsigned, apply.
+
+Nothing here downloads a video; a completion only queues the copy.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from reelhook import clock
+from reelhook.adapters.secrets import callback_token_key, get_secrets
+from reelhook.config import settings
+from reelhook.providers import get_provider, provider_names
+from reelhook.providers.base import MalformedPayload, WebhookContext, WebhookRejected
+from reelhook.services.status import apply_status
+from reelhook.webhook_auth import verify_job_token
+
+MAX_BODY_BYTES = 256 * 1024
+
+
+@dataclass(frozen=True)
+class WebhookAnswer:
+    status_code: int
+    body: dict[str, Any]
+
+
+def _reject(status: int, message: str) -> WebhookAnswer:
+    return WebhookAnswer(status, {"error": {"code": "webhook_rejected", "message": message}})
+
+
+def receive_webhook(
+    provider_name: str,
+    job_id: str,
+    token: str | None,
+    headers: Mapping[str, str],
+    raw_body: bytes,
+) -> WebhookAnswer:
+    if provider_name not in provider_names():
+        return _reject(404, "unknown provider")
+    if len(raw_body) > MAX_BODY_BYTES:
+        return _reject(413, f"body larger than {MAX_BODY_BYTES} bytes")
+    if not verify_job_token(callback_token_key(), provider_name, job_id, token):
+        return _reject(401, "invalid or missing callback token")
+    provider = get_provider(provider_name)
+    lowered = {k.lower(): v for k, v in headers.items()}
+    ctx = WebhookContext(lowered, raw_body, get_secrets(), clock.now(),
+                         settings().provider(provider_name).extras)
+    try:
+        provider.verify_webhook(ctx)
+    except WebhookRejected as exc:
+        return _reject(exc.status, exc.reason)
+    try:
+        status = provider.parse_status(json.loads(raw_body), from_webhook=True)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return _reject(400, "body is not valid JSON")
+    except MalformedPayload as exc:
+        return _reject(400, f"body does not have the documented shape: {exc}")
+    if provider.webhook_needs_confirmation:
+        from reelhook.services.polling import confirm_status
+
+        confirmed = confirm_status(job_id, provider_name, status)
+        if confirmed is None:
+            return _reject(404, "unknown job")
+        status = confirmed
+    applied = apply_status(job_id, provider_name, status, source="webhook")
+    if not applied.transition.found:
+        return _reject(404, "unknown job")
+    current = applied.job["status"] if applied.job else None
+    return WebhookAnswer(
+        200,
+        {"job_id": job_id, "applied": applied.transition.applied, "status": current},
+    )

@@ -1,0 +1,27 @@
+"""How a stored job is shown to clients."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from reelhook.adapters.aws import client
+
+DOWNLOAD_URL_SECONDS = 3600
+PUBLIC_FIELDS = ("id", "model", "provider", "status", "provider_task_id", "client_reference",
+                 "created_at", "updated_at", "error", "progress", "events")
+
+
+def public_job(job: dict[str, Any], *, presign: bool = True) -> dict[str, Any]:
+    out = {name: job[name] for name in PUBLIC_FIELDS if name in job}
+    outputs = []
+    for stored in job.get("outputs", []):
+        item = {k: stored[k] for k in ("s3_uri", "bytes", "sha256", "content_type")}
+        if presign:
+            item["download_url"] = client("s3").generate_presigned_url(
+                "get_object",
+                Params={"Bucket": stored["bucket"], "Key": stored["key"]},
+                ExpiresIn=DOWNLOAD_URL_SECONDS,
+            )
+        outputs.append(item)
+    out["outputs"] = outputs
+    return out

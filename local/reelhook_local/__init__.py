@@ -1,0 +1,1 @@
+"""Development-only helpers for running reelhook locally (never shipped to Lambda)."""

@@ -1,0 +1,85 @@
+"""Reads ``template.yaml`` so the local stack is wired exactly as the deployed one.
+
+Routes, queue triggers, schedules and environment come from the template; nothing about
+the functions is repeated here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+TEMPLATE_PATH = ROOT / "template.yaml"
+
+
+@cache
+def load_template(path: Path = TEMPLATE_PATH) -> dict[str, Any]:
+    from cfnlint.decode import decode_str
+
+    template, matches = decode_str(path.read_text())
+    if template is None:
+        raise ValueError(f"{path} does not parse: {matches}")
+    return dict(template)
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    path: str  # API Gateway style, e.g. /v1/jobs/{id}
+    function: str
+
+
+@dataclass(frozen=True)
+class FunctionDef:
+    logical_id: str
+    code_dir: Path
+    handler: str
+    routes: tuple[Route, ...] = ()
+    queues: tuple[tuple[str, int], ...] = ()  # (queue logical id, batch size)
+    scheduled: bool = False
+    environment: dict[str, Any] = field(default_factory=dict)
+
+
+def _ref(value: Any) -> str | None:
+    if isinstance(value, dict):
+        if "Ref" in value:
+            return str(value["Ref"])
+        if "Fn::GetAtt" in value:
+            target = value["Fn::GetAtt"]
+            return str(target[0] if isinstance(target, list) else str(target).split(".")[0])
+    return None
+
+
+def functions(template: dict[str, Any] | None = None) -> dict[str, FunctionDef]:
+    template = template or load_template()
+    found: dict[str, FunctionDef] = {}
+    for logical_id, resource in template["Resources"].items():
+        if resource.get("Type") != "AWS::Serverless::Function":
+            continue
+        props = resource.get("Properties", {})
+        routes: list[Route] = []
+        queues: list[tuple[str, int]] = []
+        scheduled = False
+        for event in (props.get("Events") or {}).values():
+            kind, ev_props = event.get("Type"), event.get("Properties", {})
+            if kind == "HttpApi":
+                routes.append(Route(str(ev_props["Method"]).upper(), str(ev_props["Path"]), logical_id))
+            elif kind == "SQS":
+                queue = _ref(ev_props.get("Queue"))
+                if queue:
+                    queues.append((queue, int(ev_props.get("BatchSize", 10))))
+            elif kind in {"Schedule", "ScheduleV2"}:
+                scheduled = True
+        found[logical_id] = FunctionDef(
+            logical_id=logical_id,
+            code_dir=ROOT / str(props["CodeUri"]),
+            handler=str(props.get("Handler", "app.handler")),
+            routes=tuple(routes),
+            queues=tuple(queues),
+            scheduled=scheduled,
+            environment=dict((props.get("Environment") or {}).get("Variables") or {}),
+        )
+    return found
