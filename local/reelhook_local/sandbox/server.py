@@ -278,7 +278,7 @@ class _Handler(BaseHTTPRequestHandler):
         if self.command != "HEAD":
             self.wfile.write(response.body)
 
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - the stdlib's name
+    def log_message(self, format: str, *args: object) -> None:
         sandbox = cast(_Server, self.server).sandbox
         level = logging.INFO if sandbox.config.log_requests else logging.DEBUG
         log.log(level, "%s %s", self.address_string(), format % args)

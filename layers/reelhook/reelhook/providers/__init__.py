@@ -15,13 +15,13 @@ if TYPE_CHECKING:
     from reelhook.providers.base import Provider
     from reelhook.spec import ModelSpec
 
-_NOT_PROVIDERS = frozenset({"base", "signatures"})
+_NOT_PROVIDERS = frozenset({"base"})
 
 
 @cache
 def provider_names() -> tuple[str, ...]:
     return tuple(
-        sorted(m.name for m in pkgutil.iter_modules(__path__) if m.name not in _NOT_PROVIDERS)
+        sorted(m.name for m in pkgutil.iter_modules(__path__) if m.name not in _NOT_PROVIDERS and not m.name.startswith("_"))
     )
 
 

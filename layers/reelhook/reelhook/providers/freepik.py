@@ -201,8 +201,9 @@ class Freepik:
     webhook_needs_confirmation = False
     requests_per_second = 10  # 50/s over 5 s and 10/s over 2 min, per key
 
-    def __init__(self) -> None:
-        self.models = _models()
+    @property
+    def models(self) -> tuple[ModelSpec, ...]:
+        return _models()  # Kling's cfg_scale range follows the configured endpoint
 
     def sends_webhooks(self, extras: Mapping[str, str]) -> bool:
         return True

@@ -17,10 +17,6 @@ from reelhook.spec import ModelSpec, NormalizedRequest
 from reelhook.states import Status
 from reelhook.webhook_auth import job_token
 
-# Poll-only providers are asked this soon after submit; webhook providers much later.
-FIRST_POLL_SECONDS = 20
-
-
 def body_hash(req: NormalizedRequest) -> str:
     return hashlib.sha256(json.dumps(req, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
@@ -49,7 +45,8 @@ def submit_job(
     now = clock.now()
     job_id = "job_" + uuid.uuid4().hex
     webhooks = provider.sends_webhooks(extras)
-    first_check = conf.reconcile_after_seconds if webhooks else FIRST_POLL_SECONDS
+    # Poll-only providers are asked soon; webhook providers only once their webhook is overdue.
+    first_check = conf.reconcile_after_seconds if webhooks else conf.poll_base_seconds
     job: dict[str, Any] = {
         "id": job_id,
         "model": spec.id,

@@ -1,0 +1,158 @@
+"""UniAll: six Veo 3.1 models in five modes, polled (no webhook is documented).
+
+Quirks kept here:
+- The mode follows from the inputs: text (prompt only), image (``image``), first and
+  last frame (``image`` + ``last_image``), multi-image reference (``images``, 2-3,
+  standard models only) and extension (``video``).
+- ``aspect_ratio`` only where the output does not follow an input (not image, not extension).
+- Create is ``/v1/video/generations``, status is ``/v1/videos/{id}`` (plural).
+- The answer's link is ``video_url``, else ``result.video_url``, else ``result.outputs[0]``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from reelhook.providers._common import envelope_error, error_text, task_id_from
+from reelhook.providers.base import (
+    HttpCall,
+    MalformedPayload,
+    Phase,
+    ProviderStatus,
+    WebhookContext,
+    WebhookRejected,
+    require_mapping,
+    result_urls,
+)
+from reelhook.spec import InputRule, Mode, ModelSpec, NormalizedRequest
+
+NAME = "uniall"
+_STATUS = {"queued": Phase.SUBMITTED, "in_progress": Phase.RUNNING, "completed": Phase.COMPLETED,
+           "failed": Phase.FAILED}
+
+TEXT = Mode("text-to-video", {}, description="Prompt only")
+IMAGE = Mode("image-to-video", {"first_frame": InputRule(1, 1)}, aspect_ratio=False,
+             description="Animate one image; the output follows its aspect ratio")
+FIRST_LAST = Mode("first-and-last-frame", {"first_frame": InputRule(1, 1), "last_frame": InputRule(1, 1)},
+                  description="From a first frame to a last frame")
+REFERENCE = Mode("multi-image-reference", {"reference_images": InputRule(2, 3)},
+                 description="2-3 reference images for consistency (standard models only)")
+EXTENSION = Mode("video-extension", {"source_video": InputRule(1, 1)}, aspect_ratio=False,
+                 description="Extend a video; the output follows it")
+
+
+def _spec(tier: str, resolution: str) -> ModelSpec:
+    fast = tier == "fast"
+    provider_model = f"veo3.1-{'fast-' if fast else ''}video-{resolution}"
+    modes = (TEXT, IMAGE, FIRST_LAST, EXTENSION) if fast else (TEXT, IMAGE, FIRST_LAST, REFERENCE, EXTENSION)
+    return ModelSpec(
+        id=f"{NAME}/{provider_model}",
+        provider=NAME,
+        provider_model=provider_model,
+        title=f"Veo 3.1 {'Fast ' if fast else ''}{resolution} (UniAll)",
+        modes=modes,
+        prompt_max=20000,
+        negative_prompt_max=20000,
+        durations=(4, 6, 8),
+        aspect_ratios=("16:9", "9:16"),
+        resolutions=(resolution,),
+        audio=True,
+        seed_range=(0, 4294967295),
+        status_via="poll",
+        notes=("No webhook is documented: reelhook polls GET /v1/videos/{id} with backoff.",
+               "The prompt limit is not documented; reelhook caps it at 20000 characters."),
+    )
+
+
+MODELS = tuple(_spec(tier, res) for tier in ("standard", "fast") for res in ("720p", "1080p", "4k"))
+
+
+def _body(spec: ModelSpec, req: NormalizedRequest) -> dict[str, Any]:
+    body: dict[str, Any] = {"model": spec.provider_model, "prompt": req["prompt"]}
+    if "first_frame" in req:
+        body["image"] = req["first_frame"]
+    if "last_frame" in req:
+        body["last_image"] = req["last_frame"]
+    if req.get("reference_images"):
+        body["images"] = [ref["url"] for ref in req["reference_images"]]
+    if "source_video" in req:
+        body["video"] = req["source_video"]
+    body["size"] = spec.resolutions[0] if spec.resolutions else req.get("resolution")
+    if "aspect_ratio" in req:
+        body["aspect_ratio"] = req["aspect_ratio"]
+    if "duration" in req:
+        body["duration"] = req["duration"]
+    extra = {theirs: req[ours] for ours, theirs in  # type: ignore[literal-required]
+             (("audio", "generate_audio"), ("negative_prompt", "negative_prompt"), ("seed", "seed")) if ours in req}
+    if extra:
+        body["extra_body"] = extra
+    return body
+
+
+def _video_url(data: dict[str, Any]) -> tuple[str, ...]:
+    if data.get("video_url"):
+        return result_urls(data["video_url"])
+    result = data.get("result")
+    if isinstance(result, dict):
+        if result.get("video_url"):
+            return result_urls(result["video_url"])
+        outputs = result.get("outputs")
+        if outputs:
+            return result_urls(outputs if isinstance(outputs, list) else [outputs])[:1]
+    return ()
+
+
+class UniAll:
+    name = NAME
+    models = MODELS
+    link_lifetime_seconds = 3600  # undocumented: copy at once
+    webhook_needs_confirmation = False
+    requests_per_second = None
+
+    def sends_webhooks(self, extras: Mapping[str, str]) -> bool:
+        return False
+
+    def submit_call(self, spec: ModelSpec, req: NormalizedRequest, webhook_url: str | None,
+                    extras: Mapping[str, str]) -> HttpCall:
+        return HttpCall("POST", "/v1/video/generations", _body(spec, req))
+
+    def parse_submit(self, body: Any) -> str:
+        task_id = task_id_from(body)
+        if task_id is None:
+            raise MalformedPayload("the submit response has no id or task_id")
+        return task_id
+
+    def status_call(self, spec: ModelSpec, task_id: str, extras: Mapping[str, str]) -> HttpCall:
+        return HttpCall("GET", f"/v1/videos/{task_id}")
+
+    def parse_status(self, body: Any, *, from_webhook: bool) -> ProviderStatus:
+        data = require_mapping(body, "body")
+        if isinstance(data.get("data"), dict):
+            data = data["data"]
+        raw = data.get("status")
+        if not isinstance(raw, str) or raw.lower() not in _STATUS:
+            raise MalformedPayload(f"status must be one of {', '.join(_STATUS)}")
+        phase = _STATUS[raw.lower()]
+        urls = _video_url(data) if phase is Phase.COMPLETED else ()
+        if phase is Phase.COMPLETED and not urls:
+            phase = Phase.RUNNING
+        progress = data.get("progress")
+        return ProviderStatus(
+            task_id=task_id_from(data),
+            phase=phase,
+            raw_status=raw,
+            result_urls=urls,
+            error_message=error_text(data.get("error"), "the provider reported failed")
+            if phase is Phase.FAILED else None,
+            progress=int(progress) if isinstance(progress, int | float) and 0 <= progress <= 100 else None,
+        )
+
+    def verify_webhook(self, ctx: WebhookContext) -> str | None:
+        raise WebhookRejected(404, "UniAll sends no webhooks")
+
+    def error_message(self, status_code: int, body: Any) -> str:
+        return envelope_error(status_code, body)
+
+
+PROVIDER = UniAll()

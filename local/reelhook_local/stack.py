@@ -1,0 +1,184 @@
+"""The whole of reelhook on one machine, every part talking real HTTP.
+
+- moto's server plays AWS (DynamoDB, S3, SQS, Secrets Manager), with the resources that
+  ``template.yaml`` declares;
+- ``LocalFront`` plays API Gateway and feeds the real handlers, and the queue and schedule
+  drivers play the SQS event source mapping and EventBridge Scheduler;
+- the provider sandbox plays Freepik, UniAll and AIHubMax, unless environment variables
+  point a provider elsewhere (``FREEPIK_BASE_URL``, ``FREEPIK_API_KEY``,
+  ``FREEPIK_WEBHOOK_SECRET``, and likewise ``UNIALL_*`` and ``AIHUBMAX_*``).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+from dataclasses import dataclass, field
+from typing import Any
+
+from reelhook_local.aws_resources import StackResources, create_stack_resources, template_env
+from reelhook_local.front import LocalFront, QueueDriver, ScheduleDriver
+from reelhook_local.sandbox import ProviderSandbox, SandboxConfig
+from reelhook_local.template import functions
+
+PROVIDERS = ("freepik", "uniall", "aihubmax")
+LOCAL_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "local",
+    "AWS_SECRET_ACCESS_KEY": "local",  # moto accepts any credentials
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_REGION": "us-east-1",
+}
+
+
+@dataclass
+class StackOptions:
+    sandbox: SandboxConfig = field(default_factory=SandboxConfig)
+    schedule_seconds: float = 1.0
+    queue_visibility_seconds: int = 3
+    poll_base_seconds: int = 1
+    poll_max_seconds: int = 2
+    reconcile_after_seconds: int = 60
+    transfer_workers: int = 4
+    front_port: int = 0
+    moto_port: int = 0
+    aihubmax_callbacks: bool = True
+    extra_env: dict[str, str] = field(default_factory=dict)
+
+
+class LocalStack:
+    def __init__(self, options: StackOptions | None = None) -> None:
+        self.options = options or StackOptions()
+        self.sandbox = ProviderSandbox(self.options.sandbox)
+        self.front: LocalFront | None = None
+        self.drivers: list[QueueDriver | ScheduleDriver] = []
+        self.resources: StackResources | None = None
+        self._moto: Any = None
+        self._saved_env: dict[str, str | None] = {}
+        self.aws_endpoint = ""
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    def start(self) -> LocalStack:
+        from moto.server import ThreadedMotoServer
+
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)
+        self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=self.options.moto_port, verbose=False)
+        self._moto.start()
+        host, port = self._moto.get_host_and_port()
+        self.aws_endpoint = f"http://{host}:{port}"
+        self._set_env(LOCAL_CREDENTIALS | {"AWS_ENDPOINT_URL": self.aws_endpoint})
+        self.sandbox.start()
+        fns = functions()
+        self.front = LocalFront(fns, port=self.options.front_port)
+        self.resources = create_stack_resources(
+            self.client,
+            secret_values=self._secret_values(),
+            visibility_timeout=self.options.queue_visibility_seconds,
+        )
+        self._set_env(self._function_env())
+        self._reset_caches()
+        self.front.start()
+        for fn in fns.values():
+            for _queue, batch in fn.queues:
+                queue_url = self.resources.queue_url
+                arn = self.client("sqs").get_queue_attributes(
+                    QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+                self.drivers.append(QueueDriver(fn, queue_url, arn, batch, self.client("sqs"),
+                                                workers=self.options.transfer_workers))
+            if fn.scheduled:
+                self.drivers.append(ScheduleDriver(fn, self.options.schedule_seconds))
+        for driver in self.drivers:
+            driver.start()
+        return self
+
+    def stop(self) -> None:
+        for driver in self.drivers:
+            driver.stop()
+        self.drivers = []
+        if self.front is not None:
+            self.front.stop()
+        self.sandbox.stop()
+        if self._moto is not None:
+            self._moto.stop()
+        for name, value in self._saved_env.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        self._saved_env = {}
+        self._reset_caches()
+
+    def __enter__(self) -> LocalStack:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- helpers -------------------------------------------------------------------------------
+
+    @property
+    def api_url(self) -> str:
+        assert self.front is not None
+        return self.front.url
+
+    def client(self, service: str) -> Any:
+        import boto3
+
+        return boto3.session.Session().client(
+            service, endpoint_url=self.aws_endpoint, region_name="us-east-1",
+            aws_access_key_id="local", aws_secret_access_key="local",  # noqa: S106 - moto
+        )
+
+    def provider_base_url(self, provider: str) -> str:
+        return os.environ.get(f"{provider.upper()}_BASE_URL") or self.sandbox.base_url(provider)
+
+    def _secret_values(self) -> dict[str, str]:
+        sandbox = self.options.sandbox
+        defaults = {
+            "freepik_api_key": sandbox.freepik_api_key,
+            "uniall_api_key": sandbox.uniall_api_key,
+            "aihubmax_api_key": sandbox.aihubmax_api_key,
+            "freepik_webhook_secret": sandbox.freepik_webhook_secret,
+        }
+        values = {"callback_token_key": secrets.token_urlsafe(48)}
+        for name, default in defaults.items():
+            values[name] = os.environ.get(name.upper()) or default
+        return values
+
+    def _function_env(self) -> dict[str, str]:
+        assert self.resources is not None and self.front is not None
+        env = template_env(self.resources)
+        for provider in PROVIDERS:
+            env[f"{provider.upper()}_BASE_URL"] = self.provider_base_url(provider)
+            env[f"{provider.upper()}_DOWNLOAD_HOSTS"] = ""
+        env |= {
+            "CALLBACK_BASE_URL": self.front.url,
+            "REELHOOK_ALLOW_INSECURE_FETCH": "true",
+            "POLL_BASE_SECONDS": str(self.options.poll_base_seconds),
+            "POLL_MAX_SECONDS": str(self.options.poll_max_seconds),
+            "RECONCILE_AFTER_SECONDS": str(self.options.reconcile_after_seconds),
+            "AIHUBMAX_CALLBACKS": "true" if self.options.aihubmax_callbacks else "false",
+            "POWERTOOLS_LOG_LEVEL": os.environ.get("POWERTOOLS_LOG_LEVEL", "WARNING"),
+            "POWERTOOLS_METRICS_NAMESPACE": "reelhook",
+            "POWERTOOLS_SERVICE_NAME": "reelhook",
+        }
+        return env | self.options.extra_env
+
+    def _set_env(self, values: dict[str, str]) -> None:
+        for name, value in values.items():
+            self._saved_env.setdefault(name, os.environ.get(name))
+            os.environ[name] = value
+
+    @staticmethod
+    def _reset_caches() -> None:
+        from reelhook import config
+        from reelhook.adapters import aws
+        from reelhook.adapters import secrets as secret_cache
+        from reelhook.providers import all_models, get_provider
+
+        config.settings.cache_clear()
+        aws.reset_clients()
+        secret_cache.clear_cache()
+        get_provider.cache_clear()
+        all_models.cache_clear()
