@@ -363,20 +363,25 @@ class _WebhookSender:
             return self._idle.wait_for(lambda: self._pending == 0, timeout)
 
     def run(self) -> None:
-        config = self.sandbox.config
-        with httpx.Client(timeout=config.webhook_timeout_seconds) as client:
+        client: httpx.Client | None = None  # made on first use: building one takes a while
+        try:
             while not self.sandbox._stopping.is_set():
                 try:
                     task_id, item = self._queue.get(timeout=0.05)
                 except queue.Empty:
                     continue
                 try:
+                    if client is None:
+                        client = httpx.Client(timeout=self.sandbox.config.webhook_timeout_seconds)
                     self.sandbox.tasks.add_delivery(task_id, self._deliver(client, item))
                 finally:
                     with self._idle:
                         self._pending -= 1
                         self._idle.notify_all()
-        self._discard_queued()
+        finally:
+            if client is not None:
+                client.close()
+            self._discard_queued()
 
     def _deliver(self, client: httpx.Client, item: Outgoing) -> WebhookDelivery:
         config = self.sandbox.config

@@ -1,0 +1,267 @@
+"""The handlers against moto (AWS) and the provider sandbox (real HTTP), asserting what they did."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import time
+import uuid
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import boto3
+import pytest
+
+from tests.conftest import Context, api_event, queue_messages, table_items
+
+VEO = {"model": "freepik/veo-3-1-reference-to-video", "prompt": "a cat on a skateboard",
+       "reference_images": ["https://example.com/cat.png"], "resolution": "720p", "seed": 3}
+
+
+def call(handler, event) -> tuple[int, dict[str, Any]]:
+    answer = handler(event, Context())
+    return answer["statusCode"], json.loads(answer["body"])
+
+
+def create(handlers, body, key=None):
+    headers = {"idempotency-key": key} if key else {}
+    return call(handlers["api"], api_event("POST", "/v1/jobs", body, headers))
+
+
+def job_items(aws):
+    return [i for i in table_items(aws) if i["pk"].startswith("job#")]
+
+
+def webhook_event(task, body: dict[str, Any], *, secret: str, token: str | None = None, ts: int | None = None,
+                  sign_with: str | None = None, raw: bytes | None = None) -> dict[str, Any]:
+    hook = urlsplit(task.webhook_url)
+    provider, job_id = hook.path.split("/")[-2:]
+    raw = raw if raw is not None else json.dumps(body).encode()
+    msg_id, ts = f"msg_{uuid.uuid4().hex}", ts or int(time.time())
+    mac = hmac.new((sign_with or secret).encode(), f"{msg_id}.{ts}.".encode() + raw, hashlib.sha256).digest()
+    token = token if token is not None else parse_qs(hook.query)["token"][0]
+    event = api_event("POST", hook.path, raw.decode("latin-1"), {
+        "webhook-id": msg_id, "webhook-timestamp": str(ts), "webhook-signature": "v1," + base64.b64encode(mac).decode(),
+    }, {"provider": provider, "job_id": job_id}, {"token": token}, route="POST /v1/callbacks/{provider}/{job_id}")
+    return event
+
+
+def freepik_body(task, status, generated=()):
+    return {"task_id": task.task_id, "status": status, "generated": list(generated)}
+
+
+def test_submit_stores_job_and_calls_provider_once(aws, sandbox, handlers):
+    status, job = create(handlers, VEO)
+    assert status == 202
+    assert job["status"] == "submitted" and job["provider_task_id"]
+    [task] = [sandbox.tasks[t] for t in sandbox.tasks]
+    assert task.body["image_urls"] == ["https://example.com/cat.png"]
+    assert task.body["webhook_url"].startswith(f"http://127.0.0.1:9/v1/callbacks/freepik/{job['id']}?token=")
+    [item] = job_items(aws)
+    assert item["status"] == "submitted" and item["provider_task_id"] == task.task_id
+    assert [e["status"] for e in item["events"]] == ["queued", "submitted"]
+
+    status, read = call(handlers["api"], api_event("GET", f"/v1/jobs/{job['id']}", route="GET /v1/jobs/{id}",
+                                                   path_parameters={"id": job["id"]}))
+    assert status == 200 and read["id"] == job["id"] and read["outputs"] == []
+
+
+def test_idempotency_key_replays_and_refuses_a_different_body(aws, sandbox, handlers):
+    first = create(handlers, VEO, key="order-42")
+    again = create(handlers, VEO, key="order-42")
+    assert first[0] == again[0] == 202 and first[1]["id"] == again[1]["id"]
+    status, body = create(handlers, VEO | {"prompt": "something else"}, key="order-42")
+    assert status == 409 and body["error"]["code"] == "idempotency_key_reused"
+    assert len([sandbox.tasks[t] for t in sandbox.tasks]) == 1
+    assert len(job_items(aws)) == 1
+
+
+@pytest.mark.parametrize(("body", "status", "fields"), [
+    (VEO | {"reference_images": []}, 422, {"reference_images"}),
+    (VEO | {"resolution": "8k", "aspect_ratio": "1:1"}, 422, {"resolution", "aspect_ratio"}),
+    (VEO | {"reference_images": ["http://example.com/a.png"]}, 422, {"reference_images[0]"}),
+    (VEO | {"model": "nope"}, 422, {"model"}),
+    (VEO | {"colour": "red"}, 422, {"colour"}),
+    (VEO | {"seed": "1"}, 422, {"seed"}),
+    ({"model": VEO["model"]}, 422, {"prompt"}),
+])
+def test_client_mistakes_are_4xx_naming_the_field_and_change_nothing(aws, sandbox, handlers, body, status, fields):
+    got, answer = create(handlers, body)
+    assert got == status
+    assert {f["field"] for f in answer["error"]["fields"]} == fields
+    assert all(f["message"] for f in answer["error"]["fields"])
+    assert job_items(aws) == [] and [sandbox.tasks[t] for t in sandbox.tasks] == []
+
+
+def test_malformed_json_and_unknown_routes(aws, handlers):
+    assert call(handlers["api"], api_event("POST", "/v1/jobs", "{not json"))[0] == 400
+    assert call(handlers["api"], api_event("POST", "/v1/jobs", "[1]"))[0] == 400
+    assert call(handlers["api"], api_event("GET", "/v1/jobs/job_x", route="GET /v1/jobs/{id}",
+                                           path_parameters={"id": "job_x"}))[0] == 404
+    missing = "job_" + "0" * 32
+    assert call(handlers["api"], api_event("GET", f"/v1/jobs/{missing}", route="GET /v1/jobs/{id}",
+                                           path_parameters={"id": missing}))[0] == 404
+    assert call(handlers["api"], api_event("POST", "/v1/jobs", VEO, {"idempotency-key": "bad key\n"}))[0] == 400
+
+
+def test_provider_rejection_fails_the_job_with_its_message(aws, sandbox, handlers):
+    sandbox.config.faults.fail_next_submit_with = 402
+    status, job = create(handlers, VEO)
+    assert status == 202 and job["status"] == "failed"
+    assert job["error"]["code"] == "provider_rejected" and "402" in job["error"]["message"]
+
+
+def test_rate_limited_submit_is_retried_after_retry_after(aws, sandbox, handlers):
+    sandbox.config.faults.fail_next_submit_with = 429
+    status, job = create(handlers, VEO)
+    assert status == 202 and job["status"] == "submitted"
+    assert len([sandbox.tasks[t] for t in sandbox.tasks]) == 1
+
+
+def test_ambiguous_submit_failure_is_never_resent(aws, sandbox, handlers):
+    sandbox.config.faults.fail_next_submit_with = 500
+    status, job = create(handlers, VEO)
+    assert status == 202 and job["status"] == "queued"
+    [item] = job_items(aws)
+    assert item["submit_outcome"] == "unknown"
+    creates = [r for r in sandbox.request_log if r.method == "POST"]
+    assert len(creates) == 1
+
+
+def submitted_task(handlers, sandbox, body=VEO):
+    _, job = create(handlers, body)
+    [task] = [t for t in [sandbox.tasks[t] for t in sandbox.tasks] if t.task_id == job["provider_task_id"]]
+    return job, task
+
+
+def test_webhooks_move_the_job_forward_only(aws, sandbox, handlers):
+    secret = sandbox.config.freepik_webhook_secret
+    job, task = submitted_task(handlers, sandbox)
+    running = webhook_event(task, freepik_body(task, "IN_PROGRESS"), secret=secret)
+    assert call(handlers["callback"], running) == (200, {"job_id": job["id"], "applied": True, "status": "running"})
+    assert call(handlers["callback"], running)[1]["applied"] is False  # duplicate
+    done = webhook_event(task, freepik_body(task, "COMPLETED", ["https://cdn.example/v.mp4"]), secret=secret)
+    assert call(handlers["callback"], done)[1] == {"job_id": job["id"], "applied": True, "status": "storing"}
+    late = webhook_event(task, freepik_body(task, "IN_PROGRESS"), secret=secret)
+    assert call(handlers["callback"], late)[1] == {"job_id": job["id"], "applied": False, "status": "storing"}
+    [item] = job_items(aws)
+    assert item["status"] == "storing" and item["result_urls"] == ["https://cdn.example/v.mp4"]
+    assert [e["status"] for e in item["events"]] == ["queued", "submitted", "running", "storing"]
+    [message] = queue_messages(aws)
+    assert json.loads(message["Body"]) == {"job_id": job["id"]}
+
+
+def test_forged_or_malformed_webhooks_change_nothing(aws, sandbox, handlers):
+    secret = sandbox.config.freepik_webhook_secret
+    _, task = submitted_task(handlers, sandbox)
+    before = job_items(aws)
+    done = freepik_body(task, "COMPLETED", ["https://cdn.example/v.mp4"])
+    cases = {
+        "bad token": (webhook_event(task, done, secret=secret, token="x" * 43), 401),
+        "no token": (webhook_event(task, done, secret=secret, token=""), 401),
+        "bad signature": (webhook_event(task, done, secret=secret, sign_with="guess"), 401),
+        "stale": (webhook_event(task, done, secret=secret, ts=int(time.time()) - 301), 401),
+        "not json": (webhook_event(task, done, secret=secret, raw=b"{oops"), 400),
+        "bad shape": (webhook_event(task, {"task_id": task.task_id, "status": "DONE"}, secret=secret), 400),
+        "too big": (webhook_event(task, done, secret=secret, raw=b" " * 300_000), 413),
+    }
+    for name, (event, expected) in cases.items():
+        assert call(handlers["callback"], event)[0] == expected, name
+    unknown = webhook_event(task, done, secret=secret)
+    unknown["pathParameters"]["provider"] = "acme"
+    assert call(handlers["callback"], unknown)[0] == 404
+    assert job_items(aws) == before
+    assert queue_messages(aws) == []
+
+
+def test_a_valid_token_for_a_job_that_does_not_exist_is_404(aws, sandbox, handlers):
+    from reelhook.adapters.secrets import callback_token_key
+    from reelhook.webhook_auth import job_token
+
+    secret = sandbox.config.freepik_webhook_secret
+    _, task = submitted_task(handlers, sandbox)
+    ghost = "job_" + "f" * 32
+    event = webhook_event(task, freepik_body(task, "IN_PROGRESS"), secret=secret,
+                          token=job_token(callback_token_key(), "freepik", ghost))
+    event["pathParameters"]["job_id"] = ghost
+    before = table_items(aws)
+    assert call(handlers["callback"], event)[0] == 404
+    assert table_items(aws) == before
+
+
+def sqs_event(job_id: str, receives: int = 1) -> dict[str, Any]:
+    return {"Records": [{"messageId": "m1", "receiptHandle": "r", "body": json.dumps({"job_id": job_id}),
+                         "attributes": {"ApproximateReceiveCount": str(receives)}, "eventSource": "aws:sqs"}]}
+
+
+def complete(handlers, sandbox, body=VEO):
+    job, task = submitted_task(handlers, sandbox, body)
+    sandbox.force_status(task.task_id, "completed")
+    task = sandbox.tasks[task.task_id]
+    done = webhook_event(task, freepik_body(task, "COMPLETED", [sandbox.result_url(task)]),
+                         secret=sandbox.config.freepik_webhook_secret)
+    assert call(handlers["callback"], done)[1]["status"] == "storing"
+    return job, task
+
+
+def test_transfer_streams_the_video_into_s3_and_succeeds(aws, sandbox, handlers):
+    job, _ = complete(handlers, sandbox)
+    assert handlers["transfer"](sqs_event(job["id"]), Context()) == {"batchItemFailures": []}
+    [item] = job_items(aws)
+    assert item["status"] == "succeeded"
+    [output] = item["outputs"]
+    stored = boto3.client("s3").get_object(Bucket=aws.bucket_name, Key=output["key"])
+    data = stored["Body"].read()
+    assert data == sandbox.config.video_bytes
+    assert output["sha256"] == hashlib.sha256(data).hexdigest() == sandbox.served_sha256
+    assert output["bytes"] == len(data) and output["content_type"] == "video/mp4"
+    _, read = call(handlers["api"], api_event("GET", f"/v1/jobs/{job['id']}", route="GET /v1/jobs/{id}",
+                                              path_parameters={"id": job["id"]}))
+    assert read["status"] == "succeeded" and read["outputs"][0]["download_url"].startswith("https://")
+    # A redelivered message finds the job already stored and does nothing.
+    assert handlers["transfer"](sqs_event(job["id"]), Context()) == {"batchItemFailures": []}
+    assert len(boto3.client("s3").list_objects_v2(Bucket=aws.bucket_name).get("Contents", [])) == 1
+
+
+def test_expired_link_fails_the_job_as_output_expired(aws, sandbox, handlers):
+    sandbox.config.link_ttl_seconds = 0
+    job, _ = complete(handlers, sandbox)
+    time.sleep(0.01)
+    assert handlers["transfer"](sqs_event(job["id"]), Context()) == {"batchItemFailures": []}
+    [item] = job_items(aws)
+    assert item["status"] == "failed" and item["error"]["code"] == "output_expired"
+    assert boto3.client("s3").list_objects_v2(Bucket=aws.bucket_name).get("KeyCount") == 0
+
+
+def test_failed_copy_is_retried_then_recorded_on_the_last_attempt(aws, sandbox, handlers, monkeypatch):
+    from reelhook.services import transfer
+
+    job, _ = complete(handlers, sandbox)
+
+    def broken(*args, **kwargs):
+        raise ConnectionError("network down")
+
+    monkeypatch.setattr(transfer, "copy_output", broken)
+    assert handlers["transfer"](sqs_event(job["id"], receives=1), Context()) == {"batchItemFailures": [{"itemIdentifier": "m1"}]}
+    assert job_items(aws)[0]["status"] == "storing"
+    assert handlers["transfer"](sqs_event(job["id"], receives=5), Context()) == {"batchItemFailures": [{"itemIdentifier": "m1"}]}
+    [item] = job_items(aws)
+    assert item["status"] == "failed" and item["error"]["code"] == "transfer_failed"
+    assert "network down" in item["error"]["message"]
+
+
+def test_provider_failure_fails_the_job(aws, sandbox, handlers):
+    job, task = submitted_task(handlers, sandbox)
+    event = webhook_event(task, freepik_body(task, "FAILED"), secret=sandbox.config.freepik_webhook_secret)
+    assert call(handlers["callback"], event)[1]["status"] == "failed"
+    [item] = job_items(aws)
+    assert item["error"]["code"] == "provider_failed" and "active_shard" not in item
+
+
+def test_models_and_openapi_are_served(aws, handlers):
+    status, catalog = call(handlers["api"], api_event("GET", "/v1/models"))
+    assert status == 200 and len(catalog["models"]) >= 12
+    status, doc = call(handlers["api"], api_event("GET", "/v1/openapi.json"))
+    assert status == 200 and "/v1/jobs" in doc["paths"]
