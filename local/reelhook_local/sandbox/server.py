@@ -237,6 +237,7 @@ class _Server(ThreadingHTTPServer):
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "reelhook-sandbox/1.0"
+    disable_nagle_algorithm = True  # headers and body go out in separate writes
 
     def do_GET(self) -> None:
         self._dispatch()
