@@ -9,7 +9,6 @@ from typing import Any
 
 import boto3
 import pytest
-
 from reelhook_local.aws_resources import StackResources, create_stack_resources, template_env
 from reelhook_local.sandbox import ProviderSandbox, SandboxConfig
 from reelhook_local.stack import LocalStack

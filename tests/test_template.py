@@ -545,7 +545,7 @@ def test_poller_gets_the_api_url_unless_a_callback_url_is_given(transformed: dic
 
 
 @pytest.fixture
-def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[boto3.session.Session]:
+def moto_session(monkeypatch: pytest.MonkeyPatch) -> Iterator[boto3.session.Session]:
     for name in ("AWS_ENDPOINT_URL", "AWS_PROFILE"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
@@ -555,11 +555,11 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[boto3.session.Session]:
         yield boto3.session.Session(region_name=REGION)
 
 
-def test_builder_creates_the_template_resources(aws: boto3.session.Session) -> None:
-    built = create_stack_resources(aws, prefix="t1", secret_values={"freepik_api_key": "fp-key"})
+def test_builder_creates_the_template_resources(moto_session: boto3.session.Session) -> None:
+    built = create_stack_resources(moto_session, prefix="t1", secret_values={"freepik_api_key": "fp-key"})
     assert built.table_name == "t1-jobs" and built.bucket_name == "t1-videos"
 
-    ddb = aws.client("dynamodb")
+    ddb = moto_session.client("dynamodb")
     table = ddb.describe_table(TableName=built.table_name)["Table"]
     assert table["KeySchema"] == [{"AttributeName": "pk", "KeyType": "HASH"}]
     assert table["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
@@ -570,7 +570,7 @@ def test_builder_creates_the_template_resources(aws: boto3.session.Session) -> N
     ttl = ddb.describe_time_to_live(TableName=built.table_name)["TimeToLiveDescription"]
     assert ttl == {"TimeToLiveStatus": "ENABLED", "AttributeName": "expires_at"}
 
-    sqs = aws.client("sqs")
+    sqs = moto_session.client("sqs")
     attrs = sqs.get_queue_attributes(QueueUrl=built.queue_url, AttributeNames=["All"])["Attributes"]
     dlq_arn = sqs.get_queue_attributes(QueueUrl=built.dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     redrive = json.loads(attrs["RedrivePolicy"])
@@ -580,22 +580,24 @@ def test_builder_creates_the_template_resources(aws: boto3.session.Session) -> N
     dlq_attrs = sqs.get_queue_attributes(QueueUrl=built.dlq_url, AttributeNames=["All"])["Attributes"]
     assert dlq_attrs["MessageRetentionPeriod"] == "1209600"
 
-    s3 = aws.client("s3")
+    s3 = moto_session.client("s3")
     (rule,) = s3.get_bucket_lifecycle_configuration(Bucket=built.bucket_name)["Rules"]
     assert rule["AbortIncompleteMultipartUpload"] == {"DaysAfterInitiation": 1}
     assert rule["Status"] == "Enabled"
     block = s3.get_public_access_block(Bucket=built.bucket_name)["PublicAccessBlockConfiguration"]
     assert all(block.values())
 
-    secret = json.loads(aws.client("secretsmanager").get_secret_value(SecretId=built.secret_id)["SecretString"])
+    secret = json.loads(
+        moto_session.client("secretsmanager").get_secret_value(SecretId=built.secret_id)["SecretString"]
+    )
     assert secret["freepik_api_key"] == "fp-key"
     assert secret["uniall_api_key"] == ""
     assert re.fullmatch(r"[A-Za-z0-9]{48}", secret["callback_token_key"])
 
 
-def test_redrive_moves_a_failing_message_to_the_dlq(aws: boto3.session.Session) -> None:
-    built = create_stack_resources(aws, prefix="t2", secret_values={}, visibility_timeout=0)
-    sqs = aws.client("sqs")
+def test_redrive_moves_a_failing_message_to_the_dlq(moto_session: boto3.session.Session) -> None:
+    built = create_stack_resources(moto_session, prefix="t2", secret_values={}, visibility_timeout=0)
+    sqs = moto_session.client("sqs")
     sqs.send_message(QueueUrl=built.queue_url, MessageBody='{"job_id": "j1"}')
     for _ in range(5):
         assert sqs.receive_message(QueueUrl=built.queue_url, MaxNumberOfMessages=1).get("Messages")
@@ -604,32 +606,36 @@ def test_redrive_moves_a_failing_message_to_the_dlq(aws: boto3.session.Session) 
     assert moved["Body"] == '{"job_id": "j1"}'
 
 
-def test_builder_is_idempotent_and_keeps_the_generated_key(aws: boto3.session.Session) -> None:
-    first = create_stack_resources(aws, prefix="t3", secret_values={}, visibility_timeout=30)
-    sm = aws.client("secretsmanager")
+def test_builder_is_idempotent_and_keeps_the_generated_key(moto_session: boto3.session.Session) -> None:
+    first = create_stack_resources(moto_session, prefix="t3", secret_values={}, visibility_timeout=30)
+    sm = moto_session.client("secretsmanager")
     key = json.loads(sm.get_secret_value(SecretId=first.secret_id)["SecretString"])["callback_token_key"]
-    again = create_stack_resources(aws, prefix="t3", secret_values={"uniall_api_key": "u"}, visibility_timeout=7)
+    again = create_stack_resources(
+        moto_session, prefix="t3", secret_values={"uniall_api_key": "u"}, visibility_timeout=7
+    )
     assert again == first
     secret = json.loads(sm.get_secret_value(SecretId=first.secret_id)["SecretString"])
     assert secret["callback_token_key"] == key and secret["uniall_api_key"] == "u"
-    attrs = aws.client("sqs").get_queue_attributes(QueueUrl=first.queue_url, AttributeNames=["VisibilityTimeout"])
+    attrs = moto_session.client("sqs").get_queue_attributes(
+        QueueUrl=first.queue_url, AttributeNames=["VisibilityTimeout"]
+    )
     assert attrs["Attributes"]["VisibilityTimeout"] == "7"
 
 
-def test_builder_accepts_a_client_factory(aws: boto3.session.Session) -> None:
+def test_builder_accepts_a_client_factory(moto_session: boto3.session.Session) -> None:
     made: list[str] = []
 
     def make_client(service: str) -> Any:
         made.append(service)
-        return aws.client(service)
+        return moto_session.client(service)
 
     create_stack_resources(make_client, prefix="t4", secret_values={})
     assert set(made) == {"dynamodb", "s3", "sqs", "secretsmanager"}
 
 
-def test_builder_refuses_secret_keys_the_template_lacks(aws: boto3.session.Session) -> None:
+def test_builder_refuses_secret_keys_the_template_lacks(moto_session: boto3.session.Session) -> None:
     with pytest.raises(ValueError, match="freepik_apikey"):
-        create_stack_resources(aws, prefix="t5", secret_values={"freepik_apikey": "typo"})
+        create_stack_resources(moto_session, prefix="t5", secret_values={"freepik_apikey": "typo"})
 
 
 def test_template_env() -> None:

@@ -31,10 +31,13 @@ import string
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 from botocore.exceptions import ClientError
+
+if TYPE_CHECKING:
+    from boto3.session import Session
 
 __all__ = [
     "TEMPLATE_PATH",
@@ -222,7 +225,7 @@ class StackResources:
 
 
 def create_stack_resources(
-    clients: Any | ClientFactory,
+    clients: Session | ClientFactory,
     *,
     prefix: str = "reelhook",
     secret_values: Mapping[str, str],
@@ -301,7 +304,7 @@ def template_env(
     return env
 
 
-def _client_factory(clients: Any | ClientFactory) -> ClientFactory:
+def _client_factory(clients: Session | ClientFactory) -> ClientFactory:
     make = getattr(clients, "client", None)
     if callable(make):  # a boto3 Session
         return lambda service_name: make(service_name)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import signal
 import threading
 
@@ -26,10 +27,8 @@ def main() -> None:
         print(f"AWS (moto server) {stack.aws_endpoint}")
         print(f"provider sandbox  {stack.sandbox.root_url}")
         print("Ctrl-C stops everything.")
-        try:
+        with contextlib.suppress(KeyboardInterrupt):
             stopped.wait()
-        except KeyboardInterrupt:
-            pass
 
 
 if __name__ == "__main__":

@@ -127,7 +127,7 @@ class LocalStack:
 
         return boto3.session.Session().client(
             service, endpoint_url=self.aws_endpoint, region_name="us-east-1",
-            aws_access_key_id="local", aws_secret_access_key="local",  # noqa: S106 - moto
+            aws_access_key_id="local", aws_secret_access_key="local",
         )
 
     def provider_base_url(self, provider: str) -> str:

@@ -17,12 +17,9 @@ TEMPLATE_PATH = ROOT / "template.yaml"
 
 @cache
 def load_template(path: Path = TEMPLATE_PATH) -> dict[str, Any]:
-    from cfnlint.decode import decode_str
+    from reelhook_local.aws_resources import load_template as load
 
-    template, matches = decode_str(path.read_text())
-    if template is None:
-        raise ValueError(f"{path} does not parse: {matches}")
-    return dict(template)
+    return load(path)
 
 
 @dataclass(frozen=True)

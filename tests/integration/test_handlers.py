@@ -81,7 +81,7 @@ def test_idempotency_key_replays_and_refuses_a_different_body(aws, sandbox, hand
 @pytest.mark.parametrize(("body", "status", "fields"), [
     (VEO | {"reference_images": []}, 422, {"reference_images"}),
     (VEO | {"resolution": "8k", "aspect_ratio": "1:1"}, 422, {"resolution", "aspect_ratio"}),
-    (VEO | {"reference_images": ["http://example.com/a.png"]}, 422, {"reference_images[0]"}),
+    (VEO | {"reference_images": ["http://example.com/a.png"]}, 422, {"reference_images[0].url"}),
     (VEO | {"model": "nope"}, 422, {"model"}),
     (VEO | {"colour": "red"}, 422, {"colour"}),
     (VEO | {"seed": "1"}, 422, {"seed"}),
@@ -244,16 +244,17 @@ def test_failed_copy_is_retried_then_recorded_on_the_last_attempt(aws, sandbox, 
         raise ConnectionError("network down")
 
     monkeypatch.setattr(transfer, "copy_output", broken)
-    assert handlers["transfer"](sqs_event(job["id"], receives=1), Context()) == {"batchItemFailures": [{"itemIdentifier": "m1"}]}
+    retry = {"batchItemFailures": [{"itemIdentifier": "m1"}]}
+    assert handlers["transfer"](sqs_event(job["id"], receives=1), Context()) == retry
     assert job_items(aws)[0]["status"] == "storing"
-    assert handlers["transfer"](sqs_event(job["id"], receives=5), Context()) == {"batchItemFailures": [{"itemIdentifier": "m1"}]}
+    assert handlers["transfer"](sqs_event(job["id"], receives=5), Context()) == retry
     [item] = job_items(aws)
     assert item["status"] == "failed" and item["error"]["code"] == "transfer_failed"
     assert "network down" in item["error"]["message"]
 
 
 def test_provider_failure_fails_the_job(aws, sandbox, handlers):
-    job, task = submitted_task(handlers, sandbox)
+    _, task = submitted_task(handlers, sandbox)
     event = webhook_event(task, freepik_body(task, "FAILED"), secret=sandbox.config.freepik_webhook_secret)
     assert call(handlers["callback"], event)[1]["status"] == "failed"
     [item] = job_items(aws)

@@ -1,5 +1,4 @@
 import pytest
-
 from reelhook.webhook_auth import (
     SignatureError,
     job_token,

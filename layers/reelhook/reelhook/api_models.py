@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from reelhook.spec import FieldError, NormalizedRequest
 
@@ -25,7 +25,7 @@ def _https_url(value: str) -> str:
     return value
 
 
-HttpsUrl = Annotated[str, Field(min_length=9, max_length=MAX_URL_LENGTH), AfterValidator(_https_url)]
+HttpsUrl = Annotated[str, Field(max_length=MAX_URL_LENGTH), AfterValidator(_https_url)]
 
 
 class ReferenceIn(BaseModel):
@@ -35,7 +35,19 @@ class ReferenceIn(BaseModel):
     voice_url: HttpsUrl | None = Field(default=None, description="A voice sample for this character")
 
 
-Reference = HttpsUrl | ReferenceIn
+def _reference(value: Any) -> Any:
+    # A bare URL is shorthand for {"url": ...}; one model keeps error locations simple.
+    return {"url": value} if isinstance(value, str) else value
+
+
+Reference = Annotated[ReferenceIn, BeforeValidator(_reference)]
+
+
+def _scalar_options(value: dict[str, Any]) -> dict[str, Any]:
+    for key, item in value.items():
+        if not isinstance(item, bool | int | float | str):
+            raise ValueError(f"option {key!r} must be a boolean, number or string")
+    return value
 
 
 def _resolution(value: str) -> str:
@@ -60,15 +72,13 @@ class JobRequest(BaseModel):
     resolution: Annotated[str, AfterValidator(_resolution)] | None = Field(default=None, max_length=16)
     audio: bool | None = Field(default=None, strict=True)
     seed: int | None = Field(default=None, strict=True)
-    options: dict[str, bool | int | float | str] | None = Field(default=None, max_length=32)
+    options: Annotated[dict[str, Any], AfterValidator(_scalar_options)] | None = Field(
+        default=None, max_length=32, description="Provider-specific extras; see each model's options"
+    )
     client_reference: str | None = Field(default=None, max_length=256)
 
     def normalized(self) -> NormalizedRequest:
-        out: dict[str, Any] = self.model_dump(exclude_none=True)
-        for name in ("reference_images", "reference_videos"):
-            if name in out:
-                out[name] = [{"url": item} if isinstance(item, str) else item for item in out[name]]
-        return out  # type: ignore[return-value]
+        return self.model_dump(exclude_none=True)  # type: ignore[return-value]
 
 
 class OutputOut(BaseModel):
@@ -101,14 +111,14 @@ class JobOut(BaseModel):
 def pydantic_errors(exc: ValidationError) -> list[FieldError]:
     errors: list[FieldError] = []
     for err in exc.errors(include_url=False):
-        # Drop pydantic's union branch names (e.g. "str", "ReferenceIn") from the location.
-        parts = [str(p) for p in err["loc"] if not (isinstance(p, str) and (p[:1].isupper() or p in {"str", "constrained-str", "function-after[_https_url(), constrained-str]"}))]
         location = ""
-        for part in parts:
-            location += f"[{part}]" if part.isdigit() else (f".{part}" if location else part)
+        for part in err["loc"]:
+            location += f"[{part}]" if isinstance(part, int) else (f".{part}" if location else str(part))
         message = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
             message = "is not a known field"
+        elif err["type"] == "model_type":
+            message = "must be a URL or an object with url (and optionally voice_url)"
         errors.append(FieldError(location or "body", message))
     # A union reports each branch; keep one message per field.
     unique: dict[str, FieldError] = {}

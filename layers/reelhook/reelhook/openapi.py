@@ -76,8 +76,10 @@ def document() -> dict[str, Any]:
                         "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[!-~]+$"},
                         "description": "Same key and body: the same job, no second provider call.",
                     }],
-                    "requestBody": {"required": True,
-                                    "content": {"application/json": {"schema": {"$ref": REF.format(model="JobRequest")}}}},
+                    "requestBody": {
+                        "required": True,
+                        "content": {"application/json": {"schema": {"$ref": REF.format(model="JobRequest")}}},
+                    },
                     "responses": {"202": _json("JobOut", "The job was accepted")} | _errors(400, 409, 422),
                 }
             },

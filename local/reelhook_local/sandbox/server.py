@@ -15,6 +15,7 @@ import socket
 import threading
 import time
 import traceback
+from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -35,6 +36,7 @@ log = logging.getLogger("reelhook_local.sandbox")
 
 PROVIDERS = ("freepik", "uniall", "aihubmax")
 FILES_PREFIX = "/files/"
+REQUEST_LOG_SIZE = 10_000  # the most recent requests kept for inspection
 _RANGE = re.compile(r"bytes=(\d*)-(\d*)$")
 
 
@@ -67,7 +69,7 @@ class ProviderSandbox:
         self._threads: list[threading.Thread] = []
         self._stopping = threading.Event()
         self._log_lock = threading.Lock()
-        self._request_log: list[LoggedRequest] = []
+        self._request_log: deque[LoggedRequest] = deque(maxlen=REQUEST_LOG_SIZE)
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -77,7 +79,7 @@ class ProviderSandbox:
         self._stopping.clear()
         self._server = _Server((self.config.host, self.config.port), _Handler, self)
         self._threads = [
-            threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
+            threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.02},
                              name="sandbox-http", daemon=True),
             threading.Thread(target=self._tick_loop, name="sandbox-ticker", daemon=True),
             threading.Thread(target=self._sender.run, name="sandbox-webhooks", daemon=True),
@@ -92,6 +94,7 @@ class ProviderSandbox:
         if server is None:
             return
         self._stopping.set()
+        self._sender.wake()
         server.shutdown()
         server.server_close()
         for thread in self._threads:
@@ -132,7 +135,8 @@ class ProviderSandbox:
         return f"{self.root_url}/{provider}"
 
     def result_url(self, task: Task) -> str:
-        assert task.link_expires_at is not None
+        if task.link_expires_at is None:
+            raise ValueError(f"task {task.task_id} has not completed: it has no result link")
         return f"{self.root_url}{FILES_PREFIX}{task.task_id}.mp4?expires={int(task.link_expires_at)}"
 
     @property
@@ -262,7 +266,11 @@ class _Handler(BaseHTTPRequestHandler):
         if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
             self._write(Response.json(411, {"message": "send a Content-Length"}), close=True)
             return
-        length = int(self.headers.get("Content-Length") or 0)
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            self._write(Response.json(400, {"message": "bad Content-Length"}), close=True)
+            return
         body = self.rfile.read(length) if length > 0 else b""
         headers = {name.lower(): value for name, value in self.headers.items()}
         self._write(sandbox._respond(self.command, self.path, headers, body))
@@ -316,8 +324,8 @@ class _FileServer:
             "Accept-Ranges": "bytes",
             "ETag": f'"{self.sandbox.served_sha256[:32]}"',
         }
-        wanted = headers.get("range")
-        if not wanted:
+        wanted = headers.get("range", "").strip()
+        if not _RANGE.match(wanted):  # no range, or several: the whole file, as S3 does
             return Response(200, data, common)
         span = _byte_range(wanted, len(data))
         if span is None:
@@ -328,7 +336,7 @@ class _FileServer:
 
 def _byte_range(header: str, size: int) -> tuple[int, int] | None:
     """The inclusive span of a single ``bytes=`` range, or None when it cannot be satisfied."""
-    match = _RANGE.match(header.strip())
+    match = _RANGE.match(header)
     if match is None or size == 0:
         return None
     first, last = match.groups()
@@ -349,7 +357,7 @@ class _WebhookSender:
 
     def __init__(self, sandbox: ProviderSandbox) -> None:
         self.sandbox = sandbox
-        self._queue: queue.Queue[tuple[str, Outgoing]] = queue.Queue()
+        self._queue: queue.Queue[tuple[str, Outgoing] | None] = queue.Queue()  # None: wake up
         self._idle = threading.Condition()
         self._pending = 0
 
@@ -358,6 +366,9 @@ class _WebhookSender:
             self._pending += len(outgoing)
         for item in outgoing:
             self._queue.put((task_id, item))
+
+    def wake(self) -> None:
+        self._queue.put(None)
 
     def wait_idle(self, timeout: float) -> bool:
         with self._idle:
@@ -368,12 +379,15 @@ class _WebhookSender:
         try:
             while not self.sandbox._stopping.is_set():
                 try:
-                    task_id, item = self._queue.get(timeout=0.05)
+                    queued = self._queue.get(timeout=0.5)
                 except queue.Empty:
                     continue
+                if queued is None:
+                    continue
+                task_id, item = queued
                 try:
                     if client is None:
-                        client = httpx.Client(timeout=self.sandbox.config.webhook_timeout_seconds)
+                        client = httpx.Client(timeout=self.sandbox.config.webhook_timeout_seconds, trust_env=False)
                     self.sandbox.tasks.add_delivery(task_id, self._deliver(client, item))
                 finally:
                     with self._idle:
@@ -419,8 +433,9 @@ class _WebhookSender:
         with self._idle:
             while True:
                 try:
-                    self._queue.get_nowait()
+                    queued = self._queue.get_nowait()
                 except queue.Empty:
                     break
-                self._pending -= 1
+                if queued is not None:
+                    self._pending -= 1
             self._idle.notify_all()

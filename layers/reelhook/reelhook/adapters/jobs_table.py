@@ -165,13 +165,15 @@ class JobStore:
             values[":tid"] = task_id
             conditions.append("(attribute_not_exists(provider_task_id) OR provider_task_id = :tid)")
             sets.append("provider_task_id = :tid")
+        removals = list(remove_fields)
+        if target in TERMINAL:
+            removals += ["active_shard", "next_check_at"]  # leaves the sparse active-index
         for index, (name, value) in enumerate((set_fields or {}).items()):
+            if name in removals:
+                continue
             names[f"#s{index}"] = name
             values[f":s{index}"] = value
             sets.append(f"#s{index} = :s{index}")
-        removals = list(remove_fields)
-        if target in TERMINAL:
-            removals += ["active_shard", "next_check_at"]
         expression = "SET " + ", ".join(sets)
         if removals:
             for index, name in enumerate(removals):

@@ -1,6 +1,6 @@
 """Stream bytes into S3 with bounded memory: multipart parts in flight, never the whole file.
 
-Memory is at most ``(max_in_flight + 1) × part_size``: one part filling while at most
+Memory is at most ``(max_in_flight + 1) * part_size``: one part filling while at most
 ``max_in_flight`` upload. Each part carries a SHA-256 checksum that S3 verifies; objects
 smaller than one part go up in a single PUT with the full-object SHA-256. An object
 appears only on CompleteMultipartUpload, so a copy that dies midway leaves nothing

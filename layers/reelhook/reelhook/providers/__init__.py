@@ -20,9 +20,8 @@ _NOT_PROVIDERS = frozenset({"base"})
 
 @cache
 def provider_names() -> tuple[str, ...]:
-    return tuple(
-        sorted(m.name for m in pkgutil.iter_modules(__path__) if m.name not in _NOT_PROVIDERS and not m.name.startswith("_"))
-    )
+    found = (m.name for m in pkgutil.iter_modules(__path__))
+    return tuple(sorted(name for name in found if name not in _NOT_PROVIDERS and not name.startswith("_")))
 
 
 @cache

@@ -8,6 +8,7 @@ get their copy re-queued. Every status goes through ``apply_status``, as webhook
 
 from __future__ import annotations
 
+import logging
 import random
 from collections import Counter
 from typing import Any
@@ -19,10 +20,12 @@ from reelhook.adapters.queue import send_transfer
 from reelhook.adapters.secrets import get_secrets
 from reelhook.config import settings
 from reelhook.providers import get_model, get_provider
-from reelhook.providers.base import MalformedPayload, ProviderStatus
+from reelhook.providers.base import MalformedPayload, Phase, ProviderStatus
 from reelhook.services.rate_limit import RateLimitTimeout, before_provider_call
 from reelhook.services.status import STORING_GRACE_SECONDS, apply_status
 from reelhook.states import TERMINAL, Status
+
+logger = logging.getLogger(__name__)
 
 
 def fetch_status(job: dict[str, Any]) -> ProviderStatus:
@@ -78,8 +81,10 @@ def check_job(job: dict[str, Any], *, store: JobStore) -> str:
     except (provider_http.ProviderRejected, MalformedPayload) as exc:
         store.update_fields(job["id"], bookkeeping | {"last_poll_error": str(exc)[:500]}, only_if_status=[status])
         return "poll_rejected"
+    # storing and terminal transitions set (or clear) next_check_at themselves
+    keeps_polling = reported.phase in (Phase.SUBMITTED, Phase.RUNNING)
     applied = apply_status(job["id"], job["provider"], reported, source="poll", store=store,
-                           extra_fields=None if reported.phase.value == "completed" else bookkeeping)
+                           extra_fields=bookkeeping if keeps_polling else None)
     if applied.transition.applied:
         return f"moved_to_{applied.target.value}"
     store.update_fields(job["id"], bookkeeping, only_if_status=[status])
@@ -117,5 +122,9 @@ def run_pass(*, store: JobStore | None = None, limit: int = 500) -> Counter[str]
     for index, job in enumerate(store.due_jobs(int(clock.now()))):
         if index >= limit:
             break
-        outcomes[check_job(job, store=store)] += 1
+        try:
+            outcomes[check_job(job, store=store)] += 1
+        except Exception:  # one bad job must not starve the others; it stays due and is retried
+            logger.exception("checking job %s failed", job.get("id"))
+            outcomes["error"] += 1
     return outcomes

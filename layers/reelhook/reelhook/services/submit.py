@@ -17,6 +17,7 @@ from reelhook.spec import ModelSpec, NormalizedRequest
 from reelhook.states import Status
 from reelhook.webhook_auth import job_token
 
+
 def body_hash(req: NormalizedRequest) -> str:
     return hashlib.sha256(json.dumps(req, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
