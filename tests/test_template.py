@@ -520,11 +520,19 @@ def test_globals_environment(template: dict[str, Any]) -> None:
 
 
 def test_the_code_reads_every_variable_the_template_sets(template: dict[str, Any]) -> None:
+    from reelhook.providers import get_provider, provider_names
+
     source = "\n".join(p.read_text() for p in (ROOT / "layers/reelhook/reelhook").rglob("*.py"))
+    # Provider settings are read as {NAME}_BASE_URL, {NAME}_API_KEY_HEADER and {NAME}_<EXTRA>.
+    provider_vars = set()
+    for name in provider_names():
+        prefix = name.upper()
+        provider_vars |= {f"{prefix}_BASE_URL", f"{prefix}_API_KEY_HEADER", f"{prefix}_DOWNLOAD_HOSTS"}
+        provider_vars |= {f"{prefix}_{extra.upper()}" for extra in get_provider(name).defaults.extras}
     for name in template["Globals"]["Function"]["Environment"]["Variables"]:
         if name.startswith("POWERTOOLS_") or name == "LOG_LEVEL":
             continue  # read by Powertools
-        assert f'"{name}"' in source, f"{name} is set by the template but read nowhere"
+        assert f'"{name}"' in source or name in provider_vars, f"{name} is set by the template but read nowhere"
 
 
 def test_poller_gets_the_api_url_unless_a_callback_url_is_given(transformed: dict[str, Any]) -> None:

@@ -181,4 +181,5 @@ class LocalStack:
         aws.reset_clients()
         secret_cache.clear_cache()
         get_provider.cache_clear()
+        config._provider_settings.cache_clear()
         all_models.cache_clear()

@@ -158,13 +158,14 @@ def test_kling_cfg_scale_range_follows_the_endpoint(monkeypatch):
     assert legacy.options["cfg_scale"].maximum == 2.0
     assert legacy.validate(kling_job(options={"cfg_scale": 1.5})) == []
     monkeypatch.setenv("FREEPIK_KLING_ENDPOINT", "reference-to-video")
-    config.settings.cache_clear()
+    config._provider_settings.cache_clear()
     try:
         current = {m.id: m for m in freepik._models()}[KLING]
         assert current.options["cfg_scale"].maximum == 1.0
         assert [e.field for e in current.validate(kling_job(options={"cfg_scale": 1.5}))] == ["options.cfg_scale"]
     finally:
-        config.settings.cache_clear()
+        monkeypatch.undo()
+        config._provider_settings.cache_clear()
 
 
 @pytest.mark.parametrize(("body", "phase", "urls"), [

@@ -29,14 +29,29 @@ def _env_int(name: str, default: int) -> int:
 
 @dataclass(frozen=True)
 class ProviderSettings:
-    """Where a provider family lives and how it authenticates (never the key itself)."""
+    """Where a provider lives and how it authenticates (never the key itself).
+
+    A provider module declares its defaults; ``{NAME}_BASE_URL``, ``{NAME}_API_KEY_HEADER``,
+    ``{NAME}_DOWNLOAD_HOSTS`` and ``{NAME}_<EXTRA>`` override them, so a new provider needs
+    no change here.
+    """
 
     base_url: str
     api_key_header: str = "Authorization"
     api_key_prefix: str = "Bearer "
-    # Hosts the transfer may download results from; empty means "the base URL's host".
+    # Hosts the transfer may download results from; empty means any public host.
     download_hosts: tuple[str, ...] = ()
     extras: dict[str, str] = field(default_factory=dict)
+
+    def from_env(self, name: str) -> ProviderSettings:
+        prefix = name.upper()
+        return ProviderSettings(
+            base_url=_env(f"{prefix}_BASE_URL", self.base_url).rstrip("/"),
+            api_key_header=_env(f"{prefix}_API_KEY_HEADER", self.api_key_header),
+            api_key_prefix=self.api_key_prefix,
+            download_hosts=_hosts(_env(f"{prefix}_DOWNLOAD_HOSTS", ",".join(self.download_hosts))),
+            extras={key: _env(f"{prefix}_{key.upper()}", value) for key, value in self.extras.items()},
+        )
 
 
 def _hosts(raw: str) -> tuple[str, ...]:
@@ -59,10 +74,9 @@ class Settings:
     # Local development only: lets the fetcher use http:// and loopback hosts.
     allow_insecure_fetch: bool
     max_download_bytes: int
-    providers: dict[str, ProviderSettings]
 
-    def provider(self, family: str) -> ProviderSettings:
-        return self.providers[family]
+    def provider(self, name: str) -> ProviderSettings:
+        return _provider_settings(name)
 
 
 @cache
@@ -81,25 +95,11 @@ def settings() -> Settings:
         poll_max_seconds=max(1, _env_int("POLL_MAX_SECONDS", 120)),
         allow_insecure_fetch=_env_bool("REELHOOK_ALLOW_INSECURE_FETCH"),
         max_download_bytes=_env_int("MAX_DOWNLOAD_BYTES", 4 * 1024**3),
-        providers={
-            "freepik": ProviderSettings(
-                base_url=_env("FREEPIK_BASE_URL", "https://api.freepik.com").rstrip("/"),
-                api_key_header=_env("FREEPIK_API_KEY_HEADER", "x-freepik-api-key"),
-                api_key_prefix="",
-                download_hosts=_hosts(_env("FREEPIK_DOWNLOAD_HOSTS")),
-                extras={
-                    "kling_endpoint": _env("FREEPIK_KLING_ENDPOINT", "video-reference"),
-                    "webhook_secret_encoding": _env("FREEPIK_WEBHOOK_SECRET_ENCODING", "raw"),
-                },
-            ),
-            "uniall": ProviderSettings(
-                base_url=_env("UNIALL_BASE_URL", "https://api.uniall.ai").rstrip("/"),
-                download_hosts=_hosts(_env("UNIALL_DOWNLOAD_HOSTS")),
-            ),
-            "aihubmax": ProviderSettings(
-                base_url=_env("AIHUBMAX_BASE_URL", "https://api.aihubmax.com").rstrip("/"),
-                download_hosts=_hosts(_env("AIHUBMAX_DOWNLOAD_HOSTS")),
-                extras={"callbacks": _env("AIHUBMAX_CALLBACKS", "false")},
-            ),
-        },
     )
+
+
+@cache
+def _provider_settings(name: str) -> ProviderSettings:
+    from reelhook.providers import get_provider
+
+    return get_provider(name).defaults.from_env(name)

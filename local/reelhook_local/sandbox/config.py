@@ -28,7 +28,7 @@ class Faults:
     """
 
     fail_submits: list[int] = field(default_factory=list)
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False, compare=False)
 
     @property
     def fail_next_submit_with(self) -> int | None:

@@ -86,10 +86,7 @@ def _kling(f: Fields, schemes: tuple[str, ...], *, cfg_max: float) -> None:
     f.string("prompt", max_length=2500)
     f.url("video_url", schemes=schemes, required=True)
     f.url("image_url", schemes=schemes)
-    if isinstance(f.body.get("duration"), int | float) and not isinstance(f.body.get("duration"), bool):
-        f.problem("duration", "'duration' must be a string, one of: " + ", ".join(KLING_DURATIONS))
-    else:
-        f.string("duration", choices=KLING_DURATIONS)
+    f.string("duration", choices=KLING_DURATIONS)  # a string: "5", not 5
     f.string("aspect_ratio", choices=("auto", "16:9", "9:16", "1:1"))
     f.number("cfg_scale", minimum=0, maximum=cfg_max)
     f.string("negative_prompt", max_length=2500)
@@ -107,6 +104,7 @@ CREATE_ROUTES: dict[str, Model] = {
     "/v1/ai/reference-to-video/kling-v3-omni-pro": _kling_model("pro", 1.0),
     "/v1/ai/reference-to-video/kling-v3-omni-std": _kling_model("std", 1.0),
 }
+# By task model name; both Kling paths of a tier share a name (only their cfg_scale range differs).
 MODELS: dict[str, Model] = {model.name: model for model in CREATE_ROUTES.values()}
 # Status path segment -> the task models it reports on.
 FAMILIES: dict[str, frozenset[str]] = {

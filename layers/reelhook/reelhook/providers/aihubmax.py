@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from reelhook.config import ProviderSettings
 from reelhook.providers._common import envelope_error, error_text, task_id_from
 from reelhook.providers.base import (
     HttpCall,
@@ -75,6 +76,7 @@ MODELS = (
 
 class AIHubMax:
     name = NAME
+    defaults = ProviderSettings(base_url="https://api.aihubmax.com", extras={"callbacks": "false"})
     models = MODELS
     link_lifetime_seconds = 24 * 3600
     webhook_needs_confirmation = True

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol
 
+from reelhook.config import ProviderSettings
 from reelhook.spec import ModelSpec, NormalizedRequest
 
 
@@ -66,6 +67,8 @@ class WebhookContext:
 
 class Provider(Protocol):
     name: str
+    # Base URL, key header and extras; each can be overridden by environment variables.
+    defaults: ProviderSettings
     models: tuple[ModelSpec, ...]
     # How long a result link lives, when the provider documents it (seconds); else a safe guess.
     link_lifetime_seconds: int

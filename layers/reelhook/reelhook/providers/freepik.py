@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from reelhook.config import settings
+from reelhook.config import ProviderSettings, settings
 from reelhook.providers.base import (
     HttpCall,
     MalformedPayload,
@@ -197,6 +197,12 @@ def _copy(req: NormalizedRequest, body: dict[str, Any], **names: str) -> None:
 
 class Freepik:
     name = NAME
+    defaults = ProviderSettings(
+        base_url="https://api.freepik.com",  # or https://api.magnific.com with x-magnific-api-key
+        api_key_header="x-freepik-api-key",
+        api_key_prefix="",
+        extras={"kling_endpoint": "video-reference", "webhook_secret_encoding": "raw"},
+    )
     link_lifetime_seconds = 4 * 3600  # undocumented for these models; never rely on more
     webhook_needs_confirmation = False
     requests_per_second = 10  # 50/s over 5 s and 10/s over 2 min, per key

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from reelhook.config import ProviderSettings
 from reelhook.providers._common import envelope_error, error_text, task_id_from
 from reelhook.providers.base import (
     HttpCall,
@@ -105,6 +106,7 @@ def _video_url(data: dict[str, Any]) -> tuple[str, ...]:
 
 class UniAll:
     name = NAME
+    defaults = ProviderSettings(base_url="https://api.uniall.ai")  # not published: configure UNIALL_BASE_URL
     models = MODELS
     link_lifetime_seconds = 3600  # undocumented: copy at once
     webhook_needs_confirmation = False
