@@ -105,6 +105,7 @@ def test_every_function_and_route_has_a_well_formed_event():
 
     events = all_events()
     assert events, "events/ holds no sample events"
+    assert {p.name for p in EVENTS.iterdir()} == set(events) | {"README.md"}
     fns = functions()
     routes = {f"{r.method} {r.path}": r for fn in fns.values() for r in fn.routes}
     covered: dict[str, set[str]] = {fid: set() for fid in fns}
@@ -158,12 +159,17 @@ def test_every_function_and_route_has_a_well_formed_event():
 # ---------------------------------------------------------------------------- the API
 
 
-def test_api_events_create_read_and_describe(aws, sandbox, handlers):
+def test_api_events_create_read_and_describe(aws, sandbox, handlers, monkeypatch):
     from reelhook_local.template import functions
 
+    # As deployed with CallbackBaseUrl left empty: the callback URL comes from the request's domain.
+    monkeypatch.setenv("CALLBACK_BASE_URL", "")
+    reset_caches()
     event = load("api-create-job.json")
     job, task = create_job(handlers, sandbox)
     assert job_item(aws, job["id"])["status"] == "submitted"
+    domain = event["requestContext"]["domainName"]
+    assert task.webhook_url.startswith(f"https://{domain}/v1/callbacks/freepik/{job['id']}?token=")
     assert task.body["image_urls"] == body_of(event)["reference_images"]
     assert task.body["prompt"] == body_of(event)["prompt"]
     # The event's idempotency-key works: sending it again answers with the same job.

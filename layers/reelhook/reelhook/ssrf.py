@@ -9,7 +9,8 @@ from __future__ import annotations
 import ipaddress
 import socket
 from collections.abc import Callable, Sequence
-from urllib.parse import urlsplit
+from dataclasses import dataclass
+from urllib.parse import urlsplit, urlunsplit
 
 Resolver = Callable[[str, int], list[str]]
 
@@ -45,17 +46,36 @@ def _is_public(address: str) -> bool:
     return ip.is_global and not ip.is_multicast
 
 
+@dataclass(frozen=True)
+class SafeTarget:
+    """A checked URL and the address to connect to (pinned, so DNS cannot change it later)."""
+
+    url: str
+    host: str
+    address: str
+
+    def pinned_url(self) -> str:
+        """The URL with its host replaced by the checked address (the Host header and SNI keep the name)."""
+        parts = urlsplit(self.url)
+        ip = ipaddress.ip_address(self.address)
+        literal = f"[{ip}]" if ip.version == 6 else str(ip)
+        netloc = literal if parts.port is None else f"{literal}:{parts.port}"
+        return urlunsplit((parts.scheme, netloc, parts.path, parts.query, ""))
+
+
 def check_url(
     url: str,
     *,
     allowed_hosts: Sequence[str] = (),
     allow_insecure: bool = False,
     resolver: Resolver = _resolve,
-) -> str:
-    """Return the URL if it is safe to fetch, else raise ``UnsafeUrl``.
+) -> SafeTarget:
+    """Return where to connect if the URL is safe to fetch, else raise ``UnsafeUrl``.
 
     ``allowed_hosts`` empty means any public host. ``allow_insecure`` (local stacks only)
-    also admits ``http`` and loopback addresses.
+    also admits ``http`` and loopback addresses. Every resolved address must be public,
+    and the caller connects to the returned one, so a rebinding DNS answer cannot slip
+    a private address in between the check and the connection.
     """
     try:
         parts = urlsplit(url)
@@ -84,4 +104,4 @@ def check_url(
             continue
         if not _is_public(address):
             raise UnsafeUrl(f"host {host!r} resolves to a non-public address")
-    return url
+    return SafeTarget(url=url, host=host, address=addresses[0].split("%", 1)[0])

@@ -43,6 +43,10 @@ class Transition:
     def current_status(self) -> Status | None:
         return Status(self.job["status"]) if self.job else None
 
+    def seen_delivery(self, delivery_id: str | None) -> bool:
+        """True when this write was refused because the delivery was already applied."""
+        return bool(not self.applied and delivery_id and self.job and delivery_id in self.job.get("webhook_ids", ()))
+
 
 def job_key(job_id: str) -> dict[str, Any]:
     return {"pk": {"S": f"job#{job_id}"}}
@@ -54,8 +58,15 @@ def active_shard(job_id: str) -> str:
 
 def to_dynamo(value: Mapping[str, Any]) -> dict[str, Any]:
     # DynamoDB numbers must be Decimal; a JSON round trip converts floats exactly as sent.
-    plain = json.loads(json.dumps(value), parse_float=Decimal)
+    plain = json.loads(json.dumps(value, default=_json_default), parse_float=Decimal)
+    plain = {k: set(v) if isinstance(value[k], set | frozenset) else v for k, v in plain.items()}
     return {k: _serializer.serialize(v) for k, v in plain.items()}
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, set | frozenset):
+        return sorted(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
 def _plain(value: Any) -> Any:
@@ -141,8 +152,13 @@ class JobStore:
         set_fields: Mapping[str, Any] | None = None,
         remove_fields: Sequence[str] = (),
         allowed_from: frozenset[Status] | None = None,
+        delivery_id: str | None = None,
     ) -> Transition:
-        """Move a job to ``target`` if, and only if, its current status allows it."""
+        """Move a job to ``target`` if, and only if, its current status allows it.
+
+        ``delivery_id`` (a webhook's id) is remembered in the same write and a second
+        delivery with that id is refused by the condition, at no extra request.
+        """
         names: dict[str, str] = {"#status": "status"}
         values: dict[str, Any] = {
             ":to": target.value,
@@ -161,6 +177,12 @@ class JobStore:
             names["#provider"] = "provider"
             values[":provider"] = provider
             conditions.append("#provider = :provider")
+        adds = []
+        if delivery_id is not None:
+            values[":delivery"] = delivery_id
+            values[":deliveries"] = {delivery_id}
+            conditions.append("NOT contains(webhook_ids, :delivery)")
+            adds.append("webhook_ids :deliveries")
         if task_id is not None:
             values[":tid"] = task_id
             conditions.append("(attribute_not_exists(provider_task_id) OR provider_task_id = :tid)")
@@ -175,6 +197,8 @@ class JobStore:
             values[f":s{index}"] = value
             sets.append(f"#s{index} = :s{index}")
         expression = "SET " + ", ".join(sets)
+        if adds:
+            expression += " ADD " + ", ".join(adds)
         if removals:
             for index, name in enumerate(removals):
                 names[f"#r{index}"] = name

@@ -22,7 +22,7 @@ from reelhook.config import settings
 from reelhook.providers import get_model, get_provider
 from reelhook.providers.base import MalformedPayload, Phase, ProviderStatus
 from reelhook.services.rate_limit import RateLimitTimeout, before_provider_call
-from reelhook.services.status import STORING_GRACE_SECONDS, apply_status
+from reelhook.services.status import apply_status, fail_job, storing_check_at
 from reelhook.states import TERMINAL, Status
 
 logger = logging.getLogger(__name__)
@@ -65,11 +65,7 @@ def check_job(job: dict[str, Any], *, store: JobStore) -> str:
     if status in TERMINAL:
         return "terminal"
     if status is Status.STORING:
-        if store.update_fields(job["id"], {"next_check_at": int(now) + STORING_GRACE_SECONDS},
-                               only_if_status=[Status.STORING]):
-            send_transfer(job["id"])
-            return "transfer_redriven"
-        return "moved_on"
+        return _redrive_storing(job, store=store, now=now)
     if not job.get("provider_task_id"):
         return _resolve_unsent(job, store=store, now=now)
     bookkeeping = {"next_check_at": int(now) + next_interval(job), "poll_count": int(job.get("poll_count", 0)) + 1}
@@ -91,19 +87,31 @@ def check_job(job: dict[str, Any], *, store: JobStore) -> str:
     return "unchanged"
 
 
+def _redrive_storing(job: dict[str, Any], *, store: JobStore, now: float) -> str:
+    """A copy that has not finished: queue it again while the links live, else record why."""
+    deadline = int(job.get("links_expire_at", now))
+    if now >= deadline:
+        fail_job(store, job["id"], "output_expired",
+                 "the provider's result links expired before the copy into S3 finished", source="reconciler")
+        return "failed_output_expired"
+    if store.update_fields(job["id"], {"next_check_at": storing_check_at(now, deadline)},
+                           only_if_status=[Status.STORING]):
+        send_transfer(job["id"])
+        return "transfer_redriven"
+    return "moved_on"
+
+
 def _resolve_unsent(job: dict[str, Any], *, store: JobStore, now: float) -> str:
     """A job with no task id: the submit crashed or its outcome was unknown. Never re-sent."""
-    from reelhook.services.submit import fail_job
-
     created = job.get("created_at", "")
     age_ok = now - _epoch(created) >= settings().reconcile_after_seconds
     if not age_ok:
         store.update_fields(job["id"], {"next_check_at": int(now) + settings().reconcile_after_seconds},
                             only_if_status=[Status.QUEUED])
         return "waiting_for_submit"
-    fail_job(store, job, "submit_outcome_unknown",
+    fail_job(store, job["id"], "submit_outcome_unknown",
              "the provider call did not return a task id in time; the provider may have a task for this "
-             "job, which reelhook did not re-send to avoid paying twice")
+             "job, which reelhook did not re-send to avoid paying twice", source="reconciler")
     return "failed_unknown_submit"
 
 

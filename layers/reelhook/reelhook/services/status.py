@@ -8,6 +8,7 @@ from typing import Any
 from reelhook import clock
 from reelhook.adapters.jobs_table import JobStore, Transition
 from reelhook.adapters.queue import send_transfer
+from reelhook.links import links_deadline
 from reelhook.providers import get_provider
 from reelhook.providers.base import Phase, ProviderStatus
 from reelhook.states import Status
@@ -18,8 +19,14 @@ TARGET = {
     Phase.COMPLETED: Status.STORING,
     Phase.FAILED: Status.FAILED,
 }
-# A job in storing that has not succeeded by then is re-driven by the reconciler.
-STORING_GRACE_SECONDS = 1800
+# A job in storing that has not succeeded by then is re-driven by the reconciler, and
+# always a margin before its links expire, so the copy is retried while it still can work.
+STORING_GRACE_SECONDS = 900
+EXPIRY_MARGIN_SECONDS = 300
+
+
+def storing_check_at(now: float, links_expire_at: int) -> int:
+    return int(max(now + 30, min(now + STORING_GRACE_SECONDS, links_expire_at - EXPIRY_MARGIN_SECONDS)))
 
 
 @dataclass(frozen=True)
@@ -40,6 +47,7 @@ def apply_status(
     source: str,
     store: JobStore | None = None,
     extra_fields: dict[str, Any] | None = None,
+    delivery_id: str | None = None,
 ) -> Applied:
     """One conditional write; a completion also queues the copy. Late or duplicate: no-op."""
     store = store or JobStore()
@@ -51,12 +59,12 @@ def apply_status(
     if status.progress is not None:
         fields["progress"] = status.progress
     if target is Status.STORING:
-        lifetime = get_provider(provider_name).link_lifetime_seconds
+        deadline = links_deadline(status.result_urls, get_provider(provider_name).link_lifetime_seconds, now)
         fields |= {
             "result_urls": list(status.result_urls),
             "provider_completed_at": clock.iso(now),
-            "links_expire_at": int(now) + lifetime,
-            "next_check_at": int(now) + STORING_GRACE_SECONDS,
+            "links_expire_at": deadline,
+            "next_check_at": storing_check_at(now, deadline),
         }
     elif target is Status.FAILED:
         fields["error"] = {"code": "provider_failed", "message": (status.error_message or "")[:2000]}
@@ -69,8 +77,22 @@ def apply_status(
         provider=provider_name,
         task_id=status.task_id,
         set_fields=fields,
+        delivery_id=delivery_id,
     )
     if transition.applied and target is Status.STORING:
         # If this send is lost (crash), the reconciler re-drives jobs stuck in storing.
         send_transfer(job_id)
     return Applied(transition, target)
+
+
+def fail_job(store: JobStore, job_id: str, code: str, message: str, *, source: str = "submit") -> dict[str, Any] | None:
+    """Fail a non-terminal job with ``error.code``/``error.message``; returns the job as it now is."""
+    now = clock.now()
+    moved = store.transition(
+        job_id,
+        Status.FAILED,
+        now_iso=clock.iso(now),
+        event={"status": Status.FAILED.value, "at": clock.iso(now), "source": source, "reason": code},
+        set_fields={"error": {"code": code, "message": message[:2000]}},
+    )
+    return moved.job

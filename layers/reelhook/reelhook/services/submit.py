@@ -13,6 +13,7 @@ from reelhook.adapters.jobs_table import JobStore, active_shard
 from reelhook.adapters.secrets import callback_token_key, get_secrets
 from reelhook.config import settings
 from reelhook.providers import get_provider
+from reelhook.services.status import fail_job
 from reelhook.spec import ModelSpec, NormalizedRequest
 from reelhook.states import Status
 from reelhook.webhook_auth import job_token
@@ -88,9 +89,9 @@ def send_to_provider(
         )
         task_id = provider.parse_submit(answer.body)
     except provider_http.ProviderRejected as exc:
-        return fail_job(store, job, "provider_rejected", f"HTTP {exc.status_code}: {exc.message}")
+        return fail_job(store, job["id"], "provider_rejected", f"HTTP {exc.status_code}: {exc.message}") or job
     except (provider_http.ProviderUnavailable, RateLimitTimeout) as exc:
-        return fail_job(store, job, "provider_unavailable", str(exc))
+        return fail_job(store, job["id"], "provider_unavailable", str(exc)) or job
     except provider_http.OutcomeUnknown as exc:
         # Never re-sent: the provider may have a (paid) task. A webhook, if one comes, adopts it;
         # otherwise the reconciler fails the job as submit_outcome_unknown after the deadline.
@@ -98,7 +99,7 @@ def send_to_provider(
                             only_if_status=[Status.QUEUED])
         return store.get(job_id, consistent=True) or job
     except ValueError as exc:  # a 2xx answer without a task id
-        return fail_job(store, job, "provider_bad_response", str(exc))
+        return fail_job(store, job["id"], "provider_bad_response", str(exc)) or job
     now = clock.now()
     moved = store.transition(
         job_id,
@@ -114,15 +115,3 @@ def send_to_provider(
         store.update_fields(job_id, {"provider_task_id": task_id},
                             only_if_status=[Status.RUNNING, Status.STORING, Status.SUCCEEDED])
     return store.get(job_id, consistent=True) or moved.job
-
-
-def fail_job(store: JobStore, job: dict[str, Any], code: str, message: str) -> dict[str, Any]:
-    now = clock.now()
-    moved = store.transition(
-        job["id"],
-        Status.FAILED,
-        now_iso=clock.iso(now),
-        set_fields={"error": {"code": code, "message": message[:2000]}},
-        event={"status": Status.FAILED.value, "at": clock.iso(now), "source": "submit", "reason": code},
-    )
-    return moved.job or job

@@ -6,9 +6,11 @@ key instead of adding a second object.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
+from urllib.parse import urljoin, urlsplit
 
 import httpx
 
@@ -16,6 +18,7 @@ from reelhook import clock
 from reelhook.adapters.jobs_table import JobStore
 from reelhook.adapters.s3_stream import StoredObject, TooLarge, stream_to_s3
 from reelhook.config import settings
+from reelhook.services.status import fail_job
 from reelhook.ssrf import UnsafeUrl, check_url
 from reelhook.states import Status
 
@@ -57,12 +60,17 @@ def open_download(url: str, provider: str) -> Iterator[httpx.Response]:
     conf = settings()
     for _ in range(MAX_REDIRECTS + 1):
         try:
-            check_url(url, allowed_hosts=_allowed_hosts(provider), allow_insecure=conf.allow_insecure_fetch)
+            target = check_url(url, allowed_hosts=_allowed_hosts(provider), allow_insecure=conf.allow_insecure_fetch)
         except UnsafeUrl as exc:
             raise PermanentCopyError("output_url_refused", str(exc)) from exc
-        with _client().stream("GET", url) as response:
+        netloc = urlsplit(url).netloc.rpartition("@")[2]
+        request = _client().build_request(
+            "GET", target.pinned_url(), headers={"host": netloc}, extensions={"sni_hostname": target.host}
+        )
+        response = _client().send(request, stream=True)
+        with contextlib.closing(response):
             if response.is_redirect and "location" in response.headers:
-                url = str(response.url.join(response.headers["location"]))
+                url = urljoin(url, response.headers["location"])
                 continue
             if response.status_code in EXPIRED_STATUSES:
                 raise PermanentCopyError("output_expired", f"the result link answered HTTP {response.status_code}")
@@ -116,11 +124,11 @@ def transfer_job(job_id: str, *, final_attempt: bool, store: JobStore | None = N
             for index, url in enumerate(job.get("result_urls", []))
         ]
     except PermanentCopyError as exc:
-        _fail(store, job_id, exc.code, exc.message)
+        fail_job(store, job_id, exc.code, exc.message, source="transfer")
         return exc.code
     except Exception as exc:
         if final_attempt:
-            _fail(store, job_id, "transfer_failed", f"{type(exc).__name__}: {exc}")
+            fail_job(store, job_id, "transfer_failed", f"{type(exc).__name__}: {exc}", source="transfer")
         raise
     now = clock.now()
     store.transition(
@@ -136,14 +144,3 @@ def transfer_job(job_id: str, *, final_attempt: bool, store: JobStore | None = N
 def _output(stored: StoredObject) -> dict[str, Any]:
     return {"s3_uri": stored.s3_uri, "bucket": stored.bucket, "key": stored.key, "bytes": stored.bytes,
             "sha256": stored.sha256, "content_type": stored.content_type}
-
-
-def _fail(store: JobStore, job_id: str, code: str, message: str) -> None:
-    now = clock.now()
-    store.transition(
-        job_id,
-        Status.FAILED,
-        now_iso=clock.iso(now),
-        event={"status": Status.FAILED.value, "at": clock.iso(now), "source": "transfer", "reason": code},
-        set_fields={"error": {"code": code, "message": message[:2000]}},
-    )

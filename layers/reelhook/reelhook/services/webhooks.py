@@ -49,7 +49,7 @@ def receive_webhook(
     ctx = WebhookContext(lowered, raw_body, get_secrets(), clock.now(),
                          settings().provider(provider_name).extras)
     try:
-        provider.verify_webhook(ctx)
+        delivery_id = provider.verify_webhook(ctx)
     except WebhookRejected as exc:
         return _reject(exc.status, exc.reason)
     try:
@@ -65,11 +65,11 @@ def receive_webhook(
         if confirmed is None:
             return _reject(404, "unknown job")
         status = confirmed
-    applied = apply_status(job_id, provider_name, status, source="webhook")
+    applied = apply_status(job_id, provider_name, status, source="webhook", delivery_id=delivery_id)
     if not applied.transition.found:
         return _reject(404, "unknown job")
     current = applied.job["status"] if applied.job else None
-    return WebhookAnswer(
-        200,
-        {"job_id": job_id, "applied": applied.transition.applied, "status": current},
-    )
+    body: dict[str, Any] = {"job_id": job_id, "applied": applied.transition.applied, "status": current}
+    if applied.transition.seen_delivery(delivery_id):
+        body["duplicate"] = True  # acknowledged so the sender stops retrying; nothing changed
+    return WebhookAnswer(200, body)
