@@ -41,11 +41,15 @@ class TooLarge(Exception):
     """The source sent more bytes than allowed."""
 
 
+class ChecksumMismatch(Exception):
+    """S3 computed another checksum than the bytes reelhook read (the retry overwrites the key)."""
+
+
 class Truncated(Exception):
     """The source ended before the length it announced; nothing is stored."""
 
 
-def _b64_sha256(data: bytes | memoryview) -> str:
+def _b64_sha256(data: bytes) -> str:
     return base64.b64encode(hashlib.sha256(data).digest()).decode()
 
 
@@ -70,11 +74,13 @@ def stream_to_s3(
     slots = threading.BoundedSemaphore(max_in_flight)
     pool: ThreadPoolExecutor | None = None
 
-    def upload(number: int, body: bytes) -> dict[str, Any]:
+    part_digests: list[bytes] = []
+
+    def upload(number: int, body: bytes, digest: bytes) -> dict[str, Any]:
         try:
             answer = s3.upload_part(
                 Bucket=bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=body,
-                ChecksumAlgorithm="SHA256", ChecksumSHA256=_b64_sha256(body),
+                ChecksumAlgorithm="SHA256", ChecksumSHA256=base64.b64encode(digest).decode(),
             )
             return {"PartNumber": number, "ETag": answer["ETag"], "ChecksumSHA256": answer.get("ChecksumSHA256")}
         finally:
@@ -90,7 +96,8 @@ def stream_to_s3(
         slots.acquire()
         body, buffer = bytes(buffer), bytearray()
         assert pool is not None
-        parts.append(pool.submit(upload, len(parts) + 1, body))
+        part_digests.append(hashlib.sha256(body).digest())
+        parts.append(pool.submit(upload, len(parts) + 1, body, part_digests[-1]))
         for done in [p for p in parts if p.done()]:
             done.result()  # surface a failed part early
 
@@ -116,10 +123,11 @@ def stream_to_s3(
             if buffer:
                 flush_part()
             completed = [p.result() for p in parts]
-            s3.complete_multipart_upload(
+            answer = s3.complete_multipart_upload(
                 Bucket=bucket, Key=key, UploadId=upload_id,
                 MultipartUpload={"Parts": [{k: v for k, v in part.items() if v is not None} for part in completed]},
             )
+            _verify_composite(answer.get("ChecksumSHA256"), part_digests)
     except BaseException:
         if upload_id is not None:
             for part in parts:
@@ -132,3 +140,12 @@ def stream_to_s3(
         if pool is not None:
             pool.shutdown(wait=True)
     return StoredObject(bucket, key, total, digest.hexdigest(), content_type)
+
+
+def _verify_composite(reported: str | None, part_digests: list[bytes]) -> None:
+    """S3 answers a multipart upload with SHA-256 over the parts' SHA-256s; it must match ours."""
+    if not reported:
+        return  # S3 verified every part's checksum already; some stand-ins do not report the whole
+    expected = base64.b64encode(hashlib.sha256(b"".join(part_digests)).digest()).decode()
+    if reported.split("-", 1)[0] != expected:
+        raise ChecksumMismatch(f"S3 reports {reported}, the bytes read give {expected}-{len(part_digests)}")
