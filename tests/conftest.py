@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 import secrets
 from collections.abc import Iterator
 from typing import Any
 
 import boto3
 import pytest
+
 from reelhook_local.aws_resources import StackResources, create_stack_resources, template_env
 from reelhook_local.sandbox import ProviderSandbox, SandboxConfig
 from reelhook_local.stack import LocalStack
@@ -112,6 +114,10 @@ class Context:
 def handlers() -> dict[str, Any]:
     from reelhook_local.front import load_handler
     from reelhook_local.template import functions
+
+    # Powertools reads these at import, as it does from the function's environment in Lambda.
+    os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "reelhook")
+    os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "reelhook")
 
     return {fid.removesuffix("Function").lower(): load_handler(fn) for fid, fn in functions().items()}
 

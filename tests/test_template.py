@@ -20,6 +20,7 @@ from typing import Any
 import boto3
 import pytest
 from moto import mock_aws
+
 from reelhook_local.aws_resources import (
     StackResources,
     UnresolvedError,

@@ -10,12 +10,16 @@ import base64
 import json
 from typing import Any
 
-from aws_lambda_powertools import Logger
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
+
 from reelhook.services.webhooks import receive_webhook
 
 logger = Logger()
+metrics = Metrics()
 
 
+@metrics.log_metrics
 @logger.inject_lambda_context(clear_state=True)
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     params = event.get("pathParameters") or {}
@@ -29,6 +33,12 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         event.get("headers") or {},
         body,
     )
+    if answer.status_code >= 400:
+        metrics.add_metric(name="WebhooksRejected", unit=MetricUnit.Count, value=1)
+    elif answer.body.get("applied"):
+        metrics.add_metric(name="WebhooksApplied", unit=MetricUnit.Count, value=1)
+    else:
+        metrics.add_metric(name="WebhooksIgnored", unit=MetricUnit.Count, value=1)
     logger.info("webhook", extra={"provider": provider, "job_id": job_id, "status_code": answer.status_code,
                                   "result": answer.body.get("status") or answer.body.get("error", {}).get("message")})
     return {"statusCode": answer.status_code, "headers": {"content-type": "application/json"},

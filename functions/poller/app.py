@@ -2,16 +2,27 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
-from aws_lambda_powertools import Logger
-from reelhook.services.polling import run_pass
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
+
+from reelhook.services.polling import OUTCOME_METRICS, run_pass
 
 logger = Logger()
+metrics = Metrics()
 
 
+@metrics.log_metrics
 @logger.inject_lambda_context(clear_state=True)
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     outcomes = run_pass()
+    published: Counter[str] = Counter()
+    for outcome, count in outcomes.items():
+        published[OUTCOME_METRICS.get(outcome, "JobsUnchanged")] += count
+    for name, count in published.items():
+        metrics.add_metric(name=name, unit=MetricUnit.Count, value=count)
+    metrics.add_metric(name="JobsChecked", unit=MetricUnit.Count, value=sum(outcomes.values()))
     logger.info("poll pass", extra={"outcomes": dict(outcomes)})
     return {"checked": sum(outcomes.values()), "outcomes": dict(outcomes)}

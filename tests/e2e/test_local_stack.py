@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
+
 from reelhook.providers import all_models
 from reelhook_local.sandbox import SandboxConfig
 from reelhook_local.stack import LocalStack, StackOptions

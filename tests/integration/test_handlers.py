@@ -141,7 +141,8 @@ def test_webhooks_move_the_job_forward_only(aws, sandbox, handlers):
     job, task = submitted_task(handlers, sandbox)
     running = webhook_event(task, freepik_body(task, "IN_PROGRESS"), secret=secret)
     assert call(handlers["callback"], running) == (200, {"job_id": job["id"], "applied": True, "status": "running"})
-    assert call(handlers["callback"], running)[1]["applied"] is False  # duplicate
+    assert call(handlers["callback"], running)[1] == {  # the same delivery again: acknowledged, ignored
+        "job_id": job["id"], "applied": False, "status": "running", "duplicate": True}
     done = webhook_event(task, freepik_body(task, "COMPLETED", ["https://cdn.example/v.mp4"]), secret=secret)
     assert call(handlers["callback"], done)[1] == {"job_id": job["id"], "applied": True, "status": "storing"}
     late = webhook_event(task, freepik_body(task, "IN_PROGRESS"), secret=secret)

@@ -1,6 +1,7 @@
 """AIHubMax: the document's request, per-model options, and the status shapes."""
 
 import pytest
+
 from reelhook.providers import get_model, get_provider
 from reelhook.providers.base import Phase
 

@@ -3,6 +3,7 @@
 import json
 
 import pytest
+
 from reelhook.providers import get_model, get_provider
 from reelhook.providers.base import MalformedPayload, Phase
 

@@ -1,6 +1,7 @@
 """UniAll: the document's five request examples, the per-mode rules, and the status shapes."""
 
 import pytest
+
 from reelhook.providers import get_model, get_provider
 from reelhook.providers.base import MalformedPayload, Phase
 

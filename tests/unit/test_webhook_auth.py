@@ -1,4 +1,5 @@
 import pytest
+
 from reelhook.webhook_auth import (
     SignatureError,
     job_token,

@@ -26,6 +26,17 @@ from reelhook.services.status import apply_status, fail_job, storing_check_at
 from reelhook.states import TERMINAL, Status
 
 logger = logging.getLogger(__name__)
+# A copy still pending this close to its links' deadline is worth an alarm.
+NEAR_EXPIRY_SECONDS = 600
+# Outcomes of a pass, published as CloudWatch metrics under these names (README: Metrics).
+OUTCOME_METRICS = {
+    "moved_to_submitted": "JobsAdvanced", "moved_to_running": "JobsAdvanced", "moved_to_storing": "JobsAdvanced",
+    "moved_to_failed": "JobsAdvanced", "unchanged": "JobsUnchanged", "provider_unavailable": "ProviderUnavailable",
+    "poll_rejected": "PollRejected", "transfer_redriven": "TransfersRedriven",
+    "transfer_redriven_near_expiry": "JobsNearLinkExpiry", "failed_output_expired": "JobsOutputExpired",
+    "failed_unknown_submit": "JobsSubmitOutcomeUnknown", "waiting_for_submit": "JobsUnchanged",
+    "moved_on": "JobsUnchanged", "terminal": "JobsUnchanged", "error": "PollErrors",
+}
 
 
 def fetch_status(job: dict[str, Any]) -> ProviderStatus:
@@ -97,7 +108,7 @@ def _redrive_storing(job: dict[str, Any], *, store: JobStore, now: float) -> str
     if store.update_fields(job["id"], {"next_check_at": storing_check_at(now, deadline)},
                            only_if_status=[Status.STORING]):
         send_transfer(job["id"])
-        return "transfer_redriven"
+        return "transfer_redriven_near_expiry" if deadline - now <= NEAR_EXPIRY_SECONDS else "transfer_redriven"
     return "moved_on"
 
 
