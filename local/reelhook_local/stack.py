@@ -161,6 +161,7 @@ class LocalStack:
             "AIHUBMAX_CALLBACKS": "true" if self.options.aihubmax_callbacks else "false",
             "POWERTOOLS_LOG_LEVEL": os.environ.get("POWERTOOLS_LOG_LEVEL", "WARNING"),
             "POWERTOOLS_METRICS_NAMESPACE": "reelhook",
+            "POWERTOOLS_METRICS_DISABLED": os.environ.get("POWERTOOLS_METRICS_DISABLED", "true"),
             "POWERTOOLS_SERVICE_NAME": "reelhook",
         }
         return env | self.options.extra_env

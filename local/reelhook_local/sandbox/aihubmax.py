@@ -26,7 +26,6 @@ from .protocol import (
     Response,
     encode_json,
     fault_words,
-    retry_after,
     status_words,
 )
 from .tasks import Phase, Task, new_task
@@ -106,10 +105,9 @@ class AihubmaxApi:
         return error(404, "not_found", "Not found", type_="not_found_error")
 
     def _create(self, request: Request) -> Response:
-        fault = self.host.config.faults.take_submit_failure()
+        fault = self.host.api_fault("submit")
         if fault is not None:
-            code, type_, text = fault_words(fault)
-            return error(fault, code, text, type_=type_, headers=retry_after(fault))
+            return self._fault(fault)
         try:
             body = request.json_object()
         except BadJson as exc:
@@ -142,7 +140,14 @@ class AihubmaxApi:
             "type": "video",
         })
 
+    def _fault(self, status: int) -> Response:
+        code, type_, text = fault_words(status)
+        return error(status, code, text, type_=type_, headers=self.host.config.faults.retry_after(status))
+
     def _status(self, task_id: str) -> Response:
+        fault = self.host.api_fault("status")
+        if fault is not None:
+            return self._fault(fault)
         task = self.host.tasks.observe(task_id)
         if task is None or task.provider != NAME:
             return error(404, "task_not_found", f"Task '{task_id}' not found", param="task_id")

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-from .protocol import BadJson, Host, Outgoing, Request, Response, encode_json, retry_after, status_words
+from .protocol import BadJson, Host, Outgoing, Request, Response, encode_json, status_words
 from .tasks import TERMINAL, Phase, Task, new_task
 from .validation import Fields, Invalid
 
@@ -179,9 +179,9 @@ class FreepikApi:
         return None
 
     def _create(self, request: Request, model: Model) -> Response:
-        fault = self.host.config.faults.take_submit_failure()
+        fault = self.host.api_fault("submit")
         if fault is not None:
-            return message(fault, FAULT_MESSAGES.get(fault, "Error"), retry_after(fault))
+            return self._fault(fault)
         try:
             body = request.json_object()
         except BadJson as exc:
@@ -207,7 +207,13 @@ class FreepikApi:
         self.host.tasks.add(task)
         return Response.json(200, {"data": self._detail(task)})
 
+    def _fault(self, status: int) -> Response:
+        return message(status, FAULT_MESSAGES.get(status, "Error"), self.host.config.faults.retry_after(status))
+
     def _status(self, family: str, task_id: str) -> Response:
+        fault = self.host.api_fault("status")
+        if fault is not None:
+            return self._fault(fault)
         task = self.host.tasks.observe(task_id)
         if task is None or task.provider != NAME or task.model not in FAMILIES[family]:
             return message(404, "Not found")

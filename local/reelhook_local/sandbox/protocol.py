@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from http import HTTPStatus
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from .config import SandboxConfig
 from .tasks import Phase, Task, TaskStore
@@ -40,11 +40,17 @@ class Request:
         return token.strip()
 
 
+class AbortResponse(Exception):  # noqa: N818 - a signal, not an error
+    """Raised by a response's ``chunks`` to close the connection mid-body (a truncated download)."""
+
+
 @dataclass
 class Response:
     status: int
     body: bytes = b""
     headers: dict[str, str] = field(default_factory=dict)
+    # Streamed instead of ``body`` when set; ``headers`` must then carry the Content-Length.
+    chunks: Iterable[bytes] | None = None
 
     @classmethod
     def json(
@@ -82,6 +88,10 @@ class Host(Protocol):
     def now(self) -> float: ...
 
     def result_url(self, task: Task) -> str: ...
+
+    def api_fault(self, request: Literal["submit", "status"]) -> int | None:
+        """The status to refuse this create or status GET with (an injected fault), if any."""
+        ...
 
 
 class ProviderApi(Protocol):
@@ -129,6 +139,3 @@ def fault_words(status: int) -> tuple[str, str, str]:
         phrase = "Error"
     return ("error", "api_error", phrase)
 
-
-def retry_after(status: int) -> dict[str, str]:
-    return {"Retry-After": "1"} if status == 429 else {}

@@ -46,6 +46,7 @@ class WebhookDelivery:
     attempts: int
     error: str | None
     sent_at: float
+    copy: int = 0  # 0 for the first copy; more when Faults.webhook_copies_max duplicates it
 
     def json(self) -> Any:
         return json.loads(self.body)

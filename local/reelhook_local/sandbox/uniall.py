@@ -21,7 +21,6 @@ from .protocol import (
     Request,
     Response,
     fault_words,
-    retry_after,
     status_words,
 )
 from .tasks import Phase, Task, new_task
@@ -122,10 +121,9 @@ class UniallApi:
         return error(404, "not found", type_="not_found_error")
 
     def _create(self, request: Request) -> Response:
-        fault = self.host.config.faults.take_submit_failure()
+        fault = self.host.api_fault("submit")
         if fault is not None:
-            _, type_, text = fault_words(fault)
-            return error(fault, text, type_=type_, headers=retry_after(fault))
+            return self._fault(fault)
         try:
             body = request.json_object()
         except BadJson as exc:
@@ -156,7 +154,14 @@ class UniallApi:
             "model": task.model,
         })
 
+    def _fault(self, status: int) -> Response:
+        _, type_, text = fault_words(status)
+        return error(status, text, type_=type_, headers=self.host.config.faults.retry_after(status))
+
     def _status(self, task_id: str) -> Response:
+        fault = self.host.api_fault("status")
+        if fault is not None:
+            return self._fault(fault)
         task = self.host.tasks.observe(task_id)
         if task is None or task.provider != NAME:
             return error(404, f"video '{task_id}' not found", type_="not_found_error", param="id")
