@@ -40,7 +40,7 @@ class Request:
         return token.strip()
 
 
-class AbortResponse(Exception):  # noqa: N818 - a signal, not an error
+class AbortResponse(Exception):
     """Raised by a response's ``chunks`` to close the connection mid-body (a truncated download)."""
 
 

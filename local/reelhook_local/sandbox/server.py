@@ -1,41 +1,44 @@
-"""The sandbox server: HTTP routing, the status ticker, result files and the webhook sender.
+"""The sandbox server: HTTP routing, the status ticker and result files.
 
 Everything runs in background threads of the calling process: a ``ThreadingHTTPServer``
-for requests, a ticker that moves tasks on every ``step_seconds``, and one sender thread
-that delivers webhooks in order (with retries on connection errors and 5xx answers).
+for requests, a ticker that moves tasks on every ``step_seconds``, and the webhook sender's
+pool (webhooks.py), which keeps each task's webhooks in order unless faults say otherwise.
+Faults (config.Faults) are injected into creates, status GETs, webhooks and downloads;
+``fault_counts()``, ``forged_deliveries`` and ``dropped_webhooks`` report what happened.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-import queue
 import re
 import socket
 import threading
 import time
 import traceback
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import cast
 from urllib.parse import parse_qsl, urlsplit
 
-import httpx
-
 from .aihubmax import AihubmaxApi
-from .config import SandboxConfig
+from .config import ApiRequestKind, DownloadFaultKind, SandboxConfig
+from .faults import DroppedWebhook, FaultCounters, ForgedDelivery, choose_download_fault
 from .freepik import FreepikApi
-from .protocol import Outgoing, ProviderApi, Request, Response
-from .tasks import Phase, Task, TaskStore, WebhookDelivery
+from .protocol import AbortResponse, ProviderApi, Request, Response
+from .tasks import Phase, Task, TaskStore
 from .uniall import UniallApi
+from .video import TaskVideo
+from .webhooks import WebhookSender
 
 log = logging.getLogger("reelhook_local.sandbox")
 
 PROVIDERS = ("freepik", "uniall", "aihubmax")
 FILES_PREFIX = "/files/"
+FORGED_FILE_PREFIX = "forged-"  # result files only forged webhooks name
 REQUEST_LOG_SIZE = 10_000  # the most recent requests kept for inspection
 _RANGE = re.compile(r"bytes=(\d*)-(\d*)$")
 
@@ -58,16 +61,19 @@ class ProviderSandbox:
     def __init__(self, config: SandboxConfig | None = None) -> None:
         self.config = config or SandboxConfig()
         self.tasks = TaskStore()
+        self.counters = FaultCounters()
         self._providers: dict[str, ProviderApi] = {
             "freepik": FreepikApi(self),
             "uniall": UniallApi(self),
             "aihubmax": AihubmaxApi(self),
         }
         self._files = _FileServer(self)
-        self._sender = _WebhookSender(self)
+        self._stopping = threading.Event()
+        self._sender = WebhookSender(self, self._stopping)
         self._server: _Server | None = None
         self._threads: list[threading.Thread] = []
-        self._stopping = threading.Event()
+        self._sha256_lock = threading.Lock()
+        self._sha256: dict[tuple[str, str | None, int | None], str] = {}
         self._log_lock = threading.Lock()
         self._request_log: deque[LoggedRequest] = deque(maxlen=REQUEST_LOG_SIZE)
 
@@ -82,7 +88,7 @@ class ProviderSandbox:
             threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.02},
                              name="sandbox-http", daemon=True),
             threading.Thread(target=self._tick_loop, name="sandbox-ticker", daemon=True),
-            threading.Thread(target=self._sender.run, name="sandbox-webhooks", daemon=True),
+            *self._sender.threads(),
         ]
         for thread in self._threads:
             thread.start()
@@ -97,9 +103,11 @@ class ProviderSandbox:
         self._sender.wake()
         server.shutdown()
         server.server_close()
+        deadline = time.monotonic() + 5
         for thread in self._threads:
-            thread.join(timeout=5)
+            thread.join(timeout=max(0.0, deadline - time.monotonic()))
         self._threads = []
+        self._sender.close()
 
     def __enter__(self) -> ProviderSandbox:
         return self.start()
@@ -141,7 +149,36 @@ class ProviderSandbox:
 
     @property
     def served_sha256(self) -> str:
+        """The SHA-256 of ``config.video_bytes``: what every task gets by default.
+
+        With ``distinct_videos`` or ``video_size_bytes`` each task's file differs: use
+        ``sha256_for(task_id)``.
+        """
         return hashlib.sha256(self.config.video_bytes).hexdigest()
+
+    def video_for(self, task_id: str) -> TaskVideo:
+        """The file served for a task (whether or not the task exists or has completed)."""
+        config = self.config
+        return TaskVideo(config.video_bytes, task_id if config.distinct_videos else None,
+                         config.video_size_bytes)
+
+    def video_bytes_for(self, task_id: str) -> bytes:
+        """The bytes served for a task, in memory (stream big ones with ``video_for(id).chunks()``)."""
+        return self.video_for(task_id).read()
+
+    def sha256_for(self, task_id: str) -> str:
+        """The SHA-256 (hex) of the file served for a task; computed by streaming, then cached."""
+        video = self.video_for(task_id)
+        if not video.has_box:
+            return self.served_sha256
+        key = (hashlib.sha256(video.base).hexdigest(), video.label, video.target_size)
+        with self._sha256_lock:
+            cached = self._sha256.get(key)
+        if cached is None:
+            cached = video.sha256()
+            with self._sha256_lock:
+                self._sha256[key] = cached
+        return cached
 
     def now(self) -> float:
         return time.time()
@@ -180,8 +217,31 @@ class ProviderSandbox:
             time.sleep(0.01)
 
     def wait_for_webhooks(self, timeout: float = 5.0) -> bool:
-        """Wait until every queued webhook has been delivered or given up on."""
+        """Wait until every queued, held or forged webhook has been sent or given up on."""
         return self._sender.wait_idle(timeout)
+
+    # -- fault reports ----------------------------------------------------------------------------
+
+    def fault_counts(self) -> dict[str, int]:
+        """Counters of what was injected and served (see ``faults.COUNTERS``)."""
+        return self.counters.snapshot()
+
+    @property
+    def forged_deliveries(self) -> list[ForgedDelivery]:
+        """Every forged webhook sent so far, with the receiver's answer."""
+        return self._sender.forged_deliveries
+
+    @property
+    def dropped_webhooks(self) -> list[DroppedWebhook]:
+        """Every real webhook that was dropped instead of sent."""
+        return self._sender.dropped_webhooks
+
+    def api_fault(self, request: ApiRequestKind) -> int | None:
+        """The status an injected fault answers this create or status GET with, if any."""
+        status = self.config.faults.take_api_fault(request)
+        if status is not None:
+            self.counters.add("api_faults")
+        return status
 
     # -- internals ------------------------------------------------------------------------------
 
@@ -201,7 +261,7 @@ class ProviderSandbox:
         outgoing = self._providers[task.provider].notifications(task)
         if outgoing:
             self.tasks.mark_reported(task.task_id)
-            self._sender.enqueue(task.task_id, outgoing)
+            self._sender.enqueue(task, outgoing)
 
     def _respond(self, method: str, raw_path: str, headers: Mapping[str, str], body: bytes) -> Response:
         parts = urlsplit(raw_path)
@@ -284,8 +344,19 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Connection", "close")
             self.close_connection = True
         self.end_headers()
-        if self.command != "HEAD":
+        if self.command == "HEAD":
+            return
+        if response.chunks is None:
             self.wfile.write(response.body)
+            return
+        try:
+            for chunk in response.chunks:
+                self.wfile.write(chunk)
+        except AbortResponse:  # a truncated download: the client sees the connection close early
+            self.wfile.flush()
+            self.close_connection = True
+        except (BrokenPipeError, ConnectionResetError):  # the client went away
+            self.close_connection = True
 
     def log_message(self, format: str, *args: object) -> None:
         sandbox = cast(_Server, self.server).sandbox
@@ -302,14 +373,22 @@ def _s3_error(status: int, code: str, text: str) -> Response:
 
 
 class _FileServer:
-    """Result videos at ``/files/{task_id}.mp4?expires=<ts>``, like a presigned bucket link."""
+    """Result videos at ``/files/{task_id}.mp4?expires=<ts>``, like a presigned bucket link.
+
+    Bodies are streamed, so padded files of any size cost no memory. GET requests may be
+    faulted (expired, cut short, stalled, or an S3 500); HEAD requests never are.
+    """
 
     def __init__(self, sandbox: ProviderSandbox) -> None:
         self.sandbox = sandbox
+        self._lock = threading.Lock()
+        self._downloads: dict[str, int] = {}  # GETs of a valid link so far, by task
 
     def serve(self, method: str, name: str, query: Mapping[str, str], headers: Mapping[str, str]) -> Response:
         if method not in ("GET", "HEAD"):
             return _s3_error(405, "MethodNotAllowed", "The specified method is not allowed")
+        if name.startswith(FORGED_FILE_PREFIX):
+            self.sandbox.counters.add("forged_url_fetches")
         task = self.sandbox.tasks.get(name.removesuffix(".mp4")) if name.endswith(".mp4") else None
         if task is None or task.phase is not Phase.COMPLETED or task.link_expires_at is None:
             return _s3_error(404, "NoSuchKey", "The specified key does not exist.")
@@ -318,20 +397,65 @@ class _FileServer:
                              "The request signature we calculated does not match the signature you provided.")
         if self.sandbox.now() >= task.link_expires_at:
             return _s3_error(403, "AccessDenied", "Request has expired")
-        data = self.sandbox.config.video_bytes
-        common = {
-            "Content-Type": "video/mp4",
-            "Accept-Ranges": "bytes",
-            "ETag": f'"{self.sandbox.served_sha256[:32]}"',
-        }
+        fault = self._choose_fault(task.task_id) if method == "GET" else None
+        if fault == "expire":
+            self.sandbox.counters.add("expired")
+            return _s3_error(403, "AccessDenied", "Request has expired")
+        if fault == "error":
+            self.sandbox.counters.add("download_errors")
+            return _s3_error(500, "InternalError", "We encountered an internal error. Please try again.")
+
+        video = self.sandbox.video_for(task.task_id)
+        size = video.size
+        etag = self.sandbox.served_sha256 if not video.has_box else hashlib.sha256(
+            f"{self.sandbox.served_sha256}:{video.label}:{size}".encode()).hexdigest()
+        common = {"Content-Type": "video/mp4", "Accept-Ranges": "bytes", "ETag": f'"{etag[:32]}"'}
         wanted = headers.get("range", "").strip()
         if not _RANGE.match(wanted):  # no range, or several: the whole file, as S3 does
-            return Response(200, data, common)
-        span = _byte_range(wanted, len(data))
-        if span is None:
-            return Response(416, b"", {**common, "Content-Range": f"bytes */{len(data)}"})
-        start, end = span
-        return Response(206, data[start : end + 1], {**common, "Content-Range": f"bytes {start}-{end}/{len(data)}"})
+            status, start, end = 200, 0, size - 1
+        else:
+            span = _byte_range(wanted, size)
+            if span is None:
+                return Response(416, b"", {**common, "Content-Range": f"bytes */{size}"})
+            start, end = span
+            status = 206
+            common["Content-Range"] = f"bytes {start}-{end}/{size}"
+        length = end - start + 1
+        if fault == "truncate":
+            self.sandbox.counters.add("truncated")
+        elif fault == "stall":
+            self.sandbox.counters.add("stalled")
+        elif method == "GET":
+            self.sandbox.counters.add("downloads_ok")
+        chunks = self._faulty(video.chunks(start, end), length, fault) if length > 0 else iter(())
+        return Response(status, headers={**common, "Content-Length": str(length)}, chunks=chunks)
+
+    def _choose_fault(self, task_id: str) -> DownloadFaultKind | None:
+        with self._lock:
+            earlier = self._downloads.get(task_id, 0)
+            self._downloads[task_id] = earlier + 1
+        return choose_download_fault(self.sandbox.config.faults, earlier)
+
+    def _faulty(self, chunks: Iterator[bytes], length: int, fault: DownloadFaultKind | None) -> Iterator[bytes]:
+        """``chunks``, cut (truncate) or paused (stall) once half of ``length`` bytes went out."""
+        if fault not in ("truncate", "stall"):
+            yield from chunks
+            return
+        half = length // 2
+        sent = 0
+        faulted = False
+        for chunk in chunks:
+            if not faulted and sent + len(chunk) >= half:
+                head, chunk = chunk[: half - sent], chunk[half - sent :]
+                if head:
+                    yield head
+                if fault == "truncate":
+                    raise AbortResponse
+                self.sandbox._stopping.wait(self.sandbox.config.faults.stall_seconds)
+                faulted = True
+            sent += len(chunk)
+            if chunk:
+                yield chunk
 
 
 def _byte_range(header: str, size: int) -> tuple[int, int] | None:
@@ -350,92 +474,3 @@ def _byte_range(header: str, size: int) -> tuple[int, int] | None:
     if start >= size or start > end:
         return None
     return start, end
-
-
-class _WebhookSender:
-    """One thread that delivers webhooks in the order they were queued."""
-
-    def __init__(self, sandbox: ProviderSandbox) -> None:
-        self.sandbox = sandbox
-        self._queue: queue.Queue[tuple[str, Outgoing] | None] = queue.Queue()  # None: wake up
-        self._idle = threading.Condition()
-        self._pending = 0
-
-    def enqueue(self, task_id: str, outgoing: list[Outgoing]) -> None:
-        with self._idle:
-            self._pending += len(outgoing)
-        for item in outgoing:
-            self._queue.put((task_id, item))
-
-    def wake(self) -> None:
-        self._queue.put(None)
-
-    def wait_idle(self, timeout: float) -> bool:
-        with self._idle:
-            return self._idle.wait_for(lambda: self._pending == 0, timeout)
-
-    def run(self) -> None:
-        client: httpx.Client | None = None  # made on first use: building one takes a while
-        try:
-            while not self.sandbox._stopping.is_set():
-                try:
-                    queued = self._queue.get(timeout=0.5)
-                except queue.Empty:
-                    continue
-                if queued is None:
-                    continue
-                task_id, item = queued
-                try:
-                    if client is None:
-                        client = httpx.Client(timeout=self.sandbox.config.webhook_timeout_seconds, trust_env=False)
-                    self.sandbox.tasks.add_delivery(task_id, self._deliver(client, item))
-                finally:
-                    with self._idle:
-                        self._pending -= 1
-                        self._idle.notify_all()
-        finally:
-            if client is not None:
-                client.close()
-            self._discard_queued()
-
-    def _deliver(self, client: httpx.Client, item: Outgoing) -> WebhookDelivery:
-        config = self.sandbox.config
-        status: int | None = None
-        failure: str | None = None
-        attempts = 0
-        for attempt in range(max(1, config.webhook_attempts)):
-            if attempt and self.sandbox._stopping.wait(config.webhook_backoff_seconds * 2 ** (attempt - 1)):
-                break
-            attempts += 1
-            try:
-                status = client.post(item.url, content=item.body, headers=item.headers).status_code
-                failure = None if status < 500 else f"HTTP {status}"
-            except httpx.HTTPError as exc:
-                status, failure = None, f"{type(exc).__name__}: {exc}"
-            if failure is None:
-                break
-        if failure:
-            log.warning("webhook %s to %s failed after %d attempts: %s", item.delivery_id, item.url,
-                        attempts, failure)
-        return WebhookDelivery(
-            delivery_id=item.delivery_id,
-            url=item.url,
-            headers=dict(item.headers),
-            body=item.body,
-            status=item.status,
-            response_status=status,
-            attempts=attempts,
-            error=failure,
-            sent_at=self.sandbox.now(),
-        )
-
-    def _discard_queued(self) -> None:
-        with self._idle:
-            while True:
-                try:
-                    queued = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if queued is not None:
-                    self._pending -= 1
-            self._idle.notify_all()

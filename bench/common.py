@@ -1,0 +1,443 @@
+"""Shared pieces of the benchmark suite: paths, statistics, progress bars, results, AWS call counting.
+
+AWS calls are counted with botocore's own event hooks, not by reading code: every
+``boto3.session.Session`` created while :class:`AwsCalls` is installed gets ``before-call``,
+``after-call`` and ``before-send`` handlers on its botocore session, so every client made from
+it (including the ones ``reelhook.adapters.aws.client`` makes) reports each API call with its
+service, operation and parameters, who made the client, and which Lambda invocation was running.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import platform
+import statistics
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+BENCH_DIR = ROOT / "bench"
+FUNCTIONS = ("api", "callback", "transfer", "poller")
+LOGICAL_IDS = {"api": "ApiFunction", "callback": "CallbackFunction", "transfer": "TransferFunction",
+               "poller": "PollerFunction"}
+FUNCTION_BY_LOGICAL_ID = {v: k for k, v in LOGICAL_IDS.items()}
+MiB = 1024 * 1024
+
+
+# ---------------------------------------------------------------------------- statistics
+
+
+def median(values: Iterable[float]) -> float:
+    data = list(values)
+    return statistics.median(data) if data else math.nan
+
+
+def percentile(values: Iterable[float], pct: float) -> float:
+    """Linear interpolation between closest ranks (numpy's default)."""
+    data = sorted(values)
+    if not data:
+        return math.nan
+    if len(data) == 1:
+        return data[0]
+    rank = (len(data) - 1) * pct / 100
+    low = math.floor(rank)
+    high = min(low + 1, len(data) - 1)
+    return data[low] + (data[high] - data[low]) * (rank - low)
+
+
+def rnd(value: float, digits: int = 2) -> float:
+    return round(value, digits) if isinstance(value, float) and math.isfinite(value) else value
+
+
+# ---------------------------------------------------------------------------- progress
+
+
+@contextlib.contextmanager
+def progress(description: str, total: int | None) -> Iterator[Callable[[int], None]]:
+    """A rich progress bar on a terminal; silent elsewhere (CI logs stay short)."""
+    if not sys.stderr.isatty():
+        yield lambda _n=1: None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(TextColumn("  {task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  transient=True) as bar:
+        task = bar.add_task(description, total=total)
+        yield lambda n=1: bar.advance(task, n)
+
+
+def say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+# ---------------------------------------------------------------------------- results
+
+
+def machine_info() -> dict[str, Any]:
+    mem_total = 0
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                mem_total = int(line.split()[1]) * 1024
+    cpu = ""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    return {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cpus": os.cpu_count(),
+        "cpu_model": cpu,
+        "memory_gib": round(mem_total / 1024**3, 1),
+    }
+
+
+@dataclass
+class Output:
+    """Where results go: bench/results.json + BENCHMARKS.md, or a scratch dir for --quick."""
+
+    results_path: Path
+    markdown_path: Path
+
+    def load(self) -> dict[str, Any]:
+        if self.results_path.is_file():
+            with contextlib.suppress(ValueError):
+                return json.loads(self.results_path.read_text())
+        return {}
+
+    def save(self, data: dict[str, Any]) -> None:
+        self.results_path.parent.mkdir(parents=True, exist_ok=True)
+        self.results_path.write_text(json.dumps(data, indent=1, sort_keys=False, default=str) + "\n")
+
+
+# ---------------------------------------------------------------------------- AWS call counting
+
+
+@dataclass
+class Call:
+    service: str  # botocore service name: dynamodb, sqs, s3, secretsmanager
+    operation: str  # e.g. UpdateItem
+    origin: str  # "lambda" (reelhook.adapters.aws), "esm" (local queue driver), "bench", "other"
+    function: str | None  # api / callback / transfer / poller when made inside an invocation
+    invocation: int | None
+    thread: str
+    started: float
+    seconds: float = math.nan  # before-call -> after-call (client work + service time)
+    attempts: int = 0  # HTTP sends, retries included
+    error: str | None = None
+    job_ids: frozenset[str] = frozenset()
+    returned_jobs: frozenset[str] = frozenset()  # job ids in a ReceiveMessage answer
+
+    @property
+    def name(self) -> str:
+        return f"{self.service}:{self.operation}"
+
+
+@dataclass
+class Invocation:
+    id: int
+    function: str
+    started: float
+    thread: str
+    seconds: float = math.nan
+    job_ids: set[str] = field(default_factory=set)
+    result: Any = None
+
+
+_current = threading.local()
+
+
+def _find_job_ids(value: Any, found: set[str], depth: int = 0) -> None:
+    if depth > 6:
+        return
+    if isinstance(value, str):
+        index = value.find("job_")
+        while index != -1:
+            token = value[index:index + 36]
+            if len(token) == 36 and all(c in "0123456789abcdef" for c in token[4:]):
+                found.add(token)
+            index = value.find("job_", index + 4)
+    elif isinstance(value, dict):
+        for item in value.values():
+            _find_job_ids(item, found, depth + 1)
+    elif isinstance(value, list | tuple):
+        for item in value[:50]:
+            _find_job_ids(item, found, depth + 1)
+
+
+class AwsCalls:
+    """Counts every AWS API call made through boto3 sessions created while installed."""
+
+    def __init__(self, *, with_params: bool = True) -> None:
+        self.calls: list[Call] = []
+        self.invocations: list[Invocation] = []
+        self.with_params = with_params
+        self._lock = threading.Lock()
+        self._ids = iter(range(1, 10**12))
+        self._original_init: Any = None
+
+    # -- installation ------------------------------------------------------------------------
+
+    def install(self) -> AwsCalls:
+        import boto3.session
+
+        if self._original_init is not None:
+            return self
+        original = boto3.session.Session.__init__
+        recorder = self
+
+        def init(session: Any, *args: Any, **kwargs: Any) -> None:
+            original(session, *args, **kwargs)
+            recorder.attach(session._session, recorder._origin())
+
+        self._original_init = original
+        boto3.session.Session.__init__ = init  # type: ignore[method-assign]
+        return self
+
+    def uninstall(self) -> None:
+        import boto3.session
+
+        if self._original_init is not None:
+            boto3.session.Session.__init__ = self._original_init  # type: ignore[method-assign]
+            self._original_init = None
+
+    def __enter__(self) -> AwsCalls:
+        return self.install()
+
+    def __exit__(self, *exc: object) -> None:
+        self.uninstall()
+
+    @staticmethod
+    def _origin() -> str:
+        frame = sys._getframe(2)
+        while frame is not None:
+            module = frame.f_globals.get("__name__", "")
+            if module.startswith("reelhook.adapters"):
+                return "lambda"
+            if module.startswith("reelhook_local.front") or module.startswith("reelhook_local.stack"):
+                return "esm"
+            if module.startswith("bench"):
+                return "bench"
+            frame = frame.f_back  # type: ignore[assignment]
+        return "other"
+
+    def attach(self, botocore_session: Any, origin: str) -> None:
+        botocore_session.register("before-call", lambda **kw: self._before_call(origin, **kw))
+        botocore_session.register("after-call", self._after_call)
+        botocore_session.register("after-call-error", self._after_call_error)
+        botocore_session.register("before-send", self._before_send)
+
+    # -- hooks -------------------------------------------------------------------------------
+
+    def _before_call(self, origin: str, *, model: Any, params: Any, context: dict[str, Any],
+                     **_: Any) -> None:
+        invocation: Invocation | None = getattr(_current, "invocation", None)
+        thread = threading.current_thread().name
+        function = invocation.function if invocation else _function_from_thread(thread)
+        jobs: set[str] = set()
+        if self.with_params and origin != "bench":
+            _find_job_ids(params, jobs)
+        call = Call(
+            service=model.service_model.service_name, operation=model.name, origin=origin,
+            function=function, invocation=invocation.id if invocation else None, thread=thread,
+            started=time.perf_counter(), job_ids=frozenset(jobs),
+        )
+        if invocation is not None:
+            invocation.job_ids |= jobs
+        context["_bench_call"] = call
+        with self._lock:
+            self.calls.append(call)
+
+    def _after_call(self, *, context: dict[str, Any], parsed: Any = None, http_response: Any = None,
+                    **_: Any) -> None:
+        call: Call | None = context.get("_bench_call")
+        if call is None:
+            return
+        call.seconds = time.perf_counter() - call.started
+        if isinstance(parsed, dict):
+            error = parsed.get("Error", {}).get("Code") if "Error" in parsed else None
+            call.error = error
+            if call.operation == "ReceiveMessage" and self.with_params:
+                jobs: set[str] = set()
+                _find_job_ids([m.get("Body", "") for m in parsed.get("Messages", [])], jobs)
+                call.returned_jobs = frozenset(jobs)
+
+    def _after_call_error(self, *, context: dict[str, Any], exception: Exception, **_: Any) -> None:
+        call: Call | None = context.get("_bench_call")
+        if call is not None:
+            call.seconds = time.perf_counter() - call.started
+            call.error = type(exception).__name__
+
+    def _before_send(self, *, request: Any = None, **_: Any) -> None:
+        context = getattr(request, "context", None) or {}
+        call: Call | None = context.get("_bench_call")
+        if call is not None:
+            call.attempts += 1
+
+    # -- invocations -------------------------------------------------------------------------
+
+    def wrap(self, function: str, handler: Callable[[Any, Any], Any],
+             jobs_of: Callable[[Any, Any], set[str]] | None = None) -> Callable[[Any, Any], Any]:
+        """A handler that records its invocations and attributes AWS calls made inside them."""
+
+        def wrapped(event: Any, context: Any) -> Any:
+            with self._lock:
+                invocation = Invocation(next(self._ids), function, time.perf_counter(),
+                                        threading.current_thread().name)
+                self.invocations.append(invocation)
+            if jobs_of is not None:
+                invocation.job_ids |= jobs_of(event, None)
+            previous = getattr(_current, "invocation", None)
+            _current.invocation = invocation
+            try:
+                result = handler(event, context)
+                invocation.result = result
+                if jobs_of is not None:
+                    invocation.job_ids |= jobs_of(None, result)
+                return result
+            finally:
+                invocation.seconds = time.perf_counter() - invocation.started
+                _current.invocation = previous
+
+        return wrapped
+
+    # -- reading -------------------------------------------------------------------------------
+
+    def snapshot(self) -> tuple[int, int]:
+        with self._lock:
+            return len(self.calls), len(self.invocations)
+
+    def since(self, mark: tuple[int, int]) -> tuple[list[Call], list[Invocation]]:
+        with self._lock:
+            return self.calls[mark[0]:], self.invocations[mark[1]:]
+
+    def reset(self) -> None:
+        with self._lock:
+            self.calls.clear()
+            self.invocations.clear()
+
+
+def _function_from_thread(thread: str) -> str | None:
+    # stream_to_s3 uploads parts from its own pool: those calls belong to the transfer function.
+    if thread.startswith("s3part"):
+        return "transfer"
+    return None
+
+
+def count_by_name(calls: Sequence[Call], *, origins: tuple[str, ...] = ("lambda",)) -> Counter[str]:
+    return Counter(c.name for c in calls if c.origin in origins)
+
+
+def job_ids_in_event(event: Any, result: Any) -> set[str]:
+    found: set[str] = set()
+    if event is not None:
+        if isinstance(event, dict) and "Records" in event:
+            _find_job_ids([r.get("body", "") for r in event["Records"]], found)
+        elif isinstance(event, dict):
+            _find_job_ids(event.get("pathParameters") or {}, found)
+    if result is not None and isinstance(result, dict) and "body" in result:
+        with contextlib.suppress(ValueError, TypeError):
+            body = json.loads(result["body"])
+            if isinstance(body, dict) and isinstance(body.get("id"), str):
+                _find_job_ids(body["id"], found)
+    return found
+
+
+def install_handler_wrappers(recorder: AwsCalls) -> dict[str, Callable[[Any, Any], Any]]:
+    """Load every function's handler once and replace the local front's cached copy with a
+    recording wrapper, so the front, the queue driver and the schedule driver all call it."""
+    from reelhook_local import front
+    from reelhook_local.template import functions
+
+    wrapped = {}
+    for logical_id, fn in functions().items():
+        handler = front.load_handler(fn)
+        name = FUNCTION_BY_LOGICAL_ID.get(logical_id, logical_id)
+        wrapped[name] = recorder.wrap(name, handler, job_ids_in_event)
+        with front._load_lock:
+            front._loaded[logical_id] = wrapped[name]
+    return wrapped
+
+
+def restore_handlers() -> None:
+    from reelhook_local import front
+
+    with front._load_lock:
+        front._loaded.clear()
+
+
+# ---------------------------------------------------------------------------- moto timing
+
+
+class MotoTimer:
+    """Time spent inside moto's in-process request handling (what AWS itself would do)."""
+
+    def __init__(self) -> None:
+        self._local = threading.local()
+        self._original: Any = None
+
+    def install(self) -> MotoTimer:
+        from moto.core.botocore_stubber import BotocoreStubber
+
+        original = BotocoreStubber.__call__
+        timer = self
+
+        def timed(stubber: Any, event_name: str, request: Any, **kwargs: Any) -> Any:
+            start = time.perf_counter()
+            try:
+                return original(stubber, event_name, request, **kwargs)
+            finally:
+                timer._local.total = getattr(timer._local, "total", 0.0) + time.perf_counter() - start
+
+        self._original = original
+        BotocoreStubber.__call__ = timed  # type: ignore[method-assign]
+        return self
+
+    def uninstall(self) -> None:
+        from moto.core.botocore_stubber import BotocoreStubber
+
+        if self._original is not None:
+            BotocoreStubber.__call__ = self._original  # type: ignore[method-assign]
+            self._original = None
+
+    def take(self) -> float:
+        """Seconds spent in moto by this thread since the last take()."""
+        total = getattr(self._local, "total", 0.0)
+        self._local.total = 0.0
+        return total
+
+
+# ---------------------------------------------------------------------------- markdown
+
+
+def table(headers: Sequence[str], rows: Iterable[Sequence[Any]], align: str | None = None) -> str:
+    def cell(value: Any) -> str:
+        if isinstance(value, float):
+            if not math.isfinite(value):
+                return "–"
+            return f"{value:,.2f}" if abs(value) < 100 else f"{value:,.0f}"
+        return str(value)
+
+    lines = ["| " + " | ".join(headers) + " |"]
+    spec = align or ("l" + "r" * (len(headers) - 1))
+    lines.append("|" + "|".join(":---" if a == "l" else "---:" if a == "r" else ":---:" for a in spec) + "|")
+    for row in rows:
+        lines.append("| " + " | ".join(cell(v) for v in row) + " |")
+    return "\n".join(lines)
+
+
+def verdict(ok: bool | None) -> str:
+    if ok is None:
+        return "n/a"
+    return "✅ pass" if ok else "❌ fail"
