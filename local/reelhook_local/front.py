@@ -202,6 +202,7 @@ class QueueDriver:
                         for i in range(workers)]
         self.invocations = 0
         self.errors = 0
+        self.idle_seconds = 0.1
 
     def start(self) -> None:
         for thread in self.threads:
@@ -216,8 +217,10 @@ class QueueDriver:
         handler = load_handler(self.fn)
         while not self.stopping.is_set():
             try:
+                # Short polls: moto answers one request at a time (see AtomicMotoServer), and a
+                # long poll would hold everyone else up while it waits.
                 answer = self.sqs.receive_message(
-                    QueueUrl=self.queue_url, MaxNumberOfMessages=self.batch_size, WaitTimeSeconds=1,
+                    QueueUrl=self.queue_url, MaxNumberOfMessages=self.batch_size, WaitTimeSeconds=0,
                     AttributeNames=["All"], MessageAttributeNames=["All"],
                 )
             except Exception:
@@ -227,6 +230,7 @@ class QueueDriver:
                 continue
             messages = answer.get("Messages", [])
             if not messages:
+                self.stopping.wait(self.idle_seconds)
                 continue
             event = {"Records": [self._record(m) for m in messages]}
             self.invocations += 1

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import os
 import secrets
+import threading
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -46,6 +47,42 @@ class StackOptions:
     extra_env: dict[str, str] = field(default_factory=dict)
 
 
+class AtomicMotoServer:
+    """moto's server with one request at a time.
+
+    DynamoDB applies each conditional write atomically; moto's backends do not lock between
+    request threads, so concurrent webhooks could both pass a condition. Serialising requests
+    gives the local stack DynamoDB's guarantee (at the cost of moto's throughput).
+    """
+
+    def __init__(self, port: int = 0) -> None:
+        from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+        from werkzeug.serving import make_server
+
+        backend = DomainDispatcherApplication(create_backend_app)
+        lock = threading.Lock()
+
+        def one_at_a_time(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+            with lock:
+                return list(backend(environ, start_response))
+
+        self._server = make_server("127.0.0.1", port, one_at_a_time, threaded=True, request_handler=MotoRequestHandler)
+        self._thread = threading.Thread(target=self._server.serve_forever, name="moto", daemon=True)
+
+    @property
+    def address(self) -> tuple[str, int]:
+        host, port = self._server.server_address[:2]
+        return str(host), int(port)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)
+
+
 class LocalStack:
     def __init__(self, options: StackOptions | None = None) -> None:
         self.options = options or StackOptions()
@@ -60,12 +97,10 @@ class LocalStack:
     # -- lifecycle -----------------------------------------------------------------------------
 
     def start(self) -> LocalStack:
-        from moto.server import ThreadedMotoServer
-
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
-        self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=self.options.moto_port, verbose=False)
+        self._moto = AtomicMotoServer(port=self.options.moto_port)
         self._moto.start()
-        host, port = self._moto.get_host_and_port()
+        host, port = self._moto.address
         self.aws_endpoint = f"http://{host}:{port}"
         self._set_env(LOCAL_CREDENTIALS | {"AWS_ENDPOINT_URL": self.aws_endpoint})
         self.sandbox.start()

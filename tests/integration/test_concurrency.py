@@ -7,7 +7,27 @@ import threading
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
+import pytest
+
 from tests.conftest import Context, api_event, table_items
+
+
+@pytest.fixture(autouse=True)
+def atomic_requests(monkeypatch):
+    """DynamoDB applies a conditional write atomically; moto's in-process backend does not lock
+    between threads. Serialising each request restores that guarantee, so these tests exercise
+    reelhook's conditions rather than moto's thread safety."""
+    from moto.core.botocore_stubber import BotocoreStubber
+
+    lock = threading.Lock()
+    original = BotocoreStubber.process_request
+
+    def process_request(self, request):
+        with lock:
+            return original(self, request)
+
+    monkeypatch.setattr(BotocoreStubber, "process_request", process_request)
+
 
 VEO = {"model": "freepik/veo-3-1-reference-to-video", "prompt": "a race", "reference_images": ["https://example.com/a.png"]}
 

@@ -28,11 +28,27 @@ def _https_url(value: str) -> str:
 HttpsUrl = Annotated[str, Field(max_length=MAX_URL_LENGTH), AfterValidator(_https_url)]
 
 
+def _media_url(value: str) -> str:
+    if value.startswith("s3://"):
+        bucket, _, key = value[5:].partition("/")
+        if not bucket or not key:
+            raise ValueError("must be s3://bucket/key")
+        return value
+    try:
+        return _https_url(value)
+    except ValueError:
+        raise ValueError("must be an https:// URL or s3://bucket/key") from None
+
+
+# Inputs may also name an object in S3; providers then receive a short-lived presigned URL.
+MediaUrl = Annotated[str, Field(max_length=MAX_URL_LENGTH), AfterValidator(_media_url)]
+
+
 class ReferenceIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    url: HttpsUrl
-    voice_url: HttpsUrl | None = Field(default=None, description="A voice sample for this character")
+    url: MediaUrl
+    voice_url: MediaUrl | None = Field(default=None, description="A voice sample for this character")
 
 
 def _reference(value: Any) -> Any:
@@ -64,9 +80,9 @@ class JobRequest(BaseModel):
     negative_prompt: str | None = Field(default=None, max_length=50000)
     reference_images: list[Reference] | None = Field(default=None, max_length=16)
     reference_videos: list[Reference] | None = Field(default=None, max_length=16)
-    first_frame: HttpsUrl | None = None
-    last_frame: HttpsUrl | None = None
-    source_video: HttpsUrl | None = None
+    first_frame: MediaUrl | None = None
+    last_frame: MediaUrl | None = None
+    source_video: MediaUrl | None = None
     duration: int | None = Field(default=None, ge=1, le=600, strict=True)
     aspect_ratio: str | None = Field(default=None, max_length=16)
     resolution: Annotated[str, AfterValidator(_resolution)] | None = Field(default=None, max_length=16)
@@ -76,6 +92,9 @@ class JobRequest(BaseModel):
         default=None, max_length=32, description="Provider-specific extras; see each model's options"
     )
     client_reference: str | None = Field(default=None, max_length=256)
+    notify_url: HttpsUrl | None = Field(
+        default=None, description="Receives a signed POST (Standard Webhooks) when the job succeeds or fails"
+    )
 
     def normalized(self) -> NormalizedRequest:
         return self.model_dump(exclude_none=True)  # type: ignore[return-value]

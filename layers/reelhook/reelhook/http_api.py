@@ -14,6 +14,7 @@ from pydantic import ValidationError
 from reelhook.adapters.jobs_table import IdempotencyMismatch, JobStore
 from reelhook.api_models import JobRequest, error_body, pydantic_errors
 from reelhook.providers import all_models
+from reelhook.services.media import check_s3_inputs
 from reelhook.services.submit import submit_job
 from reelhook.views import public_job
 
@@ -22,7 +23,14 @@ IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 JOB_ID = re.compile(r"^job_[0-9a-f]{32}$")
 
 
-def create_job(raw_body: str | bytes | None, idempotency_key: str | None, callback_base_url: str) -> Answer:
+def create_job(
+    raw_body: str | bytes | None,
+    idempotency_key: str | None,
+    callback_base_url: str,
+    *,
+    origin: dict[str, Any] | None = None,
+) -> Answer:
+    """Validate and submit a job. ``origin`` is stored on the job (e.g. the S3 inbox key)."""
     if idempotency_key is not None and not IDEMPOTENCY_KEY.match(idempotency_key):
         return 400, error_body("invalid_header", "Idempotency-Key must be 1-255 printable ASCII characters")
     try:
@@ -43,12 +51,12 @@ def create_job(raw_body: str | bytes | None, idempotency_key: str | None, callba
         return 422, error_body("validation_error", "unknown model",
                                [FieldError("model", "is not a known model", allowed)])
     normalized = request.normalized()
-    problems = spec.validate(normalized)
+    problems = spec.validate(normalized) or check_s3_inputs(spec, normalized)
     if problems:
         return 422, error_body("validation_error", f"the job is not valid for {spec.id}", problems)
     try:
         job, _created = submit_job(spec, normalized, idempotency_key=idempotency_key,
-                                   callback_base_url=callback_base_url)
+                                   callback_base_url=callback_base_url, origin=origin)
     except IdempotencyMismatch as exc:
         return 409, error_body("idempotency_key_reused",
                                f"this Idempotency-Key was used for job {exc} with a different body")

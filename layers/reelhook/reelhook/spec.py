@@ -49,6 +49,7 @@ class NormalizedRequest(TypedDict, total=False):
     seed: int
     options: dict[str, Any]
     client_reference: str
+    notify_url: str
 
 
 @dataclass(frozen=True)
@@ -66,12 +67,25 @@ class FieldError:
 
 @dataclass(frozen=True)
 class InputRule:
-    """How many of one input a mode takes, and whether references may carry a voice."""
+    """How many of one input a mode takes, whether references may carry a voice, and what an
+    ``s3://`` input must be (checked from the object's metadata before the provider call)."""
 
     min: int = 0
     max: int = 1
     voice: bool = False
     note: str = ""
+    max_bytes: int | None = None
+    content_types: tuple[str, ...] | None = None
+
+    def catalog(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"min": self.min, "max": self.max, "voice_url": self.voice}
+        if self.note:
+            out["note"] = self.note
+        if self.max_bytes is not None:
+            out["max_bytes"] = self.max_bytes
+        if self.content_types is not None:
+            out["content_types"] = list(self.content_types)
+        return out
 
 
 @dataclass(frozen=True)
@@ -164,6 +178,12 @@ class ModelSpec:
     def accepted_inputs(self) -> set[str]:
         return {name for mode in self.modes for name in mode.inputs}
 
+    def input_rule(self, name: str) -> InputRule | None:
+        for mode in self.modes:
+            if name in mode.inputs:
+                return mode.inputs[name]
+        return None
+
     def catalog_entry(self) -> dict[str, Any]:
         return {
             "id": self.id,
@@ -180,11 +200,7 @@ class ModelSpec:
                     "name": mode.name,
                     "description": mode.description,
                     "aspect_ratio": mode.aspect_ratio,
-                    "inputs": {
-                        name: {"min": rule.min, "max": rule.max, "voice_url": rule.voice}
-                        | ({"note": rule.note} if rule.note else {})
-                        for name, rule in mode.inputs.items()
-                    },
+                    "inputs": {name: rule.catalog() for name, rule in mode.inputs.items()},
                 }
                 for mode in self.modes
             ],

@@ -44,6 +44,8 @@ _STATUS = {
     "COMPLETED": Phase.COMPLETED,
     "FAILED": Phase.FAILED,
 }
+MB = 1024 * 1024
+WAN_IMAGE_TYPES = ("image/jpeg", "image/png", "image/bmp", "image/webp")
 VEO = "freepik/veo-3-1-reference-to-video"
 WAN = "freepik/wan-2-7-reference-to-video"
 KLING_PRO = "freepik/kling-v3-omni-pro-video-reference"
@@ -83,7 +85,8 @@ _WAN_SPEC = ModelSpec(
             {
                 "reference_images": InputRule(0, 5, voice=True),
                 "reference_videos": InputRule(0, 5, voice=True),
-                "first_frame": InputRule(0, 1, note="JPEG, PNG, BMP or WEBP, 240-8000 px, at most 20 MB"),
+                "first_frame": InputRule(0, 1, note="JPEG, PNG, BMP or WEBP, 240-8000 px, at most 20 MB",
+                                         max_bytes=20 * MB, content_types=WAN_IMAGE_TYPES),
             },
             description='Characters from images and videos, named "Image 1", "Video 1" in the prompt',
         ),
@@ -115,9 +118,11 @@ def _kling_spec(model_id: str, tier: str, cfg_max: float) -> ModelSpec:
                 "video-reference",
                 {
                     "reference_videos": InputRule(
-                        1, 1, note="MP4 or MOV, 3-10 s, 720-2160 px, at most 200 MB; @Video1 in the prompt"
+                        1, 1, note="MP4 or MOV, 3-10 s, 720-2160 px, at most 200 MB; @Video1 in the prompt",
+                        max_bytes=200 * MB, content_types=("video/mp4", "video/quicktime"),
                     ),
-                    "first_frame": InputRule(0, 1, note="JPG or PNG, at least 300x300, at most 10 MB"),
+                    "first_frame": InputRule(0, 1, note="JPG or PNG, at least 300x300, at most 10 MB",
+                                             max_bytes=10 * MB, content_types=("image/jpeg", "image/png")),
                 },
                 description="Motion and style from a reference video, optionally from a start frame",
             ),

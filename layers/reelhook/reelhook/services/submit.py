@@ -13,6 +13,7 @@ from reelhook.adapters.jobs_table import JobStore, active_shard
 from reelhook.adapters.secrets import callback_token_key, get_secrets
 from reelhook.config import settings
 from reelhook.providers import get_provider
+from reelhook.services.media import presigned_request
 from reelhook.services.status import fail_job
 from reelhook.spec import ModelSpec, NormalizedRequest
 from reelhook.states import Status
@@ -35,6 +36,7 @@ def submit_job(
     idempotency_key: str | None,
     callback_base_url: str,
     store: JobStore | None = None,
+    origin: dict[str, Any] | None = None,
 ) -> tuple[dict[str, Any], bool]:
     """Store the job, then call the provider once. Returns ``(job, created)``.
 
@@ -63,8 +65,10 @@ def submit_job(
         "next_check_at": int(now) + first_check,
         "poll_count": 0,
     }
-    if req.get("client_reference"):
-        job["client_reference"] = req["client_reference"]
+    for name in ("client_reference", "notify_url"):
+        if req.get(name):
+            job[name] = req[name]  # type: ignore[literal-required]
+    job |= origin or {}
     job, created = store.create(
         job, idempotency_key=idempotency_key, body_hash=body_hash(req), ttl=job["expires_at"]
     )
@@ -80,7 +84,7 @@ def send_to_provider(
     extras = settings().provider(spec.provider).extras
     job_id = job["id"]
     hook = callback_url(callback_base_url, spec.provider, job_id) if provider.sends_webhooks(extras) else None
-    call = provider.submit_call(spec, job["request"], hook, extras)
+    call = provider.submit_call(spec, presigned_request(job["request"]), hook, extras)
     from reelhook.services.rate_limit import RateLimitTimeout, before_provider_call
 
     try:
