@@ -92,9 +92,6 @@ class JobRequest(BaseModel):
         default=None, max_length=32, description="Provider-specific extras; see each model's options"
     )
     client_reference: str | None = Field(default=None, max_length=256)
-    notify_url: HttpsUrl | None = Field(
-        default=None, description="Receives a signed POST (Standard Webhooks) when the job succeeds or fails"
-    )
 
     def normalized(self) -> NormalizedRequest:
         return self.model_dump(exclude_none=True)  # type: ignore[return-value]

@@ -74,13 +74,8 @@ class Settings:
     # Local development only: lets the fetcher use http:// and loopback hosts.
     allow_insecure_fetch: bool
     max_download_bytes: int
-    # Buckets (besides the stack's own) whose objects jobs may name as s3:// inputs.
+    # Buckets (besides the stack's own inputs/ prefix) whose objects jobs may name as s3:// inputs.
     input_buckets: tuple[str, ...]
-    notify_queue_url: str
-    notify_secret_id: str
-    event_bus_name: str
-    inbox_prefix: str
-    outbox_prefix: str
 
     def provider(self, name: str) -> ProviderSettings:
         return _provider_settings(name)
@@ -103,11 +98,6 @@ def settings() -> Settings:
         allow_insecure_fetch=_env_bool("REELHOOK_ALLOW_INSECURE_FETCH"),
         max_download_bytes=_env_int("MAX_DOWNLOAD_BYTES", 4 * 1024**3),
         input_buckets=tuple(b for b in (x.strip() for x in _env("INPUT_BUCKETS").split(",")) if b),
-        notify_queue_url=_env("NOTIFY_QUEUE_URL"),
-        notify_secret_id=_env("NOTIFY_SECRET_ID"),
-        event_bus_name=_env("EVENT_BUS_NAME", "default"),
-        inbox_prefix=_env("INBOX_PREFIX", "inbox/"),
-        outbox_prefix=_env("OUTBOX_PREFIX", "outbox/"),
     )
 
 

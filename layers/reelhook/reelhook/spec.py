@@ -49,7 +49,6 @@ class NormalizedRequest(TypedDict, total=False):
     seed: int
     options: dict[str, Any]
     client_reference: str
-    notify_url: str
 
 
 @dataclass(frozen=True)

@@ -41,9 +41,17 @@ def split_s3(uri: str) -> tuple[str, str]:
     return bucket, key
 
 
-def allowed_buckets() -> set[str]:
+INPUT_PREFIX = "inputs/"  # where s3:// inputs live in the stack's own bucket (template: S3Inputs)
+
+
+def input_allowed(bucket: str, key: str) -> bool:
     conf = settings()
-    return {conf.video_bucket, *conf.input_buckets}
+    return (bucket == conf.video_bucket and key.startswith(INPUT_PREFIX)) or bucket in conf.input_buckets
+
+
+def allowed_locations() -> list[str]:
+    conf = settings()
+    return [f"s3://{conf.video_bucket}/{INPUT_PREFIX}*", *(f"s3://{b}/*" for b in conf.input_buckets)]
 
 
 def check_s3_inputs(spec: ModelSpec, req: NormalizedRequest) -> list[FieldError]:
@@ -53,8 +61,8 @@ def check_s3_inputs(spec: ModelSpec, req: NormalizedRequest) -> list[FieldError]
         if not url.startswith("s3://"):
             continue
         bucket, key = split_s3(url)
-        if bucket not in allowed_buckets():
-            errors.append(FieldError(path, "names a bucket reelhook may not read", sorted(allowed_buckets())))
+        if not input_allowed(bucket, key):
+            errors.append(FieldError(path, "names an S3 location reelhook may not read", allowed_locations()))
             continue
         try:
             head = client("s3").head_object(Bucket=bucket, Key=key)

@@ -65,9 +65,8 @@ def submit_job(
         "next_check_at": int(now) + first_check,
         "poll_count": 0,
     }
-    for name in ("client_reference", "notify_url"):
-        if req.get(name):
-            job[name] = req[name]  # type: ignore[literal-required]
+    if req.get("client_reference"):
+        job["client_reference"] = req["client_reference"]
     job |= origin or {}
     job, created = store.create(
         job, idempotency_key=idempotency_key, body_hash=body_hash(req), ttl=job["expires_at"]

@@ -1,0 +1,3 @@
+from reelhook_cli.main import cli
+
+cli(prog_name="reelhook")
