@@ -3,21 +3,28 @@
 ``ProviderSandbox`` serves Freepik (``/freepik``), UniAll (``/uniall``) and AIHubMax
 (``/aihubmax``) under one root URL, moves submitted tasks through their statuses on a
 clock, sends the providers' webhooks, and serves the finished video from ``/files``.
+``Faults`` (``SandboxConfig.faults``) injects seeded misbehaviour for chaos tests.
 """
 
-from .config import Faults, SandboxConfig
+from .config import NO_WEBHOOK_MARKER, Faults, SandboxConfig
+from .faults import DroppedWebhook, ForgedDelivery
 from .server import PROVIDERS, LoggedRequest, ProviderSandbox
 from .tasks import FAIL_MARKER, Phase, StatusChange, Task, WebhookDelivery
+from .video import TaskVideo
 
 __all__ = [
     "FAIL_MARKER",
+    "NO_WEBHOOK_MARKER",
     "PROVIDERS",
+    "DroppedWebhook",
     "Faults",
+    "ForgedDelivery",
     "LoggedRequest",
     "Phase",
     "ProviderSandbox",
     "SandboxConfig",
     "StatusChange",
     "Task",
+    "TaskVideo",
     "WebhookDelivery",
 ]

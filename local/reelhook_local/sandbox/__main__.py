@@ -33,6 +33,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--webhook-secret", default=defaults.freepik_webhook_secret,
                         help="Freepik webhook signing secret")
     parser.add_argument("--video", type=Path, help="MP4 file to serve as every result (default: the sample)")
+    parser.add_argument("--distinct-videos", action="store_true",
+                        help="give every task its own file (the video plus a 'free' box naming the task)")
+    parser.add_argument("--video-size", type=int, metavar="BYTES",
+                        help="pad every result file to this size (streamed; for download benchmarks)")
     parser.add_argument("--allow-http-inputs", action="store_true", help="accept http:// media input URLs")
     parser.add_argument("--freepik-generated-objects", action="store_true",
                         help='Freepik "generated" items as {"url": ...} objects')
@@ -64,6 +68,8 @@ def main(argv: list[str] | None = None) -> None:
         uniall_result_shape=args.uniall_result_shape,
         aihubmax_result_objects=args.aihubmax_result_objects,
         aihubmax_early_completed=args.aihubmax_early_completed,
+        distinct_videos=args.distinct_videos,
+        video_size_bytes=args.video_size,
         log_requests=args.verbose,
     )
     if args.video:
@@ -76,7 +82,10 @@ def main(argv: list[str] | None = None) -> None:
         for provider in PROVIDERS:
             print(f"{provider:9} {sandbox.base_url(provider)}  (key: {keys[provider]})")
         print(f"freepik webhook secret: {config.freepik_webhook_secret}")
-        print(f"served video sha256:    {sandbox.served_sha256}")
+        if config.distinct_videos or config.video_size_bytes:
+            print("served video sha256:    per task (ProviderSandbox.sha256_for)")
+        else:
+            print(f"served video sha256:    {sandbox.served_sha256}")
         print("Ctrl-C to stop.", flush=True)
         with contextlib.suppress(KeyboardInterrupt):
             done.wait()

@@ -1,0 +1,146 @@
+"""The poller as reconciler: missed webhooks, stuck copies, expired links, unknown submits."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import boto3
+import pytest
+
+from reelhook.adapters.jobs_table import JobStore, job_key
+from reelhook.services import polling, transfer
+from tests.conftest import Context, api_event, queue_messages
+
+VEO = {"model": "freepik/veo-3-1-reference-to-video", "prompt": "p", "reference_images": ["https://example.com/a.png"]}
+
+
+def create(handlers, body=VEO):
+    answer = handlers["api"](api_event("POST", "/v1/jobs", body), Context())
+    assert answer["statusCode"] == 202, answer
+    return json.loads(answer["body"])
+
+
+def make_due(aws, job_id, **fields):
+    values = {"next_check_at": 0} | fields
+    names = {f"#{i}": k for i, k in enumerate(values)}
+    boto3.client("dynamodb").update_item(
+        TableName=aws.table_name, Key=job_key(job_id),
+        UpdateExpression="SET " + ", ".join(f"#{i} = :{i}" for i in range(len(values))),
+        ExpressionAttributeNames=names,
+        ExpressionAttributeValues={f":{i}": {"N": str(v)} if isinstance(v, int) else {"S": v}
+                                   for i, v in enumerate(values.values())})
+
+
+def test_a_missed_webhook_is_found_by_asking_the_provider(aws, sandbox, handlers):
+    job = create(handlers)
+    sandbox.force_status(job["provider_task_id"], "completed")  # its webhook goes nowhere in these tests
+    make_due(aws, job["id"])
+    assert polling.run_pass()["moved_to_storing"] == 1
+    stored = JobStore().get(job["id"])
+    assert stored["status"] == "storing" and stored["events"][-1]["source"] == "poll"
+    assert [json.loads(m["Body"]) for m in queue_messages(aws)] == [{"job_id": job["id"]}]
+
+
+def test_a_copy_stuck_in_storing_is_queued_again(aws, sandbox, handlers):
+    job = create(handlers)
+    sandbox.force_status(job["provider_task_id"], "completed")
+    make_due(aws, job["id"])
+    polling.run_pass()
+    queue_messages(aws)  # the first message is lost, as if the callback died after its write
+    make_due(aws, job["id"], links_expire_at=int(time.time()) + 3600)
+    assert polling.run_pass()["transfer_redriven"] == 1
+    assert len(queue_messages(aws)) == 1
+
+
+def test_links_that_expired_before_the_copy_fail_the_job(aws, sandbox, handlers):
+    job = create(handlers)
+    sandbox.force_status(job["provider_task_id"], "completed")
+    make_due(aws, job["id"])
+    polling.run_pass()
+    make_due(aws, job["id"], links_expire_at=int(time.time()) - 1)
+    assert polling.run_pass()["failed_output_expired"] == 1
+    stored = JobStore().get(job["id"])
+    assert stored["status"] == "failed" and stored["error"]["code"] == "output_expired"
+
+
+def test_an_unknown_submit_is_failed_after_the_deadline_and_never_resent(aws, sandbox, handlers, monkeypatch):
+    sandbox.config.faults.fail_next_submit_with = 500
+    job = create(handlers)
+    assert job["status"] == "queued"
+    make_due(aws, job["id"])
+    assert polling.run_pass()["waiting_for_submit"] == 1  # too young to give up on
+    make_due(aws, job["id"], created_at="2020-01-01T00:00:00.000Z")
+    assert polling.run_pass()["failed_unknown_submit"] == 1
+    stored = JobStore().get(job["id"])
+    assert stored["error"]["code"] == "submit_outcome_unknown"
+    assert len([r for r in sandbox.request_log if r.method == "POST"]) == 1
+
+
+def test_uniall_jobs_are_polled_to_completion_with_backoff(aws, sandbox, handlers):
+    job = create(handlers, {"model": "uniall/veo3.1-video-720p", "prompt": "p"})
+    make_due(aws, job["id"])
+    assert polling.run_pass()["unchanged"] == 1
+    first = JobStore().get(job["id"])
+    assert first["poll_count"] == 1 and first["next_check_at"] > time.time()
+    sandbox.force_status(job["provider_task_id"], "running")
+    make_due(aws, job["id"])
+    assert polling.run_pass()["moved_to_running"] == 1
+    sandbox.force_status(job["provider_task_id"], "completed")
+    make_due(aws, job["id"])
+    assert polling.run_pass()["moved_to_storing"] == 1
+
+
+class _Redirector(BaseHTTPRequestHandler):
+    target = ""
+    content_type = "video/mp4"
+
+    def do_GET(self):  # noqa: N802
+        if self.path.startswith("/redirect"):
+            self.send_response(302)
+            self.send_header("location", self.target)
+            self.send_header("content-length", "0")
+            self.end_headers()
+            return
+        body = b"<html>not a video</html>"
+        self.send_response(200)
+        self.send_header("content-type", self.content_type)
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def web():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Redirector)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+@pytest.mark.parametrize(("target", "code"), [
+    ("http://10.1.2.3/v.mp4", "output_url_refused"),           # a redirect into a private network
+    ("http://169.254.169.254/latest/meta-data/", "output_url_refused"),
+    ("file:///etc/passwd", "output_url_refused"),
+])
+def test_redirects_are_checked_like_the_first_url(aws, web, target, code):
+    _Redirector.target = target
+    with pytest.raises(transfer.PermanentCopyError) as refused:
+        transfer.copy_output(f"{web}/redirect", provider="freepik", job_id="job_" + "a" * 32, index=0)
+    assert refused.value.code == code
+    assert boto3.client("s3").list_objects_v2(Bucket=aws.bucket_name).get("KeyCount") == 0
+
+
+def test_a_link_that_serves_something_other_than_video_is_refused(aws, web):
+    _Redirector.content_type = "text/html"
+    try:
+        with pytest.raises(transfer.PermanentCopyError) as refused:
+            transfer.copy_output(f"{web}/page", provider="freepik", job_id="job_" + "b" * 32, index=0)
+    finally:
+        _Redirector.content_type = "video/mp4"
+    assert refused.value.code == "output_not_video"
