@@ -97,7 +97,7 @@ class _Redirector(BaseHTTPRequestHandler):
     target = ""
     content_type = "video/mp4"
 
-    def do_GET(self):  # noqa: N802
+    def do_GET(self):
         if self.path.startswith("/redirect"):
             self.send_response(302)
             self.send_header("location", self.target)

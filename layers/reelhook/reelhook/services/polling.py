@@ -49,15 +49,25 @@ def fetch_status(job: dict[str, Any]) -> ProviderStatus:
     return provider.parse_status(answer.body, from_webhook=False)
 
 
+class TaskMismatch(Exception):
+    """A webhook names another task than the one this job has."""
+
+
 def confirm_status(job_id: str, provider_name: str, reported: ProviderStatus) -> ProviderStatus | None:
     """For unsigned webhooks: believe the provider's own status endpoint, not the body."""
     job = JobStore().get(job_id, consistent=True)
     if job is None or job.get("provider") != provider_name:
         return None
-    task_id = job.get("provider_task_id") or reported.task_id
+    known = job.get("provider_task_id")
+    if known and reported.task_id and reported.task_id != known:
+        raise TaskMismatch(reported.task_id)
+    task_id = known or reported.task_id
     if not task_id:
         return None
-    return fetch_status({**job, "provider_task_id": task_id})
+    confirmed = fetch_status({**job, "provider_task_id": task_id})
+    if confirmed.task_id and confirmed.task_id != task_id:
+        raise TaskMismatch(confirmed.task_id)
+    return confirmed
 
 
 def next_interval(job: dict[str, Any]) -> int:

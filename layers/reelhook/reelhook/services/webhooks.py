@@ -14,7 +14,7 @@ from reelhook import clock
 from reelhook.adapters.secrets import callback_token_key, get_secrets
 from reelhook.config import settings
 from reelhook.providers import get_provider, provider_names
-from reelhook.providers.base import MalformedPayload, WebhookContext, WebhookRejected
+from reelhook.providers.base import MalformedPayload, ProviderStatus, WebhookContext, WebhookRejected
 from reelhook.services.status import apply_status
 from reelhook.webhook_auth import verify_job_token
 
@@ -29,6 +29,23 @@ class WebhookAnswer:
 
 def _reject(status: int, message: str) -> WebhookAnswer:
     return WebhookAnswer(status, {"error": {"code": "webhook_rejected", "message": message}})
+
+
+def _confirm(job_id: str, provider_name: str, reported: ProviderStatus) -> ProviderStatus | WebhookAnswer:
+    """An unsigned webhook only says "look again": the provider's own GET decides."""
+    from reelhook.adapters import provider_http
+    from reelhook.services.polling import TaskMismatch, confirm_status
+    from reelhook.services.rate_limit import RateLimitTimeout
+
+    try:
+        confirmed = confirm_status(job_id, provider_name, reported)
+    except TaskMismatch:
+        return _reject(400, "the body names a task that is not this job's")
+    except provider_http.ProviderRejected:
+        return _reject(400, "the provider does not confirm this task")
+    except (provider_http.ProviderUnavailable, provider_http.OutcomeUnknown, RateLimitTimeout, MalformedPayload):
+        return _reject(503, "the provider could not confirm the status now; retry later")
+    return confirmed if confirmed is not None else _reject(404, "unknown job")
 
 
 def receive_webhook(
@@ -59,11 +76,9 @@ def receive_webhook(
     except MalformedPayload as exc:
         return _reject(400, f"body does not have the documented shape: {exc}")
     if provider.webhook_needs_confirmation:
-        from reelhook.services.polling import confirm_status
-
-        confirmed = confirm_status(job_id, provider_name, status)
-        if confirmed is None:
-            return _reject(404, "unknown job")
+        confirmed = _confirm(job_id, provider_name, status)
+        if isinstance(confirmed, WebhookAnswer):
+            return confirmed
         status = confirmed
     applied = apply_status(job_id, provider_name, status, source="webhook", delivery_id=delivery_id)
     if not applied.transition.found:

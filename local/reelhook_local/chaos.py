@@ -1,0 +1,239 @@
+"""``make chaos``: many jobs through the local stack with every fault switched on.
+
+Webhooks arrive 1-3 times, shuffled, some dropped, with forged ones interleaved; provider
+APIs answer 429/5xx; downloads are truncated, stalled or expired. The run then checks that
+every job ended where its own history says it must, that every stored video equals what
+the sandbox served, that no forged or replayed delivery changed anything, that S3 holds
+exactly one object per succeeded job, and that nothing is lost.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+from rich.console import Console
+from rich.progress import Progress
+from rich.table import Table
+
+from reelhook_local.sandbox import Faults, SandboxConfig
+from reelhook_local.stack import LocalStack, StackOptions
+
+IMG, IMG2, VID = "https://example.com/a.png", "https://example.com/b.png", "https://example.com/m.mp4"
+JOB_SHAPES: list[dict[str, Any]] = [
+    {"model": "freepik/veo-3-1-reference-to-video", "reference_images": [IMG]},
+    {"model": "freepik/wan-2-7-reference-to-video", "reference_images": [IMG], "reference_videos": [VID]},
+    {"model": "freepik/kling-v3-omni-pro-video-reference", "reference_videos": [VID]},
+    {"model": "freepik/kling-v3-omni-std-video-reference", "reference_videos": [VID], "first_frame": IMG},
+    {"model": "uniall/veo3.1-video-720p"},
+    {"model": "uniall/veo3.1-fast-video-4k", "first_frame": IMG, "last_frame": IMG2},
+    {"model": "uniall/veo3.1-video-1080p", "reference_images": [IMG, IMG2]},
+    {"model": "aihubmax/veo-3.1-reference-to-video", "reference_images": [IMG]},
+    {"model": "aihubmax/veo-3.1-fast-reference-to-video", "reference_images": [IMG, IMG2]},
+]
+FORGED_OK = {400, 401, 404, 413}
+# Unsigned callbacks are only a hint: reelhook applies what the provider's own GET says, so a
+# forged AIHubMax callback may be answered "applied" without its content mattering.
+CONFIRMED_BY_GET = ("/v1/callbacks/aihubmax/",)
+
+
+@dataclass
+class ChaosReport:
+    jobs: int = 0
+    stored: int = 0
+    failed: Counter[str] = field(default_factory=Counter)
+    lost: list[str] = field(default_factory=list)
+    wrong_state: list[str] = field(default_factory=list)
+    bad_bytes: list[str] = field(default_factory=list)
+    forged_effective: list[str] = field(default_factory=list)
+    unexpected_objects: list[str] = field(default_factory=list)
+    pending_uploads: int = 0
+    dlq_unexpected: list[str] = field(default_factory=list)
+    faults: dict[str, int] = field(default_factory=dict)
+    forged: int = 0
+    dropped: int = 0
+    deliveries: int = 0
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return not (self.lost or self.wrong_state or self.bad_bytes or self.forged_effective
+                    or self.unexpected_objects or self.pending_uploads or self.dlq_unexpected)
+
+    def table(self) -> Table:
+        table = Table(title=f"Chaos run: {self.jobs} jobs in {self.seconds:.0f} s")
+        table.add_column("measure")
+        table.add_column("value", justify="right")
+        rows = [
+            ("jobs", self.jobs), ("webhook deliveries (incl. copies)", self.deliveries),
+            ("duplicate webhook copies", self.faults.get("webhook_duplicates", 0)),
+            ("webhooks dropped", self.dropped), ("forged deliveries", self.forged),
+            ("provider API faults (429/5xx)", self.faults.get("api_faults", 0)),
+            ("downloads truncated", self.faults.get("truncated", 0)),
+            ("downloads stalled", self.faults.get("stalled", 0)),
+            ("links expired", self.faults.get("expired", 0)),
+            ("stored (sha256 verified)", self.stored),
+        ]
+        rows += [(f"failed: {reason}", count) for reason, count in sorted(self.failed.items())]
+        rows += [("wrong final state", len(self.wrong_state)), ("forged deliveries that changed state",
+                 len(self.forged_effective)), ("bytes not as served", len(self.bad_bytes)),
+                 ("unexpected S3 objects", len(self.unexpected_objects)),
+                 ("unfinished multipart uploads", self.pending_uploads),
+                 ("unexpected DLQ messages", len(self.dlq_unexpected)), ("LOST", len(self.lost))]
+        for name, value in rows:
+            table.add_row(name, str(value))
+        return table
+
+
+def chaos_faults(seed: int) -> Faults:
+    return Faults(
+        seed=seed,
+        api_fault_rate=0.1,
+        retry_after_seconds=0,
+        webhook_copies_max=3,
+        webhook_shuffle=True,
+        webhook_hold_seconds=0.3,
+        webhook_drop_rate=0.2,
+        forged_rate=0.4,
+        truncate_rate=0.15,
+        stall_rate=0.05,
+        stall_seconds=0.5,
+        expire_rate=0.04,
+    )
+
+
+def job_bodies(count: int) -> list[dict[str, Any]]:
+    bodies = []
+    for index in range(count):
+        body = dict(JOB_SHAPES[index % len(JOB_SHAPES)])
+        prompt = f"chaos job {index}"
+        if index % 9 == 4:
+            prompt += " FAIL_ME"  # the provider fails it
+        if index % 7 == 3:
+            prompt += " NO_WEBHOOK"  # only the reconciler can find out
+        bodies.append(body | {"prompt": prompt})
+    return bodies
+
+
+def expected_outcome(job: dict[str, Any], stack: LocalStack) -> tuple[str, str | None]:
+    """What a job's own history says its end must be: (status, error code)."""
+    task_id = job.get("provider_task_id")
+    if not task_id:
+        return "failed", "provider_unavailable"  # every submit attempt was refused
+    task = stack.sandbox.tasks[task_id]
+    if task.will_fail:
+        return "failed", "provider_failed"
+    downloads = [r.status for r in stack.sandbox.request_log if r.method == "GET" and f"/{task_id}.mp4" in r.path]
+    if 403 in downloads:
+        return "failed", "output_expired"  # an expired link ends the copy at once
+    if job.get("error", {}).get("code") == "transfer_failed" and len(downloads) >= 5 and 200 not in downloads:
+        return "failed", "transfer_failed"  # every attempt broke: the DLQ has it
+    return "succeeded", None
+
+
+def run(jobs: int, seed: int = 7, timeout: float = 300.0, console: Console | None = None) -> ChaosReport:
+    console = console or Console(stderr=True)
+    options = StackOptions(
+        sandbox=SandboxConfig(step_seconds=0.2, distinct_videos=True, aihubmax_early_completed=True,
+                              faults=chaos_faults(seed)),
+        schedule_seconds=0.5, reconcile_after_seconds=3, queue_visibility_seconds=1, transfer_workers=6,
+        extra_env={"POWERTOOLS_LOG_LEVEL": "CRITICAL"},  # every injected fault would log a traceback
+    )
+    report = ChaosReport(jobs=jobs)
+    started = time.monotonic()
+    with LocalStack(options) as stack, httpx.Client(base_url=stack.api_url, timeout=30) as api:
+        bodies = job_bodies(jobs)
+        with ThreadPoolExecutor(8) as pool:
+            answers = list(pool.map(lambda b: api.post("/v1/jobs", json=b), bodies))
+        ids = [a.json()["id"] for a in answers if a.status_code == 202]
+        assert len(ids) == jobs, [a.text for a in answers if a.status_code != 202]
+        finished: dict[str, dict[str, Any]] = {}
+        deadline = time.monotonic() + timeout
+        with Progress(console=console, transient=True) as progress:
+            bar = progress.add_task("jobs finished", total=jobs)
+            while time.monotonic() < deadline and len(finished) < jobs:
+                for job_id in ids:
+                    if job_id not in finished:
+                        job = api.get(f"/v1/jobs/{job_id}").json()
+                        if job["status"] in {"succeeded", "failed"}:
+                            finished[job_id] = job
+                progress.update(bar, completed=len(finished))
+                time.sleep(0.3)
+        stack.sandbox.wait_for_webhooks(timeout=10)
+        report.seconds = time.monotonic() - started
+        report.lost = [job_id for job_id in ids if job_id not in finished]
+        s3 = stack.client("s3")
+        assert stack.resources is not None
+        bucket = stack.resources.bucket_name
+        expected_keys = set()
+        for job in finished.values():
+            want_status, want_code = expected_outcome(job, stack)
+            got_code = (job.get("error") or {}).get("code")
+            if (job["status"], got_code) != (want_status, want_code):
+                report.wrong_state.append(
+                    f"{job['id']}: {job['status']}/{got_code}, expected {want_status}/{want_code}")
+            if job["status"] == "failed":
+                report.failed[got_code or "?"] += 1
+                continue
+            for output in job["outputs"]:
+                key = output["s3_uri"].split("/", 3)[3]
+                expected_keys.add(key)
+                data = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+                served = stack.sandbox.sha256_for(job["provider_task_id"])
+                if not (hashlib.sha256(data).hexdigest() == output["sha256"] == served):
+                    report.bad_bytes.append(job["id"])
+            report.stored += 1
+        stored_keys = {o["Key"] for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket)
+                       for o in page.get("Contents", [])}
+        report.unexpected_objects = sorted(stored_keys - expected_keys)
+        report.pending_uploads = len(s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []))
+        broken = {job_id for job_id, job in finished.items()
+                  if (job.get("error") or {}).get("code") == "transfer_failed"}
+        dlq = stack.client("sqs").receive_message(QueueUrl=stack.resources.dlq_url, MaxNumberOfMessages=10)
+        report.dlq_unexpected = [m["Body"] for m in dlq.get("Messages", [])
+                                 if json.loads(m["Body"])["job_id"] not in broken]
+        for forged in stack.sandbox.forged_deliveries:
+            answer = forged.response_json() if forged.response_status == 200 else None
+            confirmed = any(marker in forged.url for marker in CONFIRMED_BY_GET) and forged.response_status == 200
+            ignored = isinstance(answer, dict) and not answer.get("applied")
+            if forged.response_status not in FORGED_OK and not ignored and not confirmed:
+                report.forged_effective.append(f"{forged.kind} -> {forged.response_status}")
+        counts = stack.sandbox.fault_counts()
+        report.faults = counts
+        report.forged = len(stack.sandbox.forged_deliveries)
+        report.dropped = len(stack.sandbox.dropped_webhooks)
+        report.deliveries = counts.get("webhooks_sent", 0)
+        if counts.get("forged_url_fetches"):
+            report.forged_effective.append(f"{counts['forged_url_fetches']} forged result links were fetched")
+        items = stack.client("dynamodb").scan(TableName=stack.resources.table_name)["Items"]
+        for item in items:
+            if "/files/forged-" in json.dumps(item.get("result_urls", {})):
+                report.forged_effective.append(item["pk"]["S"])
+    return report
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--jobs", type=int, default=300)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--timeout", type=float, default=900.0)
+    args = parser.parse_args()
+    console = Console()
+    report = run(args.jobs, args.seed, args.timeout, console)
+    console.print(report.table())
+    for name in ("lost", "wrong_state", "bad_bytes", "forged_effective", "unexpected_objects", "dlq_unexpected"):
+        for item in getattr(report, name)[:20]:
+            console.print(f"[red]{name}[/]: {item}")
+    sys.exit(0 if report.ok else 1)
+
+
+if __name__ == "__main__":
+    main()
