@@ -138,6 +138,8 @@ class Call:
     error: str | None = None
     job_ids: frozenset[str] = frozenset()
     returned_jobs: frozenset[str] = frozenset()  # job ids in a ReceiveMessage answer
+    messages: int = 0  # messages in a ReceiveMessage answer
+    rate_limit: bool = False  # an ADD on a provider's request budget item (pk rate#...)
 
     @property
     def name(self) -> str:
@@ -233,6 +235,7 @@ class AwsCalls:
         return "other"
 
     def attach(self, botocore_session: Any, origin: str) -> None:
+        botocore_session.register("before-parameter-build", self._before_parameter_build)
         botocore_session.register("before-call", lambda **kw: self._before_call(origin, **kw))
         botocore_session.register("after-call", self._after_call)
         botocore_session.register("after-call-error", self._after_call_error)
@@ -240,18 +243,25 @@ class AwsCalls:
 
     # -- hooks -------------------------------------------------------------------------------
 
-    def _before_call(self, origin: str, *, model: Any, params: Any, context: dict[str, Any],
-                     **_: Any) -> None:
+    def _before_parameter_build(self, *, params: Any, context: dict[str, Any], **_: Any) -> None:
+        # The API parameters as the caller gave them (before-call only sees the serialized body).
+        key = params.get("Key") if isinstance(params, dict) else None
+        if isinstance(key, dict) and str(key.get("pk", {}).get("S", "")).startswith("rate#"):
+            context["_bench_rate"] = True
+        if self.with_params:
+            jobs: set[str] = set()
+            _find_job_ids(params, jobs)
+            context["_bench_jobs"] = jobs
+
+    def _before_call(self, origin: str, *, model: Any, context: dict[str, Any], **_: Any) -> None:
         invocation: Invocation | None = getattr(_current, "invocation", None)
         thread = threading.current_thread().name
         function = invocation.function if invocation else _function_from_thread(thread)
-        jobs: set[str] = set()
-        if self.with_params and origin != "bench":
-            _find_job_ids(params, jobs)
+        jobs: set[str] = context.get("_bench_jobs", set()) if origin != "bench" else set()
         call = Call(
             service=model.service_model.service_name, operation=model.name, origin=origin,
             function=function, invocation=invocation.id if invocation else None, thread=thread,
-            started=time.perf_counter(), job_ids=frozenset(jobs),
+            started=time.perf_counter(), job_ids=frozenset(jobs), rate_limit=bool(context.get("_bench_rate")),
         )
         if invocation is not None:
             invocation.job_ids |= jobs
@@ -268,10 +278,12 @@ class AwsCalls:
         if isinstance(parsed, dict):
             error = parsed.get("Error", {}).get("Code") if "Error" in parsed else None
             call.error = error
-            if call.operation == "ReceiveMessage" and self.with_params:
-                jobs: set[str] = set()
-                _find_job_ids([m.get("Body", "") for m in parsed.get("Messages", [])], jobs)
-                call.returned_jobs = frozenset(jobs)
+            if call.operation == "ReceiveMessage":
+                call.messages = len(parsed.get("Messages", []))
+                if self.with_params:
+                    jobs: set[str] = set()
+                    _find_job_ids([m.get("Body", "") for m in parsed.get("Messages", [])], jobs)
+                    call.returned_jobs = frozenset(jobs)
 
     def _after_call_error(self, *, context: dict[str, Any], exception: Exception, **_: Any) -> None:
         call: Call | None = context.get("_bench_call")
@@ -360,6 +372,9 @@ def install_handler_wrappers(recorder: AwsCalls) -> dict[str, Callable[[Any, Any
     from reelhook_local import front
     from reelhook_local.template import functions
 
+    os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "reelhook")
+    os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "reelhook")
+    os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "INFO")  # as deployed; the lines are counted, not shown
     wrapped = {}
     for logical_id, fn in functions().items():
         handler = front.load_handler(fn)
@@ -367,7 +382,102 @@ def install_handler_wrappers(recorder: AwsCalls) -> dict[str, Callable[[Any, Any
         wrapped[name] = recorder.wrap(name, handler, job_ids_in_event)
         with front._load_lock:
             front._loaded[logical_id] = wrapped[name]
+    silence_powertools()
     return wrapped
+
+
+class OutputMeter:
+    """A stdout stand-in that counts what the functions would send to CloudWatch Logs.
+
+    Powertools' Logger lines and Metrics' EMF blobs are what a deployed function writes;
+    their bytes are billed as log ingestion and each EMF metric name is a custom metric.
+    """
+
+    def __init__(self) -> None:
+        self.bytes = 0
+        self.writes = 0
+        self.metrics: set[str] = set()
+        self._lock = threading.Lock()
+
+    def write(self, text: str) -> int:
+        data = len(text.encode())
+        names: list[str] = []
+        if '"CloudWatchMetrics"' in text:
+            with contextlib.suppress(ValueError, TypeError, KeyError, AttributeError):
+                blob = json.loads(text)
+                for directive in blob["_aws"]["CloudWatchMetrics"]:
+                    names += [f"{directive['Namespace']}/{m['Name']}" for m in directive["Metrics"]]
+        with self._lock:
+            self.bytes += data
+            self.writes += 1
+            self.metrics.update(names)
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+    def isatty(self) -> bool:
+        return False
+
+
+METER = OutputMeter()
+
+
+def silence_powertools() -> None:
+    """Keep Powertools' log level (its formatting cost is real) but send the lines to METER."""
+    import logging
+
+    for name in ("reelhook", "service_undefined"):
+        for handler in logging.getLogger(name).handlers:
+            if isinstance(handler, logging.StreamHandler):
+                handler.setStream(METER)  # type: ignore[arg-type]
+
+
+class MotoBusy:
+    """Time moto's server spends answering (the local stack lets one request in at a time)."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self.requests = 0
+        self.by_target: Counter[str] = Counter()
+        self.seconds_by_target: dict[str, float] = {}
+        self._lock = threading.Lock()
+        self._original: Any = None
+
+    def install(self) -> MotoBusy:
+        from moto.moto_server.werkzeug_app import DomainDispatcherApplication
+
+        original = DomainDispatcherApplication.__call__
+        busy = self
+
+        def timed(app: Any, environ: dict[str, Any], start_response: Any) -> list[bytes]:
+            started = time.perf_counter()
+            try:
+                return list(original(app, environ, start_response))
+            finally:
+                spent = time.perf_counter() - started
+                target = environ.get("HTTP_X_AMZ_TARGET") or f"{environ.get('REQUEST_METHOD')} s3"
+                target = target.split(".")[-1]
+                with busy._lock:
+                    busy.seconds += spent
+                    busy.requests += 1
+                    busy.by_target[target] += 1
+                    busy.seconds_by_target[target] = busy.seconds_by_target.get(target, 0.0) + spent
+
+        self._original = original
+        DomainDispatcherApplication.__call__ = timed  # type: ignore[method-assign]
+        return self
+
+    def uninstall(self) -> None:
+        from moto.moto_server.werkzeug_app import DomainDispatcherApplication
+
+        if self._original is not None:
+            DomainDispatcherApplication.__call__ = self._original  # type: ignore[method-assign]
+            self._original = None
+
+    def snapshot(self) -> tuple[float, int, dict[str, int], dict[str, float]]:
+        with self._lock:
+            return self.seconds, self.requests, dict(self.by_target), dict(self.seconds_by_target)
 
 
 def restore_handlers() -> None:

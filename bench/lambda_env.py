@@ -19,7 +19,9 @@ seconds the first time and is reused while the inputs are unchanged.
 
 from __future__ import annotations
 
+import glob
 import hashlib
+import os
 import shutil
 import subprocess
 import sys
@@ -43,14 +45,17 @@ class LambdaEnv:
 
 
 def _python312() -> str | None:
-    found = shutil.which("python3.12")
-    if found:
+    """A CPython 3.12 (the Lambda runtime's version): $BENCH_LAMBDA_PYTHON, PATH, or pyenv."""
+    candidates = [os.environ.get("BENCH_LAMBDA_PYTHON", ""), shutil.which("python3.12") or ""]
+    candidates += sorted(glob.glob(os.path.expanduser("~/.pyenv/versions/3.12*/bin/python3.12")), reverse=True)
+    for candidate in filter(None, candidates):
         try:
-            real = subprocess.run([found, "-c", "import sys; print(sys.executable)"], capture_output=True,
+            real = subprocess.run([candidate, "-c", "import sys; print(sys.executable)"], capture_output=True,
                                   text=True, check=True, timeout=30).stdout.strip()
-            return real or found
         except (subprocess.SubprocessError, OSError):
-            return None
+            continue
+        if real:
+            return real
     return None
 
 

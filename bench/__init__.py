@@ -1,0 +1,1 @@
+"""reelhook's benchmark suite: ``python -m bench`` (see BENCHMARKS.md for what it measures)."""

@@ -1,0 +1,85 @@
+"""``python -m bench``: run the benchmarks, write bench/results.json and BENCHMARKS.md.
+
+    python -m bench                 # everything (about 15 minutes on 2 cores)
+    python -m bench --quick         # CI-sized smoke run (under 3 minutes); writes bench/quick/
+    python -m bench --only copy     # one benchmark (comma-separate several); others' results are kept
+
+Benchmarks: coldstart, webhook, requests, copy, scale. Figures are medians of several runs,
+ratios are measured side by side in the same run. Nothing here is a timed assertion: the exit
+status is non-zero only when a benchmark could not run, never because a target was missed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import sys
+import time
+import traceback
+import warnings
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bench import coldstart, copy_s3, per_job, report, scale, webhook
+from bench.common import BENCH_DIR, METER, ROOT, Output, machine_info, say
+
+BENCHMARKS = {module.NAME: module for module in (coldstart, webhook, per_job, copy_s3, scale)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="CI-sized smoke run, written to bench/quick/")
+    parser.add_argument("--only", metavar="NAME", help=f"run only these (comma-separated): {', '.join(BENCHMARKS)}")
+    parser.add_argument("--out", metavar="DIR", type=Path,
+                        help="write results.json and BENCHMARKS.md here instead")
+    args = parser.parse_args(argv)
+    warnings.filterwarnings("ignore", message="No application metrics to publish")
+
+    names = list(BENCHMARKS)
+    if args.only:
+        names = [n.strip() for n in args.only.split(",") if n.strip()]
+        unknown = [n for n in names if n not in BENCHMARKS]
+        if unknown:
+            parser.error(f"unknown benchmark(s) {', '.join(unknown)}; choose from {', '.join(BENCHMARKS)}")
+    if args.out:
+        output = Output(args.out / "results.json", args.out / "BENCHMARKS.md")
+    elif args.quick:
+        output = Output(BENCH_DIR / "quick" / "results.json", BENCH_DIR / "quick" / "BENCHMARKS.md")
+    else:
+        output = Output(BENCH_DIR / "results.json", ROOT / "BENCHMARKS.md")
+
+    data = output.load()
+    if data.get("mode") != ("quick" if args.quick else "full"):
+        data = {}
+    data.update({"mode": "quick" if args.quick else "full", "machine": machine_info()})
+    data.setdefault("benchmarks", {})
+    failed = []
+    started = time.monotonic()
+    for name in names:
+        say(f"[bench] {name}{' (quick)' if args.quick else ''}")
+        t0 = time.monotonic()
+        entry: dict[str, Any] = {"finished_at": None}
+        try:
+            # The functions' log lines and EMF metrics go to stdout, as on Lambda: count, don't show.
+            with contextlib.redirect_stdout(METER):  # type: ignore[type-var]
+                entry["result"] = BENCHMARKS[name].run(args.quick)
+        except Exception:
+            failed.append(name)
+            entry["error"] = traceback.format_exc(limit=8)
+            say(entry["error"])
+        entry["seconds"] = round(time.monotonic() - t0, 1)
+        entry["finished_at"] = datetime.now(UTC).isoformat(timespec="seconds")
+        data["benchmarks"][name] = entry
+        data["generated_at"] = entry["finished_at"]
+        output.save(data)
+        output.markdown_path.parent.mkdir(parents=True, exist_ok=True)
+        output.markdown_path.write_text(report.render(data, BENCHMARKS))
+        say(f"[bench] {name}: {entry['seconds']:.0f} s{' FAILED' if name in failed else ''}")
+    say(f"[bench] done in {time.monotonic() - started:.0f} s: {output.markdown_path}, {output.results_path}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
