@@ -9,7 +9,6 @@ under moto's ``mock_aws``.
 from __future__ import annotations
 
 import ast
-import copy
 import json
 import re
 import tomllib
@@ -315,18 +314,12 @@ def test_routes(transformed: dict[str, Any]) -> None:
         for method, operation in operations.items():
             uri = operation["x-amazon-apigateway-integration"]["uri"]["Fn::Sub"]
             found[(method.upper(), path)] = re.search(r"\$\{(\w+)\.Arn\}", uri).group(1)  # type: ignore[union-attr]
-            # Open for now; the IAM switch is tested below.
-            assert "security" not in operation
     assert found == EXPECTED_ROUTES
 
 
-def test_iam_auth_can_be_switched_on_without_locking_out_providers(template: dict[str, Any]) -> None:
-    """The change the template's comment describes: IAM on client routes, none on callbacks."""
-    changed = copy.deepcopy(template)
-    props(changed, "HttpApi")["Auth"] = {"EnableIamAuthorizer": True, "DefaultAuthorizer": "AWS_IAM"}
-    callback = props(changed, "CallbackFunction")["Events"]["CallbackRoute"]["Properties"]
-    callback["Auth"] = {"Authorizer": "NONE"}
-    body = props(sam_transform(changed), "HttpApi")["Body"]
+def test_client_routes_refuse_unsigned_calls_and_callbacks_stay_open(transformed: dict[str, Any]) -> None:
+    """IAM on every client route (an unsigned call gets 403 from API Gateway), none on callbacks."""
+    body = props(transformed, "HttpApi")["Body"]
     for (method, path), function in EXPECTED_ROUTES.items():
         security = body["paths"][path][method.lower()].get("security", [])
         if function == "CallbackFunction":

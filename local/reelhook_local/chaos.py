@@ -144,7 +144,9 @@ def run(jobs: int, seed: int = 7, timeout: float = 300.0, console: Console | Non
     options = StackOptions(
         sandbox=SandboxConfig(step_seconds=0.2, distinct_videos=True, aihubmax_early_completed=True,
                               faults=chaos_faults(seed)),
-        schedule_seconds=0.5, reconcile_after_seconds=3, queue_visibility_seconds=1, transfer_workers=6,
+        # A visibility timeout longer than any copy here, as in the deployed stack (5400 s for a
+        # 900 s function): attempts never overlap, so every job has one clear history.
+        schedule_seconds=0.5, reconcile_after_seconds=3, queue_visibility_seconds=5, transfer_workers=6,
         extra_env={"POWERTOOLS_LOG_LEVEL": "CRITICAL"},  # every injected fault would log a traceback
     )
     report = ChaosReport(jobs=jobs)
