@@ -17,7 +17,10 @@ from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import Any
 
-import httpx
+# urllib3, not httpx: botocore has already imported it, so provider calls add nothing to a
+# cold start (httpx would add ~100 ms to the api and poller functions).
+import urllib3
+from urllib3.exceptions import ConnectTimeoutError, HTTPError, NewConnectionError, SSLError
 
 from reelhook.config import settings
 from reelhook.providers.base import HttpCall, Provider
@@ -25,8 +28,11 @@ from reelhook.providers.base import HttpCall, Provider
 REFUSED_STATUSES = frozenset({429, 503})
 MAX_ATTEMPTS = 4
 MAX_BACKOFF_SECONDS = 8.0
-_client: httpx.Client | None = None
+USER_AGENT = "reelhook/0.1"
+_pool: urllib3.PoolManager | None = None
 _lock = threading.Lock()
+# Failures that happen before a request is on the wire: always safe to try again.
+NOT_SENT = (NewConnectionError, ConnectTimeoutError, SSLError)
 
 
 class ProviderRejected(Exception):
@@ -52,17 +58,15 @@ class ProviderResponse:
     body: Any
 
 
-def http_client() -> httpx.Client:
-    global _client
-    if _client is None:
+def http_pool() -> urllib3.PoolManager:
+    global _pool
+    if _pool is None:
         with _lock:
-            if _client is None:
-                _client = httpx.Client(
-                    timeout=httpx.Timeout(connect=5.0, read=30.0, write=30.0, pool=5.0),
-                    follow_redirects=False,
-                    headers={"user-agent": "reelhook/0.1"},
+            if _pool is None:
+                _pool = urllib3.PoolManager(
+                    num_pools=8, maxsize=16, retries=False, timeout=urllib3.Timeout(connect=5.0, read=30.0)
                 )
-    return _client
+    return _pool
 
 
 def auth_headers(provider_name: str, secrets: Mapping[str, str]) -> dict[str, str]:
@@ -71,9 +75,9 @@ def auth_headers(provider_name: str, secrets: Mapping[str, str]) -> dict[str, st
     return {conf.api_key_header: f"{conf.api_key_prefix}{key}"}
 
 
-def retry_after_seconds(response: httpx.Response, attempt: int) -> float:
+def retry_after_seconds(headers: Mapping[str, str], attempt: int) -> float:
     """Honour ``Retry-After`` (seconds or HTTP date); otherwise exponential backoff, full jitter."""
-    header = response.headers.get("retry-after")
+    header = headers.get("retry-after")
     if header:
         try:
             return min(MAX_BACKOFF_SECONDS, max(0.0, float(header)))
@@ -85,11 +89,11 @@ def retry_after_seconds(response: httpx.Response, attempt: int) -> float:
     return random.uniform(0, min(MAX_BACKOFF_SECONDS, 0.25 * 2**attempt))
 
 
-def _body(response: httpx.Response) -> Any:
+def _body(data: bytes) -> Any:
     try:
-        return response.json()
+        return json.loads(data)
     except (json.JSONDecodeError, UnicodeDecodeError):
-        return response.text[:500]
+        return data[:500].decode("utf-8", "replace")
 
 
 def send(
@@ -106,32 +110,36 @@ def send(
     """
     idempotent = call.method == "GET"
     url = settings().provider(provider.name).base_url + call.path
-    headers = auth_headers(provider.name, secrets)
+    headers = auth_headers(provider.name, secrets) | {"user-agent": USER_AGENT, "accept": "application/json"}
+    body = None
+    if call.json is not None:
+        body = json.dumps(call.json).encode()
+        headers["content-type"] = "application/json"
     last_error = "no attempt made"
     for attempt in range(MAX_ATTEMPTS):
         if before_attempt is not None:
             before_attempt()
         try:
-            response = http_client().request(call.method, url, json=call.json, headers=headers)
-        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+            response = http_pool().request(call.method, url, body=body, headers=headers, redirect=False)
+        except NOT_SENT as exc:
             last_error = f"could not connect: {type(exc).__name__}"
             sleep(random.uniform(0, min(MAX_BACKOFF_SECONDS, 0.25 * 2**attempt)))
             continue
-        except httpx.HTTPError as exc:
+        except HTTPError as exc:  # read timeout, dropped connection: the request may have arrived
             if not idempotent:
                 raise OutcomeUnknown(f"{type(exc).__name__} after the request was sent") from exc
             last_error = type(exc).__name__
             sleep(random.uniform(0, min(MAX_BACKOFF_SECONDS, 0.25 * 2**attempt)))
             continue
-        if response.status_code < 300:
-            return ProviderResponse(response.status_code, _body(response))
-        body = _body(response)
-        message = provider.error_message(response.status_code, body)
-        if response.status_code in REFUSED_STATUSES or (idempotent and response.status_code >= 500):
-            last_error = f"HTTP {response.status_code}: {message}"
-            sleep(retry_after_seconds(response, attempt))
+        status = response.status
+        if status < 300:
+            return ProviderResponse(status, _body(response.data))
+        message = provider.error_message(status, _body(response.data))
+        if status in REFUSED_STATUSES or (idempotent and status >= 500):
+            last_error = f"HTTP {status}: {message}"
+            sleep(retry_after_seconds(response.headers, attempt))
             continue
-        if response.status_code >= 500:
-            raise OutcomeUnknown(f"HTTP {response.status_code}: {message}")
-        raise ProviderRejected(response.status_code, message)
+        if status >= 500:
+            raise OutcomeUnknown(f"HTTP {status}: {message}")
+        raise ProviderRejected(status, message)
     raise ProviderUnavailable(last_error)
