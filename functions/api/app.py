@@ -11,7 +11,6 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from reelhook import http_api
 from reelhook.config import settings
-from reelhook.openapi import document
 
 logger = Logger()
 app = APIGatewayHttpResolver()
@@ -48,6 +47,8 @@ def list_models() -> Response:
 
 @app.get("/v1/openapi.json")
 def openapi() -> Response:
+    from reelhook.openapi import document  # built on first request; most cold starts never need it
+
     return _json((200, document()))
 
 

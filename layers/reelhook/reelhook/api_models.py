@@ -6,7 +6,7 @@ what that particular model accepts. Both report errors as ``{field, message, all
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
@@ -95,33 +95,6 @@ class JobRequest(BaseModel):
 
     def normalized(self) -> NormalizedRequest:
         return self.model_dump(exclude_none=True)  # type: ignore[return-value]
-
-
-class OutputOut(BaseModel):
-    s3_uri: str
-    bytes: int
-    sha256: str
-    content_type: str
-    download_url: str | None = None
-
-
-class ErrorOut(BaseModel):
-    code: str
-    message: str
-
-
-class JobOut(BaseModel):
-    id: str
-    model: str
-    provider: str
-    status: Literal["queued", "submitted", "running", "storing", "succeeded", "failed"]
-    provider_task_id: str | None = None
-    client_reference: str | None = None
-    created_at: str
-    updated_at: str
-    error: ErrorOut | None = None
-    outputs: list[OutputOut] = Field(default_factory=list)
-    events: list[dict[str, Any]] = Field(default_factory=list)
 
 
 def pydantic_errors(exc: ValidationError) -> list[FieldError]:

@@ -3,10 +3,42 @@
 from __future__ import annotations
 
 from functools import cache
-from typing import Any
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
 
 from reelhook import __version__
-from reelhook.api_models import JobOut, JobRequest
+from reelhook.api_models import JobRequest
+
+# The answers' shapes exist only to be documented (the handlers build plain dicts in
+# views.public_job), so they live here and load only when the document is asked for.
+
+
+class OutputOut(BaseModel):
+    s3_uri: str
+    bytes: int
+    sha256: str
+    content_type: str
+    download_url: str | None = None
+
+
+class ErrorOut(BaseModel):
+    code: str
+    message: str
+
+
+class JobOut(BaseModel):
+    id: str
+    model: str
+    provider: str
+    status: Literal["queued", "submitted", "running", "storing", "succeeded", "failed"]
+    provider_task_id: str | None = None
+    client_reference: str | None = None
+    created_at: str
+    updated_at: str
+    error: ErrorOut | None = None
+    outputs: list[OutputOut] = Field(default_factory=list)
+    events: list[dict[str, Any]] = Field(default_factory=list)
 
 REF = "#/components/schemas/{model}"
 
