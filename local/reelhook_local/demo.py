@@ -9,12 +9,14 @@ import time
 from typing import Any
 
 import httpx
+from botocore.credentials import ReadOnlyCredentials
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from reelhook_cli.auth import SigV4Auth
 from reelhook_local.sandbox import SandboxConfig
-from reelhook_local.stack import LocalStack, StackOptions
+from reelhook_local.stack import LOCAL_CREDENTIALS, LocalStack, StackOptions
 
 IMAGE = "https://example.com/character.png"
 DEMO_JOBS: list[dict[str, Any]] = [
@@ -44,9 +46,12 @@ def _table(rows: list[dict[str, Any]], title: str) -> Table:
 
 def run(timeout: float) -> int:
     console = Console()
-    options = StackOptions(sandbox=SandboxConfig(step_seconds=0.5))
+    options = StackOptions(sandbox=SandboxConfig(step_seconds=0.5), enforce_iam=True)
+    # The API checks SigV4 as deployed; the demo signs with the local stack's credentials.
+    signer = SigV4Auth(LOCAL_CREDENTIALS["AWS_REGION"], ReadOnlyCredentials(
+        LOCAL_CREDENTIALS["AWS_ACCESS_KEY_ID"], LOCAL_CREDENTIALS["AWS_SECRET_ACCESS_KEY"], None))
     console.print("[bold]Starting the local stack[/] (moto server, API front, provider sandbox)…")
-    with LocalStack(options) as stack, httpx.Client(base_url=stack.api_url, timeout=10) as api:
+    with LocalStack(options) as stack, httpx.Client(base_url=stack.api_url, timeout=10, auth=signer) as api:
         console.print(f"API {stack.api_url}   AWS (moto) {stack.aws_endpoint}   providers {stack.sandbox.root_url}")
         rows: list[dict[str, Any]] = []
         for body in DEMO_JOBS:

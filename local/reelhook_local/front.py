@@ -11,6 +11,9 @@
 from __future__ import annotations
 
 import base64
+import datetime as dt
+import hashlib
+import hmac
 import importlib.util
 import json
 import re
@@ -18,13 +21,152 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import ModuleType
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.compat import HTTPHeaders
+from botocore.credentials import ReadOnlyCredentials
+
 from reelhook_local.template import FunctionDef, Route
+
+# -- IAM (SigV4) authorization, as an HTTP API with ``AWS_IAM`` on a route does it ----------------
+
+IAM_AUTHORIZER = "AWS_IAM"
+NO_AUTHORIZER = "NONE"
+SIGV4_SERVICE = "execute-api"
+SIGV4_ALGORITHM = "AWS4-HMAC-SHA256"
+SIGV4_MAX_SKEW = dt.timedelta(minutes=5)
+LOCAL_ACCOUNT_ID = "123456789012"
+_AMZ_DATE = "%Y%m%dT%H%M%SZ"
+_SIGNATURE_MISMATCH = ("The request signature we calculated does not match the signature you provided. "
+                       "Check your AWS Secret Access Key and signing method.")
+
+
+class AuthRefused(Exception):
+    """Why API Gateway's IAM authorizer answers 403: ``message`` for the body, ``error_type`` for x-amzn-ErrorType."""
+
+    def __init__(self, message: str, error_type: str = "InvalidSignatureException") -> None:
+        super().__init__(message)
+        self.message, self.error_type = message, error_type
+
+
+class _Resign(SigV4Auth):
+    """botocore's SigV4 over exactly the headers the client says it signed (botocore would pick its own)."""
+
+    def __init__(self, credentials: ReadOnlyCredentials, service: str, region: str, signed: HTTPHeaders) -> None:
+        super().__init__(credentials, service, region)
+        self._signed = signed
+
+    def headers_to_sign(self, request: AWSRequest) -> HTTPHeaders:
+        return self._signed
+
+
+def _authorization_fields(header: str) -> dict[str, str]:
+    scheme, _, rest = header.strip().partition(" ")
+    if scheme != SIGV4_ALGORITHM:
+        raise AuthRefused(f"Authorization header requires '{SIGV4_ALGORITHM}' as the algorithm.",
+                          "IncompleteSignatureException")
+    fields: dict[str, str] = {}
+    for part in rest.split(","):
+        name, sep, value = part.strip().partition("=")
+        if sep:
+            fields[name.strip()] = value.strip()
+    missing = [name for name in ("Credential", "SignedHeaders", "Signature") if not fields.get(name)]
+    if missing:
+        raise AuthRefused(" ".join(f"Authorization header requires '{name}' parameter." for name in missing),
+                          "IncompleteSignatureException")
+    return fields
+
+
+def _iam_identity(access_key: str) -> dict[str, Any]:
+    """What ``requestContext.authorizer.iam`` holds for an IAM user's signed request."""
+    user_id = "AIDA" + hashlib.sha256(access_key.encode()).hexdigest()[:17].upper()
+    return {
+        "accessKey": access_key,
+        "accountId": LOCAL_ACCOUNT_ID,
+        "callerId": user_id,
+        "cognitoIdentity": None,
+        "principalOrgId": None,
+        "userArn": f"arn:aws:iam::{LOCAL_ACCOUNT_ID}:user/{access_key}",
+        "userId": user_id,
+    }
+
+
+def verify_sigv4(method: str, target: str, headers: Message, body: bytes, *, credentials: Mapping[str, str],
+                 region: str, service: str = SIGV4_SERVICE, now: dt.datetime | None = None) -> dict[str, Any]:
+    """Check a request's SigV4 ``Authorization`` header; answer the caller's IAM identity or raise AuthRefused.
+
+    ``target`` is the request target as received (path and query, still percent-encoded);
+    ``credentials`` maps the access keys this API knows to their secret keys.
+    """
+    authorization = headers.get("authorization")
+    if not authorization:
+        raise AuthRefused("Forbidden", "ForbiddenException")
+    fields = _authorization_fields(authorization)
+    scope = fields["Credential"].split("/")
+    if len(scope) != 5:
+        raise AuthRefused("Credential should be scoped correctly: "
+                          f"'<access key>/<YYYYMMDD>/{region}/{service}/aws4_request'.",
+                          "IncompleteSignatureException")
+    access_key, scope_date, scope_region, scope_service, terminator = scope
+    secret = credentials.get(access_key)
+    if secret is None:
+        raise AuthRefused("The security token included in the request is invalid.", "UnrecognizedClientException")
+    amz_date = headers.get("x-amz-date") or ""
+    try:
+        stamp = dt.datetime.strptime(amz_date, _AMZ_DATE).replace(tzinfo=dt.UTC)
+    except ValueError:
+        raise AuthRefused("Authorization header requires existence of a valid 'X-Amz-Date' header "
+                          "(YYYYMMDD'T'HHMMSS'Z').", "IncompleteSignatureException") from None
+    if scope_date != amz_date[:8]:
+        raise AuthRefused("Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date "
+                          f"from HTTP: '{scope_date}' != '{amz_date[:8]}', from 'X-Amz-Date'.")
+    if scope_region != region:
+        raise AuthRefused(f"Credential should be scoped to a valid region, not '{scope_region}'.")
+    if scope_service != service:
+        raise AuthRefused(f"Credential should be scoped to correct service: '{service}'.")
+    if terminator != "aws4_request":
+        raise AuthRefused(f"Credential should be scoped with a valid terminator: 'aws4_request', not '{terminator}'.")
+    now = now or dt.datetime.now(dt.UTC)
+    if stamp < now - SIGV4_MAX_SKEW:
+        raise AuthRefused(f"Signature expired: {amz_date} is now earlier than "
+                          f"{(now - SIGV4_MAX_SKEW).strftime(_AMZ_DATE)} ({now.strftime(_AMZ_DATE)} - 5 min.)")
+    if stamp > now + SIGV4_MAX_SKEW:
+        raise AuthRefused(f"Signature not yet current: {amz_date} is still later than "
+                          f"{(now + SIGV4_MAX_SKEW).strftime(_AMZ_DATE)} ({now.strftime(_AMZ_DATE)} + 5 min.)")
+
+    names = sorted({name.strip().lower() for name in fields["SignedHeaders"].split(";") if name.strip()})
+    if "host" not in names:
+        raise AuthRefused("'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization.",
+                          "IncompleteSignatureException")
+    signed = HTTPHeaders()
+    for name in names:
+        values = headers.get_all(name)
+        if not values:  # signed but not sent: the signature cannot match
+            raise AuthRefused(_SIGNATURE_MISMATCH)
+        for value in values:
+            signed[name] = value
+    body_sha256 = hashlib.sha256(body).hexdigest()
+    # botocore would take a signed x-amz-content-sha256 on trust; the body must really hash to it.
+    if signed.get("x-amz-content-sha256", body_sha256) != body_sha256:
+        raise AuthRefused("The provided 'x-amz-content-sha256' header does not match what was computed.")
+    parts = urlsplit(target)
+    url = f"http://{signed['host']}{parts.path or '/'}" + (f"?{parts.query}" if parts.query else "")
+    request = AWSRequest(method=method.upper(), url=url, data=body,
+                         headers={name: ",".join(signed.get_all(name)) for name in names})
+    request.context["timestamp"] = amz_date
+    signer = _Resign(ReadOnlyCredentials(access_key, secret, None), service, region, signed)
+    expected = signer.signature(signer.string_to_sign(request, signer.canonical_request(request)), request)
+    if not hmac.compare_digest(expected, fields["Signature"].lower()):
+        raise AuthRefused(_SIGNATURE_MISMATCH)
+    return _iam_identity(access_key)
+
 
 Handler = Callable[[dict[str, Any], Any], Any]
 TEXT_TYPES = ("application/json", "text/", "application/problem+json", "application/x-www-form-urlencoded")
@@ -72,11 +214,28 @@ def _route_regex(path: str) -> re.Pattern[str]:
 
 
 class LocalFront:
-    def __init__(self, functions: dict[str, FunctionDef], host: str = "127.0.0.1", port: int = 0) -> None:
+    """API Gateway in front of the handlers.
+
+    With ``enforce_iam``, routes whose authorizer is ``AWS_IAM`` (template.yaml) want a SigV4
+    signature for ``execute-api`` in ``region`` made with one of ``credentials`` (access key
+    -> secret key), and refuse anything else with 403 as API Gateway does; routes with
+    ``Authorizer: NONE`` stay open. Off, every route is open.
+    """
+
+    def __init__(self, functions: dict[str, FunctionDef], host: str = "127.0.0.1", port: int = 0, *,
+                 enforce_iam: bool = False, credentials: Mapping[str, str] | None = None,
+                 region: str = "us-east-1") -> None:
         self.functions = functions
         self.routes: list[tuple[Route, re.Pattern[str]]] = [
             (route, _route_regex(route.path)) for fn in functions.values() for route in fn.routes
         ]
+        self.enforce_iam = enforce_iam
+        self.credentials = dict(credentials or {})
+        self.region = region
+        if enforce_iam:
+            unknown = {r.authorizer for r, _ in self.routes} - {IAM_AUTHORIZER, NO_AUTHORIZER}
+            if unknown:  # a JWT or Lambda authorizer: not emulated, and not silently left open
+                raise NotImplementedError(f"the local front cannot enforce authorizer(s) {sorted(unknown)}")
         front = self
 
         class RequestHandler(BaseHTTPRequestHandler):
@@ -122,7 +281,18 @@ class LocalFront:
             self._reply(request, 404, {"content-type": "application/json"}, b'{"message":"Not Found"}')
             return
         route, params = matched
+        identity: dict[str, Any] | None = None
+        if self.enforce_iam and route.authorizer == IAM_AUTHORIZER:
+            try:
+                identity = verify_sigv4(request.command, request.path, request.headers, body,
+                                        credentials=self.credentials, region=self.region)
+            except AuthRefused as refused:
+                self._reply(request, 403, {"content-type": "application/json", "x-amzn-errortype": refused.error_type},
+                            json.dumps({"message": refused.message}, separators=(",", ":")).encode())
+                return
         event = self.http_event(request, route, params, parts.query, body)
+        if identity is not None:
+            event["requestContext"]["authorizer"] = {"iam": identity}
         try:
             result = load_handler(self.functions[route.function])(event, LambdaContext(route.function))
         except Exception:  # what API Gateway does when the function errors
@@ -169,7 +339,7 @@ class LocalFront:
             "queryStringParameters": query_params or None,
             "pathParameters": params or None,
             "requestContext": {
-                "accountId": "123456789012",
+                "accountId": LOCAL_ACCOUNT_ID,
                 "apiId": "local",
                 "domainName": host,
                 "domainPrefix": host.split(".")[0],

@@ -45,6 +45,9 @@ class StackOptions:
     moto_port: int = 0
     aihubmax_callbacks: bool = True
     extra_env: dict[str, str] = field(default_factory=dict)
+    # Check SigV4 on the template's AWS_IAM routes, as deployed, against LOCAL_CREDENTIALS.
+    # Off by default so tests can post unsigned; `make serve` and `make demo` turn it on.
+    enforce_iam: bool = False
 
 
 class AtomicMotoServer:
@@ -105,7 +108,10 @@ class LocalStack:
         self._set_env(LOCAL_CREDENTIALS | {"AWS_ENDPOINT_URL": self.aws_endpoint})
         self.sandbox.start()
         fns = functions()
-        self.front = LocalFront(fns, port=self.options.front_port)
+        self.front = LocalFront(fns, port=self.options.front_port, enforce_iam=self.options.enforce_iam,
+                                credentials={LOCAL_CREDENTIALS["AWS_ACCESS_KEY_ID"]:
+                                             LOCAL_CREDENTIALS["AWS_SECRET_ACCESS_KEY"]},
+                                region=LOCAL_CREDENTIALS["AWS_REGION"])
         self.resources = create_stack_resources(
             self.client,
             secret_values=self._secret_values(),

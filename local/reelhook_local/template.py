@@ -27,6 +27,9 @@ class Route:
     method: str
     path: str  # API Gateway style, e.g. /v1/jobs/{id}
     function: str
+    # The effective authorizer: the event's ``Auth.Authorizer``, else the API's
+    # ``Auth.DefaultAuthorizer``, else "NONE". "AWS_IAM" means SigV4 is required.
+    authorizer: str = "NONE"
 
 
 @dataclass(frozen=True)
@@ -50,6 +53,24 @@ def _ref(value: Any) -> str | None:
     return None
 
 
+def _default_authorizer(template: dict[str, Any], api_ref: str | None) -> str:
+    """The API's ``Auth.DefaultAuthorizer``; SAM merges ``Globals.HttpApi`` into every HttpApi."""
+    global_auth = ((template.get("Globals") or {}).get("HttpApi") or {}).get("Auth") or {}
+    api_auth: dict[str, Any] = {}
+    if api_ref is not None:  # an explicit AWS::Serverless::HttpApi; without ApiId, SAM's implicit one
+        api = (template.get("Resources") or {}).get(api_ref) or {}
+        api_auth = (api.get("Properties") or {}).get("Auth") or {}
+    return str(api_auth.get("DefaultAuthorizer") or global_auth.get("DefaultAuthorizer") or "NONE")
+
+
+def route_authorizer(template: dict[str, Any], event_properties: dict[str, Any]) -> str:
+    """The authorizer API Gateway applies to one ``HttpApi`` event's route."""
+    own = (event_properties.get("Auth") or {}).get("Authorizer")
+    if own:
+        return str(own)
+    return _default_authorizer(template, _ref(event_properties.get("ApiId")))
+
+
 def functions(template: dict[str, Any] | None = None) -> dict[str, FunctionDef]:
     template = template or load_template()
     found: dict[str, FunctionDef] = {}
@@ -63,7 +84,8 @@ def functions(template: dict[str, Any] | None = None) -> dict[str, FunctionDef]:
         for event in (props.get("Events") or {}).values():
             kind, ev_props = event.get("Type"), event.get("Properties", {})
             if kind == "HttpApi":
-                routes.append(Route(str(ev_props["Method"]).upper(), str(ev_props["Path"]), logical_id))
+                routes.append(Route(str(ev_props["Method"]).upper(), str(ev_props["Path"]), logical_id,
+                                    authorizer=route_authorizer(template, ev_props)))
             elif kind == "SQS":
                 queue = _ref(ev_props.get("Queue"))
                 if queue:
