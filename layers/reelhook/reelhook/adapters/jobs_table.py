@@ -39,10 +39,6 @@ class Transition:
     found: bool
     job: dict[str, Any] | None  # the new item when applied, the current one when not
 
-    @property
-    def current_status(self) -> Status | None:
-        return Status(self.job["status"]) if self.job else None
-
     def seen_delivery(self, delivery_id: str | None) -> bool:
         """True when this write was refused because the delivery was already applied."""
         return bool(not self.applied and delivery_id and self.job and delivery_id in self.job.get("webhook_ids", ()))
