@@ -12,7 +12,31 @@ CHECKOV_VENV := .tools/checkov
 CHECKOV := $(CURDIR)/$(CHECKOV_VENV)/bin/checkov
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed-$(shell echo '$(CHECKOV_SPEC)' | cksum | cut -d' ' -f1)
 
-.PHONY: demo serve test lint unit e2e chaos clean
+# The SAM CLI pins its own boto3 and click: a virtualenv of its own too, same stamp scheme.
+SAM_SPEC := aws-sam-cli>=1.130,<2
+SAM_VENV := .tools/sam
+SAM := $(CURDIR)/$(SAM_VENV)/bin/sam
+SAM_STAMP := $(SAM_VENV)/.installed-$(shell echo '$(SAM_SPEC)' | cksum | cut -d' ' -f1)
+# No telemetry (CI reaches package registries only); samconfig.toml is read from here even
+# when the template is the generated one under .aws-sam/.
+SAM_RUN := SAM_CLI_TELEMETRY=0 $(SAM)
+SAM_CONFIG := --config-file $(CURDIR)/samconfig.toml
+
+# `make build` builds template.yaml (client routes behind IAM). `make build AUTH=jwt
+# JWT_ISSUER=https://... JWT_AUDIENCE=...` builds a generated variant whose client routes take
+# a JWT instead (scripts/jwt_template.py; issuer and audience become parameter defaults).
+# Pass the same AUTH to `make deploy`, which rebuilds first.
+AUTH ?= iam
+JWT_ISSUER ?=
+JWT_AUDIENCE ?=
+JWT_TEMPLATE := .aws-sam/template-jwt.yaml
+BUILD_TEMPLATE := $(if $(filter jwt,$(AUTH)),$(JWT_TEMPLATE),template.yaml)
+# `make deploy CONFIG_ENV=prod` uses samconfig.toml's [prod] tables; DEPLOY_ARGS= (empty)
+# deploys with the saved answers and no questions.
+CONFIG_ENV ?= default
+DEPLOY_ARGS ?= --guided
+
+.PHONY: demo serve test lint unit e2e chaos clean build deploy
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -34,7 +58,30 @@ $(CHECKOV_STAMP):
 	rm -f $(CHECKOV_VENV)/.installed-*
 	touch $(CHECKOV_STAMP)
 
-test: $(STAMP) $(CHECKOV_STAMP) lint  ## every check: lint, unit, handler (moto), template, security, end to end
+$(SAM_STAMP):
+	test -x $(SAM_VENV)/bin/python || $(PYTHON) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/python -m pip install -q --upgrade pip uv
+	$(SAM_VENV)/bin/python -m uv pip install -q --python $(SAM_VENV)/bin/python "$(SAM_SPEC)"
+	rm -f $(SAM_VENV)/.installed-*
+	touch $(SAM_STAMP)
+
+# Always runs: sam's own cache (samconfig.toml: cached = true) skips unchanged code, and make
+# cannot see everything a build depends on. Functions and layer land in .aws-sam/build/,
+# which tests/test_build.py checks.
+build: $(SAM_STAMP) $(if $(filter jwt,$(AUTH)),$(STAMP))  ## sam build (no container) into .aws-sam/build; AUTH=jwt for the JWT variant
+	@case '$(AUTH)' in iam|jwt) ;; *) echo "AUTH must be iam or jwt, not '$(AUTH)'" >&2; exit 2;; esac; \
+	bindir=$$(sh scripts/python312-bindir) || exit 1; \
+	echo "sam build ($(BUILD_TEMPLATE)) with $$bindir/python3.12"; \
+	$(if $(filter jwt,$(AUTH)),$(BIN)/python scripts/jwt_template.py -o $(JWT_TEMPLATE) \
+		$(if $(JWT_ISSUER),--issuer '$(JWT_ISSUER)') $(if $(JWT_AUDIENCE),--audience '$(JWT_AUDIENCE)') && ) \
+	PATH="$$bindir:$$PATH" $(SAM_RUN) build $(SAM_CONFIG) --config-env $(CONFIG_ENV) \
+		--template-file $(BUILD_TEMPLATE) --build-dir .aws-sam/build
+
+deploy: build  ## sam deploy --guided (answers saved in samconfig.toml); CONFIG_ENV=prod, AUTH=jwt, DEPLOY_ARGS=
+	@echo "deploying the AUTH=$(AUTH) build with samconfig.toml [$(CONFIG_ENV)]"
+	$(SAM_RUN) deploy $(SAM_CONFIG) --config-env $(CONFIG_ENV) $(DEPLOY_ARGS)
+
+test: $(STAMP) $(CHECKOV_STAMP) lint build  ## every check: lint, unit, handler (moto), template, security, end to end
 	CHECKOV=$(CHECKOV) $(BIN)/python -m pytest -n auto
 
 chaos: $(STAMP)  ## the chaos suite at full size (300 jobs, every fault on)
