@@ -62,7 +62,7 @@ def stack():
         yield running
 
 
-def wait(api: httpx.Client, job_id: str, timeout: float = 30) -> dict[str, Any]:
+def wait(api: httpx.Client, job_id: str, timeout: float = 90) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         job = api.get(f"/v1/jobs/{job_id}").json()

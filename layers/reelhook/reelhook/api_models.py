@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
+from reelhook.config import settings
 from reelhook.spec import FieldError, NormalizedRequest
 
 MAX_URL_LENGTH = 2048
@@ -26,6 +27,21 @@ def _https_url(value: str) -> str:
 
 
 HttpsUrl = Annotated[str, Field(max_length=MAX_URL_LENGTH), AfterValidator(_https_url)]
+
+
+def _notify_url(value: str) -> str:
+    # Local stacks (REELHOOK_ALLOW_INSECURE_FETCH) also take http, for a receiver on loopback;
+    # where it may really point is checked against SSRF rules at each delivery.
+    parts = urlsplit(value)
+    if parts.scheme == "http" and settings().allow_insecure_fetch:
+        if not parts.hostname or parts.username or parts.password:
+            raise ValueError("must be a URL with a host and no credentials")
+        return value
+    return _https_url(value)
+
+
+NotifyUrl = Annotated[str, Field(max_length=MAX_URL_LENGTH, json_schema_extra={"format": "uri"}),
+                      AfterValidator(_notify_url)]
 
 
 def _media_url(value: str) -> str:
@@ -92,6 +108,11 @@ class JobRequest(BaseModel):
         default=None, max_length=32, description="Provider-specific extras; see each model's options"
     )
     client_reference: str | None = Field(default=None, max_length=256)
+    notify_url: NotifyUrl | None = Field(
+        default=None,
+        description="An https URL that receives the job's final status (succeeded or failed) as a POST "
+        "signed per Standard Webhooks (webhook-id, webhook-timestamp, webhook-signature)",
+    )
 
     def normalized(self) -> NormalizedRequest:
         return self.model_dump(exclude_none=True)  # type: ignore[return-value]

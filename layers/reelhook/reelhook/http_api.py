@@ -23,6 +23,10 @@ IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 JOB_ID = re.compile(r"^job_[0-9a-f]{32}$")
 
 
+def _no_constants(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
 def create_job(
     raw_body: str | bytes | None,
     idempotency_key: str | None,
@@ -34,9 +38,9 @@ def create_job(
     if idempotency_key is not None and not IDEMPOTENCY_KEY.match(idempotency_key):
         return 400, error_body("invalid_header", "Idempotency-Key must be 1-255 printable ASCII characters")
     try:
-        data = json.loads(raw_body or b"")
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        return 400, error_body("invalid_json", "the body must be a JSON object")
+        data = json.loads(raw_body or b"", parse_constant=_no_constants)
+    except (json.JSONDecodeError, UnicodeDecodeError, ValueError):
+        return 400, error_body("invalid_json", "the body must be a JSON object (NaN and Infinity are not JSON)")
     if not isinstance(data, dict):
         return 400, error_body("invalid_json", "the body must be a JSON object")
     try:

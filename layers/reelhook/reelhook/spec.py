@@ -49,6 +49,7 @@ class NormalizedRequest(TypedDict, total=False):
     seed: int
     options: dict[str, Any]
     client_reference: str
+    notify_url: str
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,8 @@
-"""boto3 clients, created lazily and once per process.
+"""AWS clients, created lazily and once per process.
 
-``AWS_ENDPOINT_URL`` (honoured by boto3 itself) points every client at a local stand-in
-such as moto's server; nothing here needs to know.
+Plain botocore clients: boto3's session adds its resource layer and s3transfer to every
+cold start, and reelhook uses neither. ``AWS_ENDPOINT_URL`` (honoured by botocore itself)
+points every client at a local stand-in such as moto's server.
 """
 
 from __future__ import annotations
@@ -19,10 +20,10 @@ def client(service: str) -> Any:
         return found
     with _lock:
         if service not in _clients:
-            import boto3
+            import botocore.session
             from botocore.config import Config
 
-            _clients[service] = boto3.session.Session().client(
+            _clients[service] = botocore.session.get_session().create_client(
                 service,
                 config=Config(
                     retries={"mode": "standard", "max_attempts": 4},

@@ -10,23 +10,19 @@ Item layout (one table, key ``pk``):
 from __future__ import annotations
 
 import hashlib
-import json
 import zlib
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any
 
-from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
 from reelhook.adapters.aws import client
+from reelhook.adapters.dynamo_types import from_attribute, to_attribute
 from reelhook.config import settings
 from reelhook.states import ALLOWED_FROM, TERMINAL, Status
 
 ACTIVE_INDEX = "active-index"
-_serializer = TypeSerializer()
-_deserializer = TypeDeserializer()
 
 
 class IdempotencyMismatch(Exception):
@@ -53,30 +49,11 @@ def active_shard(job_id: str) -> str:
 
 
 def to_dynamo(value: Mapping[str, Any]) -> dict[str, Any]:
-    # DynamoDB numbers must be Decimal; a JSON round trip converts floats exactly as sent.
-    plain = json.loads(json.dumps(value, default=_json_default), parse_float=Decimal)
-    plain = {k: set(v) if isinstance(value[k], set | frozenset) else v for k, v in plain.items()}
-    return {k: _serializer.serialize(v) for k, v in plain.items()}
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, set | frozenset):
-        return sorted(value)
-    raise TypeError(f"{type(value).__name__} is not JSON serializable")
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list | set | tuple):
-        return [_plain(v) for v in value]
-    return value
+    return {k: to_attribute(v) for k, v in value.items()}
 
 
 def from_dynamo(item: Mapping[str, Any]) -> dict[str, Any]:
-    return _plain({k: _deserializer.deserialize(v) for k, v in item.items()})
+    return {k: from_attribute(v) for k, v in item.items()}
 
 
 def idempotency_pk(key: str) -> str:

@@ -59,7 +59,7 @@ def submit_job(
         "request": dict(req),
         "created_at": clock.iso(now),
         "updated_at": clock.iso(now),
-        "events": [{"status": Status.QUEUED.value, "at": clock.iso(now), "source": "api"}],
+        "events": [{"status": Status.QUEUED.value, "at": clock.iso(now), "source": "inbox" if origin else "api"}],
         "expires_at": int(now) + conf.job_ttl_days * 86400,
         "active_shard": active_shard(job_id),
         "next_check_at": int(now) + first_check,
@@ -67,7 +67,10 @@ def submit_job(
     }
     if req.get("client_reference"):
         job["client_reference"] = req["client_reference"]
-    job |= origin or {}
+    if req.get("notify_url"):
+        job["notify_url"] = req["notify_url"]  # the notify function delivers the terminal status here
+    if origin:
+        job["origin"] = dict(origin)  # where the job came from, e.g. an S3 inbox manifest
     job, created = store.create(
         job, idempotency_key=idempotency_key, body_hash=body_hash(req), ttl=job["expires_at"]
     )
