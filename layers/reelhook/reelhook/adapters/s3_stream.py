@@ -67,7 +67,6 @@ def stream_to_s3(
 ) -> StoredObject:
     s3 = s3 or client("s3")
     digest = hashlib.sha256()
-    buffer = bytearray()
     total = 0
     upload_id: str | None = None
     parts: list[Future[dict[str, Any]]] = []
@@ -86,42 +85,51 @@ def stream_to_s3(
         finally:
             slots.release()
 
-    def flush_part() -> None:
-        nonlocal upload_id, pool, buffer
+    def flush_part(body: bytes) -> None:
+        nonlocal upload_id, pool
         if upload_id is None:
             upload_id = s3.create_multipart_upload(
                 Bucket=bucket, Key=key, ContentType=content_type, ChecksumAlgorithm="SHA256"
             )["UploadId"]
             pool = ThreadPoolExecutor(max_workers=max_in_flight, thread_name_prefix="s3part")
         slots.acquire()
-        body, buffer = bytes(buffer), bytearray()
         assert pool is not None
         part_digests.append(hashlib.sha256(body).digest())
         parts.append(pool.submit(upload, len(parts) + 1, body, part_digests[-1]))
         for done in [p for p in parts if p.done()]:
             done.result()  # surface a failed part early
 
+    # Chunks wait in a list and are joined once per part: one copy of each byte on its way
+    # to S3, not the two a growing bytearray and its slices would make.
+    pending: list[bytes] = []
+    pending_len = 0
     try:
         for chunk in chunks:
             total += len(chunk)
             if total > max_bytes:
                 raise TooLarge(f"source is larger than {max_bytes} bytes")
             digest.update(chunk)
-            buffer += chunk
-            while len(buffer) >= part_size:
-                rest = buffer[part_size:]
-                buffer = buffer[:part_size]
-                flush_part()
-                buffer = rest
+            pending.append(chunk)
+            pending_len += len(chunk)
+            while pending_len >= part_size:
+                over = pending_len - part_size
+                if over:  # split only the last chunk (at most one chunk's worth of copying)
+                    last = pending.pop()
+                    pending.append(last[: len(last) - over])
+                    rest = [last[len(last) - over:]]
+                else:
+                    rest = []
+                flush_part(b"".join(pending))
+                pending, pending_len = rest, over
         if expected_bytes is not None and total != expected_bytes:
             raise Truncated(f"received {total} of {expected_bytes} bytes")
         if upload_id is None:
-            body = bytes(buffer)
+            body = b"".join(pending)
             s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType=content_type,
                           ChecksumSHA256=_b64_sha256(body))
         else:
-            if buffer:
-                flush_part()
+            if pending:
+                flush_part(b"".join(pending))
             completed = [p.result() for p in parts]
             answer = s3.complete_multipart_upload(
                 Bucket=bucket, Key=key, UploadId=upload_id,
