@@ -47,6 +47,7 @@ import pytest
 from reelhook_local.aws_resources import load_template
 from reelhook_local.sandbox import SandboxConfig
 from reelhook_local.stack import PROVIDERS, LocalStack, StackOptions
+from tests.integration.notify_support import Receiver
 from tests.template_tools import ROOT, TEMPLATE_PATH, apply_globals, sam_transform
 
 CHECKOV_DEFAULT = ROOT / ".tools" / "checkov" / "bin" / "checkov"
@@ -176,7 +177,7 @@ def test_checkov_read_every_form_completely(checkov_reports: list[dict[str, Any]
     assert set(passed) == {SAM_FILE, CFN_FILE, UNSUPPRESSED_FILE}
     # The transformed form holds what SAM generates: roles, permissions, the API stage.
     generated = {name for name, _check in passed[CFN_FILE]} - set(sam_template["Resources"])
-    assert {"ApiFunctionRole", "HttpApiApiGatewayDefaultStage"} <= generated
+    assert {"ApiFunctionRole", "HttpApiApiGatewayDefaultStage", "InboxFunctionRole"} <= generated
 
 
 def test_every_suppression_has_a_reason(sam_template: dict[str, Any]) -> None:
@@ -318,6 +319,16 @@ def test_no_secret_reaches_the_logs(monkeypatch: pytest.MonkeyPatch, capfd: pyte
                                "reference_images": [IMG]})
         assert hub["status"] == "succeeded", hub
 
+        # A signed notification goes out (the notify signing key must not be logged either).
+        with Receiver() as receiver:
+            notified = run("notified", {"model": "uniall/veo3.1-video-720p", "prompt": "a quiet lake",
+                                        "notify_url": receiver.url})
+            assert notified["status"] == "succeeded", notified
+            deadline = time.monotonic() + 30
+            while not receiver.requests and time.monotonic() < deadline:
+                time.sleep(0.1)
+            assert len(receiver.requests) == 1
+
         # What must never be logged: every value of the deployment secret ...
         assert stack.resources is not None
         secret = json.loads(stack.client("secretsmanager").get_secret_value(
@@ -327,12 +338,17 @@ def test_no_secret_reaches_the_logs(monkeypatch: pytest.MonkeyPatch, capfd: pyte
                                "callback_token_key"}
         assert secret["freepik_api_key"] == sandbox.freepik_api_key
         # ... and every job's callback token, as computed and as the providers received it.
+        from reelhook.adapters.notify_secret import whsec
         from reelhook.webhook_auth import job_token
 
         key = secret["callback_token_key"].encode()
         for job in jobs.values():
             provider = job["model"].split("/")[0]
             forbidden[f"callback token of {job['id']}"] = job_token(key, provider, job["id"])
+        notify = json.loads(stack.client("secretsmanager").get_secret_value(
+            SecretId=stack.resources.notify_secret_id)["SecretString"])
+        forbidden["notify signing_key"] = notify["signing_key"]
+        forbidden["notify whsec"] = whsec(notify["signing_key"].encode())
         received = {parse_qs(urlsplit(task.webhook_url).query)["token"][0]
                     for task in stack.sandbox.tasks.values() if task.webhook_url}
         assert len(received) >= 3 and received <= set(forbidden.values()), received

@@ -46,6 +46,10 @@ ACTIVE_INDEX = "${JobsTable.Arn}/index/active-index"
 VIDEOS = "${VideoBucket.Arn}/videos/*"
 QUEUE = "TransferQueue.Arn"
 SECRET = "AppSecret"
+INBOX = "${VideoBucket.Arn}/inbox/*"
+OUTBOX = "${VideoBucket.Arn}/outbox/*"
+STREAM = "JobsTable.StreamArn"
+NOTIFY_QUEUE = "NotifyQueue.Arn"
 
 # The whole permission set of each function, rendered as (action, resource). Adding a
 # permission means adding it here too: that is the point.
@@ -83,6 +87,41 @@ EXPECTED_PERMISSIONS: dict[str, set[tuple[str, str]]] = {
         ("dynamodb:UpdateItem", TABLE),
         ("sqs:SendMessage", QUEUE),
         ("secretsmanager:GetSecretValue", SECRET),
+    },
+    # Submits like the API (same table, secret and s3:// input grants), reads manifests,
+    # writes and clears error documents; its DLQ grant comes from SAM's DeadLetterQueue.
+    "InboxFunction": {
+        ("dynamodb:GetItem", TABLE),
+        ("dynamodb:PutItem", TABLE),
+        ("dynamodb:UpdateItem", TABLE),
+        ("dynamodb:ConditionCheckItem", TABLE),
+        ("secretsmanager:GetSecretValue", SECRET),
+        ("s3:GetObject", INBOX),
+        ("s3:PutObject", OUTBOX),
+        ("s3:DeleteObject", OUTBOX),
+        ("s3:GetObject", "${VideoBucket.Arn}/inputs/*"),
+        ("s3:GetObject", "arn:${AWS::Partition}:s3:::${Buckets}/*"),
+        ("sqs:SendMessage", "InboxDLQ.Arn"),
+    },
+    # Reads the stream only (the images carry the job): no table access at all.
+    "NotifierFunction": {
+        ("dynamodb:DescribeStream", STREAM),
+        ("dynamodb:GetRecords", STREAM),
+        ("dynamodb:GetShardIterator", STREAM),
+        ("dynamodb:ListStreams", "${JobsTable.Arn}/stream/*"),
+        ("sqs:SendMessage", "NotifierFailureQueue.Arn"),
+        ("s3:PutObject", OUTBOX),
+        ("events:PutEvents", "EventBus.Arn"),
+        ("sqs:SendMessage", NOTIFY_QUEUE),
+    },
+    "NotifyFunction": {
+        ("sqs:ReceiveMessage", NOTIFY_QUEUE),
+        ("sqs:DeleteMessage", NOTIFY_QUEUE),
+        ("sqs:GetQueueAttributes", NOTIFY_QUEUE),
+        ("sqs:SendMessage", NOTIFY_QUEUE),
+        ("dynamodb:UpdateItem", TABLE),
+        ("secretsmanager:GetSecretValue", "NotifySigningSecret"),
+        ("s3:GetObject", VIDEOS),
     },
 }
 
@@ -265,8 +304,10 @@ def test_no_wildcards_on_data_services(transformed: dict[str, Any]) -> None:
         for resource in as_list(statement["Resource"]):
             text = render(resource)
             assert text != "*", f"{owner}: {actions} on every resource"
-            # The only wildcards allowed are object keys under a granted prefix or bucket.
-            for granted in ("/videos/*", "/inputs/*", "${Buckets}/*"):
+            # The only wildcards allowed are object keys under a granted prefix or bucket, and
+            # the jobs table's streams (ListStreams).
+            for granted in ("/videos/*", "/inputs/*", "/inbox/*", "/outbox/*", "${Buckets}/*",
+                            "${JobsTable.Arn}/stream/*"):
                 text = text.removesuffix(granted)
             assert "*" not in text, f"{owner}: wildcard resource {text}"
             checked += 1
@@ -295,9 +336,10 @@ def test_function_permissions_are_exactly_the_designed_ones(transformed: dict[st
 
 def test_s3_grants_match_the_prefixes_the_code_uses(template: dict[str, Any]) -> None:
     from reelhook.services.media import INPUT_PREFIX
+    from reelhook.services.outbox_paths import INBOX_PREFIX, OUTBOX_PREFIX
 
     prefix = template["Globals"]["Function"]["Environment"]["Variables"]["OUTPUT_PREFIX"]
-    own_bucket = {f"${{VideoBucket.Arn}}/{prefix}*", f"${{VideoBucket.Arn}}/{INPUT_PREFIX}*"}
+    own_bucket = {f"${{VideoBucket.Arn}}/{p}*" for p in (prefix, INPUT_PREFIX, INBOX_PREFIX, OUTBOX_PREFIX)}
     for permissions in EXPECTED_PERMISSIONS.values():
         for action, resource in permissions:
             if action.startswith("s3:") and resource.startswith("${VideoBucket"):
@@ -413,8 +455,8 @@ def test_transfer_queue_and_dead_letters(template: dict[str, Any], transformed: 
     assert dlq["MessageRetentionPeriod"] == 14 * 24 * 3600
     # Moved messages keep their first enqueue time: the DLQ must outlive the queue.
     assert dlq["MessageRetentionPeriod"] > queue["MessageRetentionPeriod"]
-    (mapping,) = resources_of(transformed, "AWS::Lambda::EventSourceMapping").values()
-    assert mapping["Properties"]["EventSourceArn"] == {"Fn::GetAtt": ["TransferQueue", "Arn"]}
+    (mapping,) = [m for m in resources_of(transformed, "AWS::Lambda::EventSourceMapping").values()
+                  if m["Properties"]["EventSourceArn"] == {"Fn::GetAtt": ["TransferQueue", "Arn"]}]
     assert mapping["Properties"]["BatchSize"] == 1
     assert mapping["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
 
@@ -441,7 +483,8 @@ def test_dead_letter_alarm(template: dict[str, Any]) -> None:
 
 
 def test_poller_runs_every_minute(transformed: dict[str, Any]) -> None:
-    (rule,) = resources_of(transformed, "AWS::Events::Rule").values()
+    (rule,) = [r for r in resources_of(transformed, "AWS::Events::Rule").values()
+               if "ScheduleExpression" in r["Properties"]]
     assert rule["Properties"]["ScheduleExpression"] == "rate(1 minute)"
     assert rule["Properties"]["Targets"][0]["Arn"] == {"Fn::GetAtt": ["PollerFunction", "Arn"]}
 
@@ -477,6 +520,11 @@ def test_outputs(template: dict[str, Any]) -> None:
         "TransferQueueUrl",
         "TransferDLQUrl",
         "SecretArn",
+        "EventBusName",
+        "NotifySigningSecretArn",
+        "NotifyDLQUrl",
+        "InboxDLQUrl",
+        "NotifierFailureQueueUrl",
     }
 
 
@@ -623,7 +671,7 @@ def test_builder_accepts_a_client_factory(moto_session: boto3.session.Session) -
         return moto_session.client(service)
 
     create_stack_resources(make_client, prefix="t4", secret_values={})
-    assert set(made) == {"dynamodb", "s3", "sqs", "secretsmanager"}
+    assert set(made) == {"dynamodb", "s3", "sqs", "secretsmanager", "events"}
 
 
 def test_builder_refuses_secret_keys_the_template_lacks(moto_session: boto3.session.Session) -> None:
@@ -663,3 +711,170 @@ def test_template_env_for_the_poller() -> None:
     # Without the parameter the poller would use the HttpApi URL, which only a deployment knows.
     with pytest.raises(UnresolvedError, match="CALLBACK_BASE_URL"):
         template_env(built, function="PollerFunction")
+
+
+# ---------------------------------------------------------------------------- S3 inbox, notifications
+
+
+def _stream_record(status: str, old_status: str | None, *, pk: str = "job#job_1", origin: bool = False,
+                   event_name: str = "MODIFY") -> dict[str, Any]:
+    new: dict[str, Any] = {"pk": {"S": pk}, "status": {"S": status}}
+    if origin:
+        new["origin"] = {"M": {"kind": {"S": "s3_inbox"}, "bucket": {"S": "b"}, "key": {"S": "inbox/a.json"}}}
+    data: dict[str, Any] = {"Keys": {"pk": {"S": pk}}, "NewImage": new, "SequenceNumber": "1"}
+    if old_status is not None:
+        data["OldImage"] = {"pk": {"S": pk}, "status": {"S": old_status}}
+    return {"eventName": event_name, "eventSource": "aws:dynamodb", "dynamodb": data}
+
+
+def test_notifier_follows_the_jobs_stream(template: dict[str, Any], transformed: dict[str, Any]) -> None:
+    from reelhook.services.outbox_paths import ORIGIN_KIND
+    from reelhook_local.front import event_matches
+
+    assert props(template, "JobsTable")["StreamSpecification"] == {"StreamViewType": "NEW_AND_OLD_IMAGES"}
+    (mapping,) = [m["Properties"] for m in resources_of(transformed, "AWS::Lambda::EventSourceMapping").values()
+                  if m["Properties"]["FunctionName"] == {"Ref": "NotifierFunction"}]
+    assert mapping["EventSourceArn"] == {"Fn::GetAtt": ["JobsTable", "StreamArn"]}
+    assert mapping["StartingPosition"] == "TRIM_HORIZON"
+    assert mapping["BisectBatchOnFunctionError"] is True
+    assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert 0 < mapping["MaximumRetryAttempts"] <= 10
+    assert mapping["DestinationConfig"] == {"OnFailure": {"Destination": {"Fn::GetAtt": ["NotifierFailureQueue", "Arn"]}}}
+    filters = [json.loads(f["Pattern"]) for f in mapping["FilterCriteria"]["Filters"]]
+
+    def passes(record: dict[str, Any]) -> bool:
+        return any(event_matches(f, record) for f in filters)
+
+    # Terminal transitions, and every change of a job from the inbox (its outbox document).
+    assert passes(_stream_record("succeeded", "storing"))
+    assert passes(_stream_record("failed", "queued"))
+    assert passes(_stream_record("queued", None, origin=True, event_name="INSERT"))
+    assert passes(_stream_record("running", "submitted", origin=True))
+    # Not: other changes of API jobs, bookkeeping on finished jobs, other items, TTL removals.
+    assert not passes(_stream_record("running", "submitted"))
+    assert not passes(_stream_record("queued", None, event_name="INSERT"))
+    assert not passes(_stream_record("succeeded", "succeeded"))
+    assert not passes(_stream_record("succeeded", "storing", pk="idem#abc"))
+    assert not passes(_stream_record("failed", "running", event_name="REMOVE"))
+    assert ORIGIN_KIND in mapping["FilterCriteria"]["Filters"][1]["Pattern"]
+
+
+def test_notify_queue_and_dead_letters(template: dict[str, Any], transformed: dict[str, Any]) -> None:
+    queue, dlq = props(template, "NotifyQueue"), props(template, "NotifyDLQ")
+    assert queue["RedrivePolicy"] == {"deadLetterTargetArn": {"Fn::GetAtt": ["NotifyDLQ", "Arn"]}, "maxReceiveCount": 5}
+    assert queue["VisibilityTimeout"] == 6 * props(template, "NotifyFunction")["Timeout"]
+    assert dlq["MessageRetentionPeriod"] > queue["MessageRetentionPeriod"]
+    for name in ("NotifyQueue", "NotifyDLQ", "NotifierFailureQueue", "InboxDLQ"):
+        assert props(template, name)["SqsManagedSseEnabled"] is True, name
+    (mapping,) = [m["Properties"] for m in resources_of(transformed, "AWS::Lambda::EventSourceMapping").values()
+                  if m["Properties"]["EventSourceArn"] == {"Fn::GetAtt": ["NotifyQueue", "Arn"]}]
+    assert mapping["FunctionName"] == {"Ref": "NotifyFunction"}
+    assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    # Every attempt may wait for a slow receiver; a batch must fit the function's timeout.
+    from reelhook.adapters.notify_http import _http
+
+    timeout = _http().timeout
+    per_attempt = timeout.connect + timeout.read + timeout.write + timeout.pool
+    assert mapping["BatchSize"] * per_attempt < props(template, "NotifyFunction")["Timeout"]
+
+
+def test_inbox_is_fed_by_s3_through_eventbridge(template: dict[str, Any], transformed: dict[str, Any]) -> None:
+    from reelhook.services.outbox_paths import INBOX_PREFIX
+
+    bucket = props(template, "VideoBucket")
+    assert bucket["NotificationConfiguration"] == {"EventBridgeConfiguration": {"EventBridgeEnabled": True}}
+    (rule,) = [r["Properties"] for r in resources_of(transformed, "AWS::Events::Rule").values()
+               if r["Properties"]["Targets"][0]["Arn"] == {"Fn::GetAtt": ["InboxFunction", "Arn"]}]
+    assert "EventBusName" not in rule  # S3 events arrive on the default bus
+    assert rule["EventPattern"] == {
+        "source": ["aws.s3"],
+        "detail-type": ["Object Created"],
+        "detail": {"bucket": {"name": [{"Ref": "VideoBucket"}]}, "object": {"key": [{"prefix": INBOX_PREFIX}]}},
+    }
+    fn = props(transformed, "InboxFunction")
+    assert fn["DeadLetterConfig"] == {"TargetArn": {"Fn::GetAtt": ["InboxDLQ", "Arn"]}}
+    # Not behind the API, so it may name it: webhook URLs of inbox jobs point at the API.
+    assert fn["Environment"]["Variables"]["CALLBACK_BASE_URL"] == props(
+        transformed, "PollerFunction")["Environment"]["Variables"]["CALLBACK_BASE_URL"]
+    # No S3 -> Lambda permission (that notification style would tie the bucket to the function).
+    for permission in resources_of(transformed, "AWS::Lambda::Permission").values():
+        assert permission["Properties"]["Principal"] != "s3.amazonaws.com"
+
+
+def test_event_bus_and_notify_signing_secret(template: dict[str, Any]) -> None:
+    from reelhook.adapters.event_bus import SOURCE
+    from reelhook.adapters.notify_secret import MIN_KEY_BYTES
+    from reelhook.services.notifier import DETAIL_TYPES
+
+    assert props(template, "EventBus")["Name"] == {"Fn::Sub": "${AWS::StackName}-jobs"}
+    assert SOURCE == "reelhook" and set(DETAIL_TYPES.values()) == {"Video Job Succeeded", "Video Job Failed"}
+    generate = props(template, "NotifySigningSecret")["GenerateSecretString"]
+    assert json.loads(generate["SecretStringTemplate"]) == {}
+    assert generate["GenerateStringKey"] == "signing_key"
+    source = (ROOT / "layers/reelhook/reelhook/adapters/notify_secret.py").read_text()
+    assert '"signing_key"' in source
+    # Standard Webhooks wants 24-64 random bytes; 48 alphanumerics carry about 285 bits.
+    assert MIN_KEY_BYTES <= generate["PasswordLength"] <= 64 and generate["ExcludePunctuation"] is True
+
+
+def test_integration_functions_have_their_own_variables_and_the_code_reads_them(template: dict[str, Any]) -> None:
+    own = {name: set(props(template, name).get("Environment", {}).get("Variables", {}))
+           for name in ("InboxFunction", "NotifierFunction", "NotifyFunction")}
+    assert own == {
+        "InboxFunction": {"CALLBACK_BASE_URL"},
+        "NotifierFunction": {"EVENT_BUS_NAME", "NOTIFY_QUEUE_URL"},
+        "NotifyFunction": {"NOTIFY_QUEUE_URL", "NOTIFY_SECRET_ID"},
+    }
+    source = "\n".join(p.read_text() for p in (ROOT / "layers/reelhook/reelhook").rglob("*.py"))
+    for name in set().union(*own.values()):
+        assert f'"{name}"' in source, f"{name} is set by the template but read nowhere"
+
+
+def test_every_function_has_an_errors_alarm_and_every_dead_letter_queue_an_alarm(template: dict[str, Any]) -> None:
+    alarms = resources_of(template, "AWS::CloudWatch::Alarm").values()
+    alarmed_functions = {d["Value"]["Ref"] for a in alarms if a["Properties"].get("MetricName") == "Errors"
+                         for d in a["Properties"]["Dimensions"]}
+    assert alarmed_functions == set(EXPECTED_PERMISSIONS)
+    watched = set()
+    for alarm in alarms:
+        for metric in [*alarm["Properties"].get("Metrics", []), alarm["Properties"]]:
+            stat = metric.get("MetricStat", {}).get("Metric", metric)
+            if stat.get("MetricName") == "ApproximateNumberOfMessagesVisible":
+                watched |= {d["Value"]["Fn::GetAtt"][0] for d in stat["Dimensions"]}
+    assert watched == {"TransferDLQ", "NotifyDLQ", "NotifierFailureQueue", "InboxDLQ"}
+
+
+def test_builder_creates_the_integration_resources(moto_session: boto3.session.Session) -> None:
+    built = create_stack_resources(moto_session, prefix="t6", secret_values={}, visibility_timeout=9)
+    table = moto_session.client("dynamodb").describe_table(TableName=built.table_name)["Table"]
+    assert table["StreamSpecification"] == {"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"}
+    sqs = moto_session.client("sqs")
+    attrs = sqs.get_queue_attributes(QueueUrl=built.notify_queue_url, AttributeNames=["All"])["Attributes"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=built.notify_dlq_url, AttributeNames=["QueueArn"])["Attributes"]
+    assert json.loads(attrs["RedrivePolicy"]) == {"deadLetterTargetArn": dlq_arn["QueueArn"], "maxReceiveCount": 5}
+    assert attrs["VisibilityTimeout"] == "9"
+    for url in (built.notifier_failure_queue_url, built.inbox_dlq_url):
+        assert sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["MessageRetentionPeriod"])[
+            "Attributes"]["MessageRetentionPeriod"] == "1209600"
+    assert moto_session.client("events").describe_event_bus(Name=built.event_bus_name)["Name"] == "t6-jobs"
+    sm = moto_session.client("secretsmanager")
+    key = json.loads(sm.get_secret_value(SecretId=built.notify_secret_id)["SecretString"])["signing_key"]
+    assert re.fullmatch(r"[A-Za-z0-9]{48}", key)
+    # A rerun keeps the key receivers were given.
+    again = create_stack_resources(moto_session, prefix="t6", secret_values={}, visibility_timeout=9)
+    assert again == built
+    assert json.loads(sm.get_secret_value(SecretId=built.notify_secret_id)["SecretString"])["signing_key"] == key
+
+
+def test_template_env_for_the_integration_functions() -> None:
+    built = StackResources("tbl", "bkt", "https://q/transfer", "https://q/dlq", "arn:secret",
+                           event_bus_name="bus", notify_queue_url="https://q/notify",
+                           notify_secret_id="arn:notify-secret")
+    env = template_env(built, function="NotifierFunction")
+    assert (env["EVENT_BUS_NAME"], env["NOTIFY_QUEUE_URL"]) == ("bus", "https://q/notify")
+    assert template_env(built, function="NotifyFunction")["NOTIFY_SECRET_ID"] == "arn:notify-secret"
+    inbox = template_env(built, function="InboxFunction", parameters={"CallbackBaseUrl": "https://hooks.example"})
+    assert inbox["CALLBACK_BASE_URL"] == "https://hooks.example"
+    bare = StackResources("tbl", "bkt", "https://q/transfer", "https://q/dlq", "arn:secret")
+    with pytest.raises(UnresolvedError, match="EVENT_BUS_NAME"):
+        template_env(bare, function="NotifierFunction")

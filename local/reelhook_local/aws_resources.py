@@ -1,9 +1,10 @@
 """Create reelhook's stateful AWS resources from ``template.yaml``'s own Properties.
 
-Tests and the local stack build the jobs table, the video bucket, the transfer queue with
-its dead-letter queue, and the deployment secret from the template itself, so the local
-schema cannot drift from the deployed one. The same goes for the Lambda environment:
-:func:`template_env` reads it from the template's ``Globals``.
+Tests and the local stack build the jobs table (with its stream), the video bucket, the
+transfer and notify queues with their dead-letter queues, the job event bus, and the two
+secrets from the template itself, so the local schema cannot drift from the deployed one.
+The same goes for the Lambda environment: :func:`template_env` reads it from the template's
+``Globals``.
 
 Clients come from either a ``boto3.session.Session`` (``session.client(name)`` is used, so
 ``AWS_ENDPOINT_URL`` or moto's in-process ``mock_aws`` decide where calls go) or any
@@ -45,6 +46,7 @@ __all__ = [
     "StackResources",
     "create_stack_resources",
     "load_template",
+    "resolve_value",
     "template_env",
 ]
 
@@ -56,6 +58,12 @@ BUCKET = "VideoBucket"
 QUEUE = "TransferQueue"
 DLQ = "TransferDLQ"
 SECRET = "AppSecret"
+EVENT_BUS = "EventBus"
+NOTIFY_QUEUE = "NotifyQueue"
+NOTIFY_DLQ = "NotifyDLQ"
+NOTIFIER_FAILURES = "NotifierFailureQueue"
+INBOX_DLQ = "InboxDLQ"
+NOTIFY_SECRET = "NotifySigningSecret"
 
 ClientFactory = Callable[[str], Any]
 
@@ -222,6 +230,13 @@ class StackResources:
     queue_url: str
     dlq_url: str
     secret_id: str  # the secret's ARN, as `!Ref AppSecret` gives
+    # Notifications and the S3 inbox (defaults keep hand-made instances short).
+    event_bus_name: str = ""
+    notify_queue_url: str = ""
+    notify_dlq_url: str = ""
+    notifier_failure_queue_url: str = ""
+    inbox_dlq_url: str = ""
+    notify_secret_id: str = ""  # NotifySigningSecret's ARN
 
 
 def create_stack_resources(
@@ -232,16 +247,19 @@ def create_stack_resources(
     visibility_timeout: int | None = None,
     template_path: Path | None = None,
 ) -> StackResources:
-    """Create (or bring up to date) the table, bucket, queues and secret from the template.
+    """Create (or bring up to date) the table, bucket, queues, event bus and secrets from the template.
 
     ``clients``: a ``boto3.session.Session`` or a ``make_client(service_name)`` callable.
     ``prefix``: names are ``{prefix}-jobs``, ``{prefix}-videos`` (must be a valid bucket name
-    prefix), ``{prefix}-transfer``, ``{prefix}-transfer-dlq`` and ``{prefix}/app``.
+    prefix), ``{prefix}-transfer``, ``{prefix}-transfer-dlq``, ``{prefix}-notify``,
+    ``{prefix}-notify-dlq``, ``{prefix}-notifier-failures``, ``{prefix}-inbox-dlq``, the bus
+    ``{prefix}-jobs``, and the secrets ``{prefix}/app`` and ``{prefix}/notify-signing``.
     ``secret_values``: values for keys of the template's ``SecretStringTemplate`` (others are
     refused); keys left out stay empty, and ``callback_token_key`` is generated the way
     CloudFormation would unless given.
-    ``visibility_timeout``: replaces TransferQueue's VisibilityTimeout (5400 s deployed, far
-    too long to watch a retry locally).
+    ``visibility_timeout``: replaces the VisibilityTimeout of the queues functions consume,
+    TransferQueue and NotifyQueue (5400 s and 540 s deployed, far too long to watch a retry
+    locally).
     """
     make_client = _client_factory(clients)
     template = load_template(template_path)
@@ -256,11 +274,27 @@ def create_stack_resources(
         {f"{DLQ}.Arn": dlq_arn, DLQ: dlq_url},
         visibility_timeout,
     )
-    secret_id = _create_secret(
-        make_client("secretsmanager"), f"{prefix}/app", _properties(template, SECRET), secret_values
+    notify_dlq_url, notify_dlq_arn = _create_queue(sqs, f"{prefix}-notify-dlq", _properties(template, NOTIFY_DLQ),
+                                                   {}, None)
+    notify_queue_url, _ = _create_queue(
+        sqs,
+        f"{prefix}-notify",
+        _properties(template, NOTIFY_QUEUE),
+        {f"{NOTIFY_DLQ}.Arn": notify_dlq_arn, NOTIFY_DLQ: notify_dlq_url},
+        visibility_timeout,
     )
+    failures_url, _ = _create_queue(sqs, f"{prefix}-notifier-failures", _properties(template, NOTIFIER_FAILURES),
+                                    {}, None)
+    inbox_dlq_url, _ = _create_queue(sqs, f"{prefix}-inbox-dlq", _properties(template, INBOX_DLQ), {}, None)
+    event_bus_name = _create_event_bus(make_client("events"), f"{prefix}-jobs", _properties(template, EVENT_BUS))
+    secretsmanager = make_client("secretsmanager")
+    secret_id = _create_secret(secretsmanager, f"{prefix}/app", _properties(template, SECRET), secret_values)
+    notify_secret_id = _create_secret(secretsmanager, f"{prefix}/notify-signing", _properties(template, NOTIFY_SECRET),
+                                      {}, logical_id=NOTIFY_SECRET)
     return StackResources(
-        table_name=table_name, bucket_name=bucket_name, queue_url=queue_url, dlq_url=dlq_url, secret_id=secret_id
+        table_name=table_name, bucket_name=bucket_name, queue_url=queue_url, dlq_url=dlq_url, secret_id=secret_id,
+        event_bus_name=event_bus_name, notify_queue_url=notify_queue_url, notify_dlq_url=notify_dlq_url,
+        notifier_failure_queue_url=failures_url, inbox_dlq_url=inbox_dlq_url, notify_secret_id=notify_secret_id,
     )
 
 
@@ -284,6 +318,32 @@ def template_env(
     if function is not None:
         own = _properties(template, function).get("Environment", {}).get("Variables", {})
         variables.update(own)
+    refs = _refs(template, resources, parameters)
+    conditions = template.get("Conditions", {})
+    env: dict[str, str] = {}
+    for name, value in variables.items():
+        try:
+            env[name] = _scalar(_resolve(value, refs, conditions))
+        except UnresolvedError as exc:
+            raise UnresolvedError(f"{name}: {exc}") from None
+    return env
+
+
+def resolve_value(
+    value: Any,
+    resources: StackResources,
+    *,
+    parameters: Mapping[str, str] | None = None,
+    template_path: Path | None = None,
+) -> Any:
+    """A template value (e.g. an event pattern naming ``!Ref VideoBucket``) with its intrinsics
+    resolved against these resources, as CloudFormation would."""
+    template = load_template(template_path)
+    return _resolve(value, _refs(template, resources, parameters), template.get("Conditions", {}))
+
+
+def _refs(template: Mapping[str, Any], resources: StackResources,
+          parameters: Mapping[str, str] | None) -> dict[str, str]:
     refs = {
         **_parameter_values(template, parameters),
         TABLE: resources.table_name,
@@ -294,14 +354,16 @@ def template_env(
         "AWS::URLSuffix": "amazonaws.com",
         "AWS::Partition": "aws",
     }
-    conditions = template.get("Conditions", {})
-    env: dict[str, str] = {}
-    for name, value in variables.items():
-        try:
-            env[name] = _scalar(_resolve(value, refs, conditions))
-        except UnresolvedError as exc:
-            raise UnresolvedError(f"{name}: {exc}") from None
-    return env
+    optional = {
+        EVENT_BUS: resources.event_bus_name,
+        NOTIFY_QUEUE: resources.notify_queue_url,
+        NOTIFY_DLQ: resources.notify_dlq_url,
+        NOTIFIER_FAILURES: resources.notifier_failure_queue_url,
+        INBOX_DLQ: resources.inbox_dlq_url,
+        NOTIFY_SECRET: resources.notify_secret_id,
+    }
+    # Left unset, a reference to one of these stays unresolved (and says so).
+    return refs | {name: value for name, value in optional.items() if value}
 
 
 def _client_factory(clients: Session | ClientFactory) -> ClientFactory:
@@ -409,7 +471,8 @@ def _lifecycle_rule(rule: Mapping[str, Any]) -> dict[str, Any]:
 def _create_bucket(s3: Any, name: str, props: Mapping[str, Any]) -> str:
     props = _pick(
         props,
-        {"BucketEncryption", "PublicAccessBlockConfiguration", "OwnershipControls", "LifecycleConfiguration"},
+        {"BucketEncryption", "PublicAccessBlockConfiguration", "OwnershipControls", "LifecycleConfiguration",
+         "NotificationConfiguration"},
         {"Tags", "VersioningConfiguration"},
         BUCKET,
     )
@@ -450,6 +513,23 @@ def _create_bucket(s3: Any, name: str, props: Mapping[str, Any]) -> str:
             Bucket=name,
             LifecycleConfiguration={"Rules": [_lifecycle_rule(r) for r in props["LifecycleConfiguration"]["Rules"]]},
         )
+    if "NotificationConfiguration" in props:
+        notification = _pick(props["NotificationConfiguration"], {"EventBridgeConfiguration"}, set(),
+                             f"{BUCKET} notifications")
+        # Set for fidelity only: locally the front's S3InboxDriver stands in for S3 -> EventBridge.
+        if notification.get("EventBridgeConfiguration", {}).get("EventBridgeEnabled"):
+            s3.put_bucket_notification_configuration(
+                Bucket=name, NotificationConfiguration={"EventBridgeConfiguration": {}})
+    return name
+
+
+def _create_event_bus(events: Any, name: str, props: Mapping[str, Any]) -> str:
+    _pick(props, {"Name"}, {"Tags", "Description"}, EVENT_BUS)
+    try:
+        events.create_event_bus(Name=name)
+    except ClientError as exc:
+        if _error_code(exc) != "ResourceAlreadyExistsException":
+            raise
     return name
 
 
@@ -490,14 +570,15 @@ def _create_queue(
     return url, arn
 
 
-def _secret_string(props: Mapping[str, Any], given: Mapping[str, str], keep: Mapping[str, str]) -> str:
+def _secret_string(props: Mapping[str, Any], given: Mapping[str, str], keep: Mapping[str, str],
+                   logical_id: str = SECRET) -> str:
     generate = props.get("GenerateSecretString", {})
     values: dict[str, str] = json.loads(generate.get("SecretStringTemplate", "{}"))
     generated_key = generate.get("GenerateStringKey")
     allowed = set(values) | ({generated_key} if generated_key else set())
     unknown = set(given) - allowed
     if unknown:
-        raise ValueError(f"{SECRET} has no keys {sorted(unknown)}; add them to its SecretStringTemplate first")
+        raise ValueError(f"{logical_id} has no keys {sorted(unknown)}; add them to its SecretStringTemplate first")
     if generated_key:
         if keep.get(generated_key):
             values[generated_key] = keep[generated_key]
@@ -511,14 +592,17 @@ def _secret_string(props: Mapping[str, Any], given: Mapping[str, str], keep: Map
     return json.dumps(values)
 
 
-def _create_secret(secretsmanager: Any, name: str, props: Mapping[str, Any], secret_values: Mapping[str, str]) -> str:
+def _create_secret(secretsmanager: Any, name: str, props: Mapping[str, Any], secret_values: Mapping[str, str],
+                   *, logical_id: str = SECRET) -> str:
     try:
-        answer = secretsmanager.create_secret(Name=name, SecretString=_secret_string(props, secret_values, {}))
+        answer = secretsmanager.create_secret(
+            Name=name, SecretString=_secret_string(props, secret_values, {}, logical_id))
         return str(answer["ARN"])
     except ClientError as exc:
         if _error_code(exc) != "ResourceExistsException":
             raise
-    # Already there: keep its generated key (it signed the callback URLs handed out so far).
+    # Already there: keep its generated key (it signed the callback URLs or notifications handed out so far).
     current = json.loads(secretsmanager.get_secret_value(SecretId=name)["SecretString"])
-    answer = secretsmanager.put_secret_value(SecretId=name, SecretString=_secret_string(props, secret_values, current))
+    answer = secretsmanager.put_secret_value(
+        SecretId=name, SecretString=_secret_string(props, secret_values, current, logical_id))
     return str(answer["ARN"])

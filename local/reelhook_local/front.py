@@ -463,3 +463,300 @@ class ScheduleDriver:
 
 def dumps(value: Any) -> bytes:
     return json.dumps(value).encode()
+
+
+# -- DynamoDB stream and S3 -> EventBridge stand-ins (notifications, the S3 inbox) -----------------
+
+_MISSING = object()
+
+
+def _value_matches(rules: list[Any], value: Any) -> bool:
+    values = value if isinstance(value, list) else [value]
+    for rule in rules:
+        if not isinstance(rule, dict):
+            if value is not _MISSING and rule in values:
+                return True
+            continue
+        if "exists" in rule:
+            if (value is not _MISSING) == bool(rule["exists"]):
+                return True
+            continue
+        if value is _MISSING:
+            continue
+        if "prefix" in rule:
+            if any(isinstance(v, str) and v.startswith(rule["prefix"]) for v in values):
+                return True
+        elif "anything-but" in rule:
+            excluded = rule["anything-but"]
+            if isinstance(excluded, dict):
+                raise NotImplementedError(f"event pattern rule {rule!r}")
+            excluded = excluded if isinstance(excluded, list) else [excluded]
+            if any(v not in excluded for v in values):
+                return True
+        else:
+            raise NotImplementedError(f"event pattern rule {rule!r}: extend front.event_matches")
+    return False
+
+
+def event_matches(pattern: dict[str, Any], event: Any) -> bool:
+    """EventBridge / Lambda filter-criteria pattern matching: the subset reelhook's template uses
+    (value lists, ``prefix``, ``anything-but``, ``exists``); anything else raises."""
+    if not isinstance(event, dict):
+        return False
+    for key, rule in pattern.items():
+        value = event.get(key, _MISSING)
+        if isinstance(rule, dict):
+            if not event_matches(rule, value):
+                return False
+        elif not _value_matches(rule, value):
+            return False
+    return True
+
+
+def function_events(template: dict[str, Any], kind: str) -> list[tuple[str, dict[str, Any]]]:
+    """``(function logical id, event Properties)`` for every event of ``kind`` in the template."""
+    found = []
+    for logical_id, resource in template["Resources"].items():
+        if resource.get("Type") != "AWS::Serverless::Function":
+            continue
+        for event in (resource.get("Properties", {}).get("Events") or {}).values():
+            if event.get("Type") == kind:
+                found.append((logical_id, dict(event.get("Properties", {}))))
+    return found
+
+
+def _epoch(value: Any) -> Any:
+    return value.timestamp() if hasattr(value, "timestamp") else value
+
+
+class StreamDriver:
+    """Polls a DynamoDB stream and feeds its function, like a stream event source mapping.
+
+    Records come in the event shape Lambda gives (``eventSourceARN`` added, times as epoch
+    seconds), only those matching the mapping's filter criteria. A reported
+    ``batchItemFailures`` entry is retried from that record on; an error bisects the batch
+    (``BisectBatchOnFunctionError``); a record that still fails after ``max_retries`` is
+    described on the ``OnFailure`` queue and skipped. ``starting_position`` is the mapping's
+    (``TRIM_HORIZON`` or ``LATEST``), taken when the driver starts.
+    """
+
+    def __init__(self, fn: FunctionDef, stream_arn: str, streams: Any, *, batch_size: int = 100,
+                 filters: list[dict[str, Any]] | None = None, max_retries: int = 10,
+                 on_failure: Callable[[dict[str, Any]], None] | None = None, interval: float = 0.5,
+                 starting_position: str = "TRIM_HORIZON") -> None:
+        self.fn, self.stream_arn, self.streams = fn, stream_arn, streams
+        self.starting_position = starting_position
+        self.batch_size, self.filters, self.max_retries = batch_size, filters or [], max_retries
+        self.on_failure, self.interval = on_failure, interval
+        self.iterators: dict[str, str | None] = {}
+        self._shard_ids: list[str] = []
+        self._shards_read_at = float("-inf")
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._run, name=f"stream-{fn.logical_id}", daemon=True)
+        self.invocations = 0
+        self.errors = 0
+        self.given_up: list[dict[str, Any]] = []
+
+    @classmethod
+    def from_template(cls, fn: FunctionDef, props: dict[str, Any], stream_arn: str, streams: Any,
+                      on_failure: Callable[[dict[str, Any]], None] | None = None,
+                      starting_position: str | None = None) -> StreamDriver:
+        filters = [json.loads(f["Pattern"]) for f in (props.get("FilterCriteria") or {}).get("Filters", [])]
+        # Locally a record is retried a few times, not the deployed count (each retry waits).
+        retries = min(3, int(props.get("MaximumRetryAttempts", 3)))
+        return cls(fn, stream_arn, streams, batch_size=int(props.get("BatchSize", 100)), filters=filters,
+                   max_retries=retries, on_failure=on_failure,
+                   starting_position=starting_position or str(props.get("StartingPosition", "TRIM_HORIZON")))
+
+    def start(self) -> None:
+        # Positioned now, so nothing written after start() returns is missed.
+        for shard in self._shards():
+            self.iterators[shard] = self.streams.get_shard_iterator(
+                StreamArn=self.stream_arn, ShardId=shard, ShardIteratorType=self.starting_position)["ShardIterator"]
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.thread.join(timeout=10)
+
+    def _shards(self) -> list[str]:
+        # Shards change rarely; every request waits its turn at moto, so ask seldom.
+        if time.monotonic() - self._shards_read_at > 5:
+            description = self.streams.describe_stream(StreamArn=self.stream_arn)["StreamDescription"]
+            self._shard_ids = [shard["ShardId"] for shard in description.get("Shards", [])]
+            self._shards_read_at = time.monotonic()
+        return self._shard_ids
+
+    def poll_once(self) -> int:
+        """Read each shard once and deliver what matches; returns how many records were read."""
+        read = 0
+        for shard in self._shards():
+            if shard not in self.iterators:
+                self.iterators[shard] = self.streams.get_shard_iterator(
+                    StreamArn=self.stream_arn, ShardId=shard, ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+            iterator = self.iterators[shard]
+            if iterator is None:  # a closed shard, read to its end
+                continue
+            answer = self.streams.get_records(ShardIterator=iterator, Limit=self.batch_size)
+            self.iterators[shard] = answer.get("NextShardIterator")
+            records = [self._record(r) for r in answer.get("Records", [])]
+            read += len(records)
+            batch = [r for r in records if not self.filters or any(event_matches(f, r) for f in self.filters)]
+            if batch:
+                self._deliver(shard, batch)
+        return read
+
+    def _record(self, record: dict[str, Any]) -> dict[str, Any]:
+        out = json.loads(json.dumps(record, default=_epoch))
+        out["eventSourceARN"] = self.stream_arn
+        return out
+
+    def _deliver(self, shard: str, records: list[dict[str, Any]]) -> None:
+        handler = load_handler(self.fn)
+        failures = 0
+        while records:
+            self.invocations += 1
+            try:
+                result = handler({"Records": records}, LambdaContext(self.fn.logical_id, timeout_seconds=60))
+                failed = [f["itemIdentifier"] for f in (result or {}).get("batchItemFailures", [])]
+            except Exception:
+                self.errors += 1
+                if len(records) > 1:  # BisectBatchOnFunctionError
+                    half = len(records) // 2
+                    self._deliver(shard, records[:half])
+                    self._deliver(shard, records[half:])
+                    return
+                failed = [records[0]["dynamodb"]["SequenceNumber"]]
+            if not failed:
+                return
+            failures += 1
+            sequences = [r["dynamodb"]["SequenceNumber"] for r in records]
+            start = min(sequences.index(s) for s in failed if s in sequences) if set(failed) & set(sequences) else 0
+            records = records[start:]
+            if failures > self.max_retries:
+                self._give_up(shard, records[:1])
+                records = records[1:]
+                failures = 0
+                continue
+            self.stopping.wait(0.05 * failures)
+
+    def _give_up(self, shard: str, records: list[dict[str, Any]]) -> None:
+        first, last = records[0]["dynamodb"], records[-1]["dynamodb"]
+        info = {
+            "version": "1.0",
+            "timestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "requestContext": {"requestId": str(uuid.uuid4()), "condition": "RetryAttemptsExhausted",
+                               "functionArn": LambdaContext(self.fn.logical_id).invoked_function_arn,
+                               "approximateInvokeCount": self.max_retries + 1},
+            "DDBStreamBatchInfo": {"shardId": shard, "streamArn": self.stream_arn, "batchSize": len(records),
+                                   "startSequenceNumber": first["SequenceNumber"],
+                                   "endSequenceNumber": last["SequenceNumber"]},
+        }
+        self.given_up.append(info)
+        if self.on_failure is not None:
+            self.on_failure(info)
+
+    def _run(self) -> None:
+        while not self.stopping.is_set():
+            try:
+                read = self.poll_once()
+            except Exception as exc:
+                if self.stopping.is_set():
+                    return
+                print(f"stream driver for {self.fn.logical_id} failed: {exc!r}", file=sys.stderr)
+                read = 0
+            if not read:
+                self.stopping.wait(self.interval)
+
+
+class S3InboxDriver:
+    """The local stand-in for S3 -> EventBridge -> a rule -> the function.
+
+    Locally S3 sends no events, so this lists the bucket under the rule's key prefix every
+    ``interval`` seconds and, for each new object or new ETag, invokes the function with the
+    EventBridge "Object Created" event S3 would send, if the rule's pattern matches it. Like
+    an asynchronous invocation, a failure is retried twice (on the next passes), then the
+    event goes to the function's dead-letter queue. Objects already there when the driver
+    starts made their events before the rule existed: they are not sent.
+    """
+
+    RETRIES = 2
+
+    def __init__(self, fn: FunctionDef, bucket: str, s3: Any, *, pattern: dict[str, Any], interval: float = 0.3,
+                 dead_letter: Callable[[dict[str, Any]], None] | None = None) -> None:
+        self.fn, self.bucket, self.s3, self.pattern, self.interval = fn, bucket, s3, pattern, interval
+        self.dead_letter = dead_letter
+        self.prefix = self._prefix(pattern)
+        self.seen: dict[str, str] = {}  # key -> ETag handled
+        self.attempts: dict[tuple[str, str], int] = {}
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._run, name=f"s3-{fn.logical_id}", daemon=True)
+        self.invocations = 0
+        self.errors = 0
+
+    @staticmethod
+    def _prefix(pattern: dict[str, Any]) -> str:
+        rules = ((pattern.get("detail") or {}).get("object") or {}).get("key") or []
+        prefixes = [r["prefix"] for r in rules if isinstance(r, dict) and "prefix" in r]
+        return prefixes[0] if len(prefixes) == 1 else ""
+
+    def start(self) -> None:
+        for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=self.prefix):
+            self.seen |= {obj["Key"]: obj["ETag"] for obj in page.get("Contents", [])}
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.thread.join(timeout=10)
+
+    def event(self, obj: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "version": "0", "id": str(uuid.uuid4()), "detail-type": "Object Created", "source": "aws.s3",
+            "account": LOCAL_ACCOUNT_ID, "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "region": "us-east-1", "resources": [f"arn:aws:s3:::{self.bucket}"],
+            "detail": {
+                "version": "0", "bucket": {"name": self.bucket},
+                "object": {"key": obj["Key"], "size": obj["Size"], "etag": obj["ETag"].strip('"'),
+                           "sequencer": f"{int(time.time() * 1e6):018X}"},
+                "request-id": uuid.uuid4().hex[:16].upper(), "requester": LOCAL_ACCOUNT_ID,
+                "source-ip-address": "127.0.0.1", "reason": "PutObject",
+            },
+        }
+
+    def scan_once(self) -> int:
+        """Invoke for every new object or ETag under the prefix; returns how many invocations."""
+        handler = load_handler(self.fn)
+        invoked = 0
+        for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=self.prefix):
+            for obj in page.get("Contents", []):
+                key, etag = obj["Key"], obj["ETag"]
+                if self.seen.get(key) == etag:
+                    continue
+                event = self.event(obj)
+                if not event_matches(self.pattern, event):
+                    self.seen[key] = etag
+                    continue
+                invoked += 1
+                self.invocations += 1
+                try:
+                    handler(event, LambdaContext(self.fn.logical_id, timeout_seconds=60))
+                except Exception as exc:
+                    self.errors += 1
+                    tries = self.attempts.get((key, etag), 0) + 1
+                    self.attempts[(key, etag)] = tries
+                    if tries <= self.RETRIES:
+                        continue
+                    print(f"{self.fn.logical_id} failed on {key}: {exc!r}", file=sys.stderr)
+                    if self.dead_letter is not None:
+                        self.dead_letter(event)
+                self.seen[key] = etag
+        return invoked
+
+    def _run(self) -> None:
+        while not self.stopping.wait(self.interval):
+            try:
+                self.scan_once()
+            except Exception as exc:
+                if self.stopping.is_set():
+                    return
+                print(f"inbox driver for {self.fn.logical_id} failed: {exc!r}", file=sys.stderr)

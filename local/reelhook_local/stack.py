@@ -11,17 +11,26 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import secrets
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from reelhook_local.aws_resources import StackResources, create_stack_resources, template_env
-from reelhook_local.front import LocalFront, QueueDriver, ScheduleDriver
+from reelhook_local.aws_resources import StackResources, create_stack_resources, resolve_value, template_env
+from reelhook_local.front import (
+    LocalFront,
+    QueueDriver,
+    S3InboxDriver,
+    ScheduleDriver,
+    StreamDriver,
+    function_events,
+)
 from reelhook_local.sandbox import ProviderSandbox, SandboxConfig
-from reelhook_local.template import functions
+from reelhook_local.template import functions, load_template
 
 PROVIDERS = ("freepik", "uniall", "aihubmax")
 LOCAL_CREDENTIALS = {
@@ -48,6 +57,9 @@ class StackOptions:
     # Check SigV4 on the template's AWS_IAM routes, as deployed, against LOCAL_CREDENTIALS.
     # Off by default so tests can post unsigned; `make serve` and `make demo` turn it on.
     enforce_iam: bool = False
+    # moto keeps its state per process, not per server: each stack gets its own resource
+    # names so that stacks started one after another in a process never see each other's data.
+    resource_prefix: str = field(default_factory=lambda: f"reelhook-{secrets.token_hex(3)}")
 
 
 class AtomicMotoServer:
@@ -114,21 +126,50 @@ class LocalStack:
                                 region=LOCAL_CREDENTIALS["AWS_REGION"])
         self.resources = create_stack_resources(
             self.client,
+            prefix=self.options.resource_prefix,
             secret_values=self._secret_values(),
             visibility_timeout=self.options.queue_visibility_seconds,
         )
         self._set_env(self._function_env())
         self._reset_caches()
         self.front.start()
+        queue_urls = {"TransferQueue": self.resources.queue_url, "NotifyQueue": self.resources.notify_queue_url}
         for fn in fns.values():
-            for _queue, batch in fn.queues:
-                queue_url = self.resources.queue_url
+            for queue, batch in fn.queues:
+                queue_url = queue_urls[queue]
                 arn = self.client("sqs").get_queue_attributes(
                     QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-                self.drivers.append(QueueDriver(fn, queue_url, arn, batch, self.client("sqs"),
-                                                workers=self.options.transfer_workers))
+                # Notifications are few: one poller, polling less often (moto answers one request at a time).
+                transfer = queue == "TransferQueue"
+                driver = QueueDriver(fn, queue_url, arn, batch, self.client("sqs"),
+                                     workers=self.options.transfer_workers if transfer else 1)
+                driver.idle_seconds = driver.idle_seconds if transfer else 0.3
+                self.drivers.append(driver)
             if fn.scheduled:
                 self.drivers.append(ScheduleDriver(fn, self.options.schedule_seconds))
+        # The DynamoDB stream mapping and the S3 -> EventBridge rule, as the template declares them.
+        template, sqs = load_template(), self.client("sqs")
+        resources = self.resources
+
+        def send_to(queue_url: str) -> Callable[[dict[str, Any]], None]:
+            return lambda body: sqs.send_message(QueueUrl=queue_url, MessageBody=json.dumps(body))
+
+        stream_arn = self.client("dynamodb").describe_table(
+            TableName=resources.table_name)["Table"].get("LatestStreamArn", "")
+        for fid, props in function_events(template, "DynamoDB"):
+            # LATEST, not the template's TRIM_HORIZON: moto's state outlives a LocalStack in one
+            # process, so the table's stream may hold earlier stacks' jobs; on AWS the mapping
+            # starts with the stream.
+            self.drivers.append(StreamDriver.from_template(  # type: ignore[arg-type]
+                fns[fid], props, stream_arn, self.client("dynamodbstreams"),
+                on_failure=send_to(resources.notifier_failure_queue_url), starting_position="LATEST"))
+        for fid, props in function_events(template, "EventBridgeRule"):
+            pattern = resolve_value(props["Pattern"], resources)
+            if pattern.get("source") != ["aws.s3"]:
+                raise NotImplementedError(f"{fid}: only S3 object rules are driven locally")
+            self.drivers.append(S3InboxDriver(  # type: ignore[arg-type]
+                fns[fid], resources.bucket_name, self.client("s3"), pattern=pattern,
+                interval=max(1.0, self.options.schedule_seconds), dead_letter=send_to(resources.inbox_dlq_url)))
         for driver in self.drivers:
             driver.start()
         return self
@@ -190,6 +231,10 @@ class LocalStack:
     def _function_env(self) -> dict[str, str]:
         assert self.resources is not None and self.front is not None
         env = template_env(self.resources)
+        # Every function's own variables too (one process runs them all); the HttpApi URL some
+        # of them would get is the front's.
+        for fid in functions():
+            env |= template_env(self.resources, function=fid, parameters={"CallbackBaseUrl": self.front.url})
         for provider in PROVIDERS:
             env[f"{provider.upper()}_BASE_URL"] = self.provider_base_url(provider)
             env[f"{provider.upper()}_DOWNLOAD_HOSTS"] = ""

@@ -101,8 +101,14 @@ def _route_pattern(path: str) -> re.Pattern[str]:
 
 
 def test_every_function_and_route_has_a_well_formed_event():
+    from reelhook_local.aws_resources import load_template
+    from reelhook_local.front import event_matches, function_events
     from reelhook_local.template import functions
 
+    template = load_template()
+    stream_functions = {fid: [json.loads(f["Pattern"]) for f in props["FilterCriteria"]["Filters"]]
+                        for fid, props in function_events(template, "DynamoDB")}
+    rule_functions = {fid: props["Pattern"] for fid, props in function_events(template, "EventBridgeRule")}
     events = all_events()
     assert events, "events/ holds no sample events"
     assert {p.name for p in EVENTS.iterdir()} == set(events) | {"README.md"}
@@ -131,20 +137,42 @@ def test_every_function_and_route_has_a_well_formed_event():
                 body_of(event)  # the body is JSON
                 assert event["headers"]["content-length"] == str(len(event["body"].encode())), name
             covered[route.function].add(name)
-        elif event.get("Records"):
+        elif event.get("Records") and event["Records"][0]["eventSource"] == "aws:sqs":
             [record] = event["Records"]
-            assert record["eventSource"] == "aws:sqs" and record["eventSourceARN"].startswith("arn:aws:sqs:"), name
+            assert record["eventSourceARN"].startswith("arn:aws:sqs:"), name
             assert int(record["attributes"]["ApproximateReceiveCount"]) >= 1, name
             assert JOB_ID.fullmatch(json.loads(record["body"])["job_id"]), name
-            for fid in (fid for fid, fn in fns.items() if fn.queues):
+            # The queue's logical id is in its name (CloudFormation names it <stack>-<id>-<suffix>).
+            queue_name = record["eventSourceARN"].rsplit(":", 1)[1]
+            feeds = [fid for fid, fn in fns.items() if any(f"-{q}-" in queue_name for q, _ in fn.queues)]
+            assert feeds, f"{name}: no function consumes {queue_name}"
+            for fid in feeds:
+                covered[fid].add(name)
+        elif event.get("Records") and event["Records"][0]["eventSource"] == "aws:dynamodb":
+            [record] = event["Records"]
+            assert re.fullmatch(r"arn:aws:dynamodb:[\w-]+:\d{12}:table/[\w.-]+/stream/[\w:.-]+",
+                                record["eventSourceARN"]), name
+            data = record["dynamodb"]
+            assert data["StreamViewType"] == "NEW_AND_OLD_IMAGES" and data["SequenceNumber"].isdigit(), name
+            assert data["Keys"]["pk"] == data["NewImage"]["pk"], name
+            # Only records the mapping's filter criteria let through ever reach the function.
+            for fid, filters in stream_functions.items():
+                assert any(event_matches(f, record) for f in filters), f"{name}: {fid}'s filters drop it"
+                covered[fid].add(name)
+        elif event.get("detail-type") == "Object Created":
+            assert event["source"] == "aws.s3", name
+            for fid, pattern in rule_functions.items():
+                bucket = event["detail"]["bucket"]["name"]
+                concrete = pattern | {"detail": pattern["detail"] | {"bucket": {"name": [bucket]}}}
+                assert event_matches(concrete, event), f"{name}: {fid}'s rule does not match it"
                 covered[fid].add(name)
         elif event.get("detail-type") == "Scheduled Event":
             assert event["source"] in {"aws.events", "aws.scheduler"}, name
             for fid in (fid for fid, fn in fns.items() if fn.scheduled):
                 covered[fid].add(name)
         else:
-            pytest.fail(f"{name}: not an HTTP API, SQS or scheduled event")
-        # File names start with the function they feed: api-, callback-, transfer-, poller-.
+            pytest.fail(f"{name}: not an HTTP API, SQS, DynamoDB stream, S3 or scheduled event")
+        # File names start with the function they feed: api-, callback-, transfer-, poller-, inbox-, ...
         prefix = name.split("-", 1)[0]
         assert any(name in covered[fid] and fid.removesuffix("Function").lower() == prefix for fid in fns), name
 
@@ -277,3 +305,83 @@ def test_poller_schedule_event_moves_a_finished_uniall_job_on(aws, sandbox, hand
     assert item["status"] == "storing" and item["result_urls"] == [sandbox.result_url(task)]
     [message] = queue_messages(aws)
     assert json.loads(message["Body"]) == {"job_id": job["id"]}
+
+
+# ---------------------------------------------------------------------------- S3 inbox, notifications
+
+
+def test_inbox_event_submits_the_manifest_it_names(aws, sandbox, handlers, monkeypatch):
+    from tests.integration.notify_support import enable_integrations
+
+    enable_integrations(monkeypatch, aws)
+    event = load("inbox-object-created.json")
+    placeholder = event["detail"]["bucket"]["name"]
+    key = event["detail"]["object"]["key"]
+    manifest = body_of(load("api-create-job.json"))  # a manifest is what POST /v1/jobs takes
+    boto3.client("s3").put_object(Bucket=aws.bucket_name, Key=key, Body=json.dumps(manifest).encode())
+    event = retarget(event, {placeholder: aws.bucket_name})
+
+    answer = handlers["inbox"](event, Context())
+    assert answer["outcome"] == "accepted" and JOB_ID.fullmatch(answer["job_id"])
+    item = job_item(aws, answer["job_id"])
+    assert item["status"] == "submitted" and item["origin"]["key"] == key
+    assert item["request"]["prompt"] == manifest["prompt"]
+    # S3 and EventBridge deliver at least once: the same event again is the same job.
+    assert handlers["inbox"](event, Context())["job_id"] == answer["job_id"]
+    assert len(sandbox.tasks) == 1
+    # As shipped, it names a bucket this stack does not have: nothing happens.
+    assert handlers["inbox"](load("inbox-object-created.json"), Context())["outcome"] == "ignored"
+
+
+def test_notifier_stream_event_writes_the_outbox_publishes_and_queues(aws, handlers, monkeypatch):
+    from tests.integration.notify_support import bus_events, bus_target, enable_integrations, notify_messages
+
+    enable_integrations(monkeypatch, aws)
+    target = bus_target(aws)
+    event = load("notifier-dynamodb-stream.json")
+    [record] = event["Records"]
+    new_image = record["dynamodb"]["NewImage"]
+    placeholder = new_image["origin"]["M"]["bucket"]["S"]
+    job_id = new_image["id"]["S"]
+    event = retarget(event, {placeholder: aws.bucket_name})
+
+    assert handlers["notifier"](event, Context()) == {"batchItemFailures": []}
+    origin_key = new_image["origin"]["M"]["key"]["S"]
+    status_key = "outbox/" + origin_key.removeprefix("inbox/") + ".status.json"
+    stored = json.loads(boto3.client("s3").get_object(Bucket=aws.bucket_name, Key=status_key)["Body"].read())
+    assert stored["id"] == job_id and stored["status"] == "succeeded"
+    assert stored["outputs"][0]["s3_uri"].startswith(f"s3://{aws.bucket_name}/videos/{job_id}/")
+    [published] = bus_events(target)
+    assert published["detail-type"] == "Video Job Succeeded" and published["detail"] == stored
+    [message] = notify_messages(aws)
+    assert json.loads(message["Body"]) == {"job_id": job_id, "status": "succeeded", "attempt": 1}
+
+
+def test_notify_event_posts_a_verifiable_notification(aws, sandbox, handlers, monkeypatch):
+    from standardwebhooks.webhooks import Webhook
+
+    from tests.integration.notify_support import Receiver, enable_integrations, whsec
+
+    enable_integrations(monkeypatch, aws)
+    with Receiver() as receiver:
+        body = body_of(load("api-create-job.json")) | {"notify_url": receiver.url}
+        job, task = create_job(handlers, sandbox, body)
+        task = sandbox.force_status(task.task_id, "completed")
+        done = callback_event("callback-freepik-completed.json", job["id"], task)
+        done = resign(with_body(done, body_of(done) | {"generated": [sandbox.result_url(task)]}),
+                      sandbox.config.freepik_webhook_secret)
+        assert invoke(handlers["callback"], done)[1]["status"] == "storing"
+        transfer = load("transfer-sqs.json")
+        placeholder = json.loads(transfer["Records"][0]["body"])["job_id"]
+        handlers["transfer"](retarget(transfer, {placeholder: job["id"]}), Context())
+
+        notify = load("notify-sqs.json")
+        placeholder = json.loads(notify["Records"][0]["body"])["job_id"]
+        assert handlers["notify"](retarget(notify, {placeholder: job["id"]}), Context()) == {"batchItemFailures": []}
+        [request] = receiver.requests
+    payload = Webhook(whsec(aws)).verify(request.body, request.headers)
+    assert payload["type"] == "video.job.succeeded" and payload["data"]["id"] == job["id"]
+    [attempt] = job_item(aws, job["id"])["notifications"]
+    assert attempt["outcome"] == "delivered" and attempt["status_code"] == 200
+    # As shipped, it names a job this stack does not have: nothing is sent.
+    assert handlers["notify"](load("notify-sqs.json"), Context()) == {"batchItemFailures": []}

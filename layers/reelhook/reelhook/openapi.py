@@ -39,6 +39,8 @@ class JobOut(BaseModel):
     error: ErrorOut | None = None
     outputs: list[OutputOut] = Field(default_factory=list)
     events: list[dict[str, Any]] = Field(default_factory=list)
+    notify_url: str | None = None
+    notifications: list[dict[str, Any]] = Field(default_factory=list, description="Each notify_url attempt")
 
 REF = "#/components/schemas/{model}"
 
