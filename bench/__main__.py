@@ -3,6 +3,11 @@
     python -m bench                 # everything (about 15 minutes on 2 cores)
     python -m bench --quick         # CI-sized smoke run (under 3 minutes); writes bench/quick/
     python -m bench --only copy     # one benchmark (comma-separate several); others' results are kept
+    python -m bench --render-only   # rewrite BENCHMARKS.md from bench/results.json
+
+The first run builds a Lambda-like Python 3.12 environment under bench/.lambda-env (uv and a
+python3.12, e.g. pyenv's, from PyPI: a few seconds); without them cold starts are measured in
+the dev venv and say so. py-spy, when installed, adds a GIL profile to the scale benchmark.
 
 Benchmarks: coldstart, webhook, requests, copy, scale. Figures are medians of several runs,
 ratios are measured side by side in the same run. Nothing here is a timed assertion: the exit
@@ -32,6 +37,8 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="CI-sized smoke run, written to bench/quick/")
     parser.add_argument("--only", metavar="NAME", help=f"run only these (comma-separated): {', '.join(BENCHMARKS)}")
+    parser.add_argument("--render-only", action="store_true",
+                        help="rewrite BENCHMARKS.md from the saved results without running anything")
     parser.add_argument("--out", metavar="DIR", type=Path,
                         help="write results.json and BENCHMARKS.md here instead")
     args = parser.parse_args(argv)
@@ -51,6 +58,10 @@ def main(argv: list[str] | None = None) -> int:
         output = Output(BENCH_DIR / "results.json", ROOT / "BENCHMARKS.md")
 
     data = output.load()
+    if args.render_only:
+        output.markdown_path.write_text(report.render(data, BENCHMARKS))
+        say(f"[bench] rendered {output.markdown_path} from {output.results_path}")
+        return 0
     if data.get("mode") != ("quick" if args.quick else "full"):
         data = {}
     data.update({"mode": "quick" if args.quick else "full", "machine": machine_info()})
@@ -70,6 +81,7 @@ def main(argv: list[str] | None = None) -> int:
             entry["error"] = traceback.format_exc(limit=8)
             say(entry["error"])
         entry["seconds"] = round(time.monotonic() - t0, 1)
+        entry["tree"] = data["machine"].get("git", {})
         entry["finished_at"] = datetime.now(UTC).isoformat(timespec="seconds")
         data["benchmarks"][name] = entry
         data["generated_at"] = entry["finished_at"]

@@ -69,7 +69,9 @@ def main() -> None:
     s3: Any
     if method == "reelhook":
         s3 = client("s3")
-        transfer._client()
+        warm = getattr(transfer, "_client", None)  # the download client, when the module keeps one
+        if callable(warm):
+            warm()
     else:
         s3 = boto3.session.Session().client("s3")
     s3.list_objects_v2(Bucket=bucket, MaxKeys=1)  # connection and credentials warmed up

@@ -1,10 +1,11 @@
 """Shared pieces of the benchmark suite: paths, statistics, progress bars, results, AWS call counting.
 
-AWS calls are counted with botocore's own event hooks, not by reading code: every
-``boto3.session.Session`` created while :class:`AwsCalls` is installed gets ``before-call``,
-``after-call`` and ``before-send`` handlers on its botocore session, so every client made from
-it (including the ones ``reelhook.adapters.aws.client`` makes) reports each API call with its
-service, operation and parameters, who made the client, and which Lambda invocation was running.
+AWS calls are counted with botocore's own event hooks, not by reading code: every botocore
+session created while :class:`AwsCalls` is installed (a ``boto3.session.Session`` makes one too)
+gets ``before-parameter-build``, ``before-call``, ``after-call`` and ``before-send`` handlers, so
+every client made from it (including the ones ``reelhook.adapters.aws.client`` makes) reports each
+API call with its service, operation and parameters, who made the client, and which Lambda
+invocation was running.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import math
 import os
 import platform
 import statistics
+import subprocess
 import sys
 import threading
 import time
@@ -30,6 +32,11 @@ FUNCTIONS = ("api", "callback", "transfer", "poller")
 LOGICAL_IDS = {"api": "ApiFunction", "callback": "CallbackFunction", "transfer": "TransferFunction",
                "poller": "PollerFunction"}
 FUNCTION_BY_LOGICAL_ID = {v: k for k, v in LOGICAL_IDS.items()}
+
+
+def function_name(logical_id: str) -> str:
+    """ApiFunction -> api, NotifierFunction -> notifier."""
+    return FUNCTION_BY_LOGICAL_ID.get(logical_id) or logical_id.removesuffix("Function").lower()
 MiB = 1024 * 1024
 
 
@@ -94,7 +101,15 @@ def machine_info() -> dict[str, Any]:
             if line.startswith("model name"):
                 cpu = line.split(":", 1)[1].strip()
                 break
+    git = {}
+    with contextlib.suppress(OSError, subprocess.SubprocessError):
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
+                              timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+        git = {"commit": head, "uncommitted_changes": len(dirty.splitlines())}
     return {
+        "git": git,
         "python": platform.python_version(),
         "platform": platform.platform(),
         "cpus": os.cpu_count(),
@@ -140,6 +155,7 @@ class Call:
     returned_jobs: frozenset[str] = frozenset()  # job ids in a ReceiveMessage answer
     messages: int = 0  # messages in a ReceiveMessage answer
     rate_limit: bool = False  # an ADD on a provider's request budget item (pk rate#...)
+    entries: int = 1  # items in a batch call (PutEvents Entries, SendMessageBatch, ...)
 
     @property
     def name(self) -> str:
@@ -179,7 +195,7 @@ def _find_job_ids(value: Any, found: set[str], depth: int = 0) -> None:
 
 
 class AwsCalls:
-    """Counts every AWS API call made through boto3 sessions created while installed."""
+    """Counts every AWS API call made through botocore sessions created while installed."""
 
     def __init__(self, *, with_params: bool = True) -> None:
         self.calls: list[Call] = []
@@ -188,31 +204,65 @@ class AwsCalls:
         self._lock = threading.Lock()
         self._ids = iter(range(1, 10**12))
         self._original_init: Any = None
+        self._original_submit: Any = None
 
     # -- installation ------------------------------------------------------------------------
 
     def install(self) -> AwsCalls:
-        import boto3.session
+        """Hook every botocore session created from now on (boto3 sessions make one each), so every
+        client made from it reports its calls, whoever creates it and however."""
+        import botocore.session
 
         if self._original_init is not None:
             return self
-        original = boto3.session.Session.__init__
+        original = botocore.session.Session.__init__
         recorder = self
 
         def init(session: Any, *args: Any, **kwargs: Any) -> None:
             original(session, *args, **kwargs)
-            recorder.attach(session._session, recorder._origin())
+            recorder.attach(session, recorder._origin())
 
         self._original_init = original
-        boto3.session.Session.__init__ = init  # type: ignore[method-assign]
+        botocore.session.Session.__init__ = init  # type: ignore[method-assign]
+        self._patch_thread_pools()
         return self
 
+    def _patch_thread_pools(self) -> None:
+        """Work a handler hands to a thread pool (the poller's checks, stream_to_s3's part uploads)
+        still belongs to the handler's invocation."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        original = ThreadPoolExecutor.submit
+
+        def submit(pool: Any, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
+            invocation = getattr(_current, "invocation", None)
+            if invocation is None:
+                return original(pool, fn, *args, **kwargs)
+
+            def carried(*a: Any, **k: Any) -> Any:
+                previous = getattr(_current, "invocation", None)
+                _current.invocation = invocation
+                try:
+                    return fn(*a, **k)
+                finally:
+                    _current.invocation = previous
+
+            return original(pool, carried, *args, **kwargs)
+
+        self._original_submit = original
+        ThreadPoolExecutor.submit = submit  # type: ignore[method-assign]
+
     def uninstall(self) -> None:
-        import boto3.session
+        import botocore.session
 
         if self._original_init is not None:
-            boto3.session.Session.__init__ = self._original_init  # type: ignore[method-assign]
+            botocore.session.Session.__init__ = self._original_init  # type: ignore[method-assign]
             self._original_init = None
+        if self._original_submit is not None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            ThreadPoolExecutor.submit = self._original_submit  # type: ignore[method-assign]
+            self._original_submit = None
 
     def __enter__(self) -> AwsCalls:
         return self.install()
@@ -246,6 +296,8 @@ class AwsCalls:
     def _before_parameter_build(self, *, params: Any, context: dict[str, Any], **_: Any) -> None:
         # The API parameters as the caller gave them (before-call only sees the serialized body).
         key = params.get("Key") if isinstance(params, dict) else None
+        if isinstance(params, dict) and isinstance(params.get("Entries"), list):
+            context["_bench_entries"] = len(params["Entries"])
         if isinstance(key, dict) and str(key.get("pk", {}).get("S", "")).startswith("rate#"):
             context["_bench_rate"] = True
         if self.with_params:
@@ -262,6 +314,7 @@ class AwsCalls:
             service=model.service_model.service_name, operation=model.name, origin=origin,
             function=function, invocation=invocation.id if invocation else None, thread=thread,
             started=time.perf_counter(), job_ids=frozenset(jobs), rate_limit=bool(context.get("_bench_rate")),
+            entries=int(context.get("_bench_entries", 1)),
         )
         if invocation is not None:
             invocation.job_ids |= jobs
@@ -378,7 +431,7 @@ def install_handler_wrappers(recorder: AwsCalls) -> dict[str, Callable[[Any, Any
     wrapped = {}
     for logical_id, fn in functions().items():
         handler = front.load_handler(fn)
-        name = FUNCTION_BY_LOGICAL_ID.get(logical_id, logical_id)
+        name = function_name(logical_id)
         wrapped[name] = recorder.wrap(name, handler, job_ids_in_event)
         with front._load_lock:
             front._loaded[logical_id] = wrapped[name]

@@ -24,7 +24,9 @@ def render(data: dict[str, Any], benchmarks: dict[str, ModuleType]) -> str:
     out.append(f"Run: {data.get('mode', '?')} mode, last written {data.get('generated_at', '?')} on "
                f"{machine.get('cpus', '?')} CPUs ({machine.get('cpu_model', '?')}), "
                f"{machine.get('memory_gib', '?')} GiB, Python {machine.get('python', '?')} "
-               f"(cold starts use the Lambda-like 3.12 environment).")
+               f"(cold starts use the Lambda-like 3.12 environment), tree at "
+               f"{machine.get('git', {}).get('commit', '?')} with "
+               f"{machine.get('git', {}).get('uncommitted_changes', '?')} uncommitted file(s).")
     out.append("")
     rows = []
     results = data.get("benchmarks", {})
@@ -35,19 +37,31 @@ def render(data: dict[str, Any], benchmarks: dict[str, ModuleType]) -> str:
         if "result" not in entry:
             rows.append([name, "could not run (see bench/results.json)", "", "❌ error"])
             continue
-        rows.extend(module.summary_rows(entry["result"]))
+        try:
+            rows.extend(module.summary_rows(entry["result"]))
+        except (KeyError, TypeError, ValueError, ZeroDivisionError):
+            rows.append([name, "result from an older version of the suite: re-run `--only " + name + "`", "",
+                         "n/a"])
     out.append("## Summary")
     out.append("")
     out.append(table(["figure", "measured", "target", "result"], rows, "llll"))
     out.append("")
-    text = findings.render(results)
+    try:
+        text = findings.render(results)
+    except (KeyError, TypeError, ValueError, ZeroDivisionError):
+        text = ""
     if text:
         out.append(text)
     for name, module in benchmarks.items():
         entry = results.get(name)
         if entry is None or "result" not in entry:
             continue
-        out.append(module.render(entry["result"]))
-        out.append(f"_{name}: {entry['seconds']:.0f} s, finished {entry['finished_at']}._")
+        try:
+            out.append(module.render(entry["result"]))
+        except (KeyError, TypeError, ValueError, ZeroDivisionError):
+            out.append(f"## {name}\n\n(result from an older version of the suite: re-run `--only {name}`)\n")
+        tree = entry.get("tree") or {}
+        out.append(f"_{name}: {entry['seconds']:.0f} s, finished {entry['finished_at']}, tree "
+                   f"{tree.get('commit', '?')} + {tree.get('uncommitted_changes', '?')} uncommitted file(s)._")
         out.append("")
     return "\n".join(out).rstrip() + "\n"

@@ -41,6 +41,7 @@ from bench.common import (
     METER,
     AwsCalls,
     MotoBusy,
+    function_name,
     install_handler_wrappers,
     median,
     percentile,
@@ -74,6 +75,7 @@ PRICES = {  # us-east-1, USD
     "s3_get": 0.0004 / 1000,
     "secretsmanager_call": 0.05 / 10000,
     "xray_trace": 5.00 / 1e6,  # traces recorded (Tracing: Active), before sampling
+    "eventbridge_event": 1.00 / 1e6,  # custom events (PutEvents entries, per 64 KB chunk)
     "logs_gb": 0.50,  # CloudWatch Logs ingestion
 }
 PLATFORM_LOG_BYTES = 350  # Lambda's START, END and REPORT lines per invocation (estimate)
@@ -201,7 +203,7 @@ def run(quick: bool) -> dict[str, Any]:
     from reelhook_local.sandbox import SandboxConfig
     from reelhook_local.stack import LocalStack, StackOptions
 
-    jobs_total = 50 if quick else 1000
+    jobs_total = int(os.environ.get("BENCH_SCALE_JOBS", 0)) or (50 if quick else 1000)
     options = StackOptions(sandbox=SandboxConfig(step_seconds=2.0), schedule_seconds=1.0, poll_base_seconds=1,
                            poll_max_seconds=2, reconcile_after_seconds=60, transfer_workers=4,
                            aihubmax_callbacks=False)
@@ -429,17 +431,24 @@ def _summarise(stack: Any, submitted: dict[str, dict[str, Any]], statuses: dict[
     span = (max(succeeded_at) - started) if succeeded_at else math.nan
     lost = jobs_total - final["succeeded"]
     ops: Counter[str] = Counter()
+    entries: Counter[str] = Counter()
     idle_receives = receives_with_messages = 0
     for call in calls:
         if call.origin not in ("lambda", "esm"):
+            continue
+        # From the local event plumbing only what AWS bills: SQS. (Stream reads by a Lambda trigger are free.)
+        if call.origin == "esm" and call.service != "sqs":
             continue
         if call.operation == "ReceiveMessage":
             if call.messages:
                 receives_with_messages += 1
             else:
-                idle_receives += 1  # the local driver's empty long polls; counted apart below
+                idle_receives += 1  # the local driver's empty polls; counted apart below
                 continue
-        ops[call.name + (" (rate limit)" if call.rate_limit else "")] += 1
+        suffix = " (rate limit)" if call.rate_limit else " (event plumbing)" if (
+            call.origin == "esm" and call.operation == "SendMessage") else ""
+        ops[call.name + suffix] += 1
+        entries[call.name + suffix] += call.entries
     ops_per_job = {k: rnd(v / n, 3) for k, v in sorted(ops.items())}
     runs = Counter(i.function for i in invocations)
     durations = {f: [i.seconds * 1000 for i in invocations if i.function == f and not math.isnan(i.seconds)]
@@ -451,7 +460,11 @@ def _summarise(stack: Any, submitted: dict[str, dict[str, Any]], statuses: dict[
         moto_latency[name] = {"n": len(values), "p50_ms": rnd(percentile(values, 50), 2),
                               "p99_ms": rnd(percentile(values, 99), 2)}
     handler_time = sum(i.seconds for i in invocations if not math.isnan(i.seconds))
-    aws_time = sum(c.seconds for c in lambda_calls)
+    # Only calls on the invocation's own thread: the poller's checks and the part uploads run in pools,
+    # and their summed time would exceed the wall time they overlap.
+    own_thread = {i.id: i.thread for i in invocations}
+    aws_time = sum(c.seconds for c in lambda_calls
+                   if c.invocation in own_thread and c.thread == own_thread[c.invocation])
     wall = finished - started
     cpu = (cpu_end.user + cpu_end.system) - (cpu_start.user + cpu_start.system)
     result: dict[str, Any] = {
@@ -480,6 +493,7 @@ def _summarise(stack: Any, submitted: dict[str, dict[str, Any]], statuses: dict[
                                                   "p99": rnd(percentile(webhook_lag, 99), 1)},
         "poller_passes": _poller_passes(invocations),
         "aws_requests_per_job": ops_per_job,
+        "batch_entries_per_job": {k: rnd(v / n, 3) for k, v in sorted(entries.items()) if v != ops[k]},
         "dynamodb_per_job": rnd(sum(v for k, v in ops.items() if k.startswith("dynamodb:")) / n, 3),
         "sqs_per_job": rnd(sum(v for k, v in ops.items() if k.startswith("sqs:")) / n, 3),
         "esm_empty_receives": idle_receives,
@@ -522,9 +536,14 @@ def _memory_sizes() -> dict[str, int]:
     out = {}
     for logical_id, resource in template["Resources"].items():
         if resource.get("Type") == "AWS::Serverless::Function":
-            name = logical_id.removesuffix("Function").lower()
-            out[name] = int(resource["Properties"].get("MemorySize", default))
+            out[function_name(logical_id)] = int(resource["Properties"].get("MemorySize", default))
     return out
+
+
+def _http_functions() -> set[str]:
+    from reelhook_local.template import functions
+
+    return {function_name(lid) for lid, fn in functions().items() if fn.routes}
 
 
 def cost_estimate(result: dict[str, Any]) -> dict[str, Any]:
@@ -549,10 +568,13 @@ def cost_estimate(result: dict[str, Any]) -> dict[str, Any]:
          "invocations/job × median duration without load (ms, rounded up: " +
          ", ".join(f"{f} {math.ceil(ms)}" for f, ms in sorted(durations.items())) + ") × MemorySize from "
          "template.yaml (" + ", ".join(f"{f} {memory.get(f, 128)} MB" for f in sorted(inv)) + ")")
-    line("Lambda requests", sum(inv.values()), PRICES["lambda_request"], "api + callback + transfer + poller runs")
-    api_requests = inv.get("api", 0) + inv.get("callback", 0)
+    line("Lambda requests", sum(inv.values()), PRICES["lambda_request"],
+         "every function's invocations: " + ", ".join(f"{f} {v:g}" for f, v in sorted(inv.items())) + " per job")
+    http = _http_functions()
+    api_requests = sum(v for f, v in inv.items() if f in http)
     line("API Gateway HTTP API requests", api_requests, PRICES["http_api_request"],
-         "POST /v1/jobs + webhooks (client GETs not included)")
+         f"invocations of the routed functions ({', '.join(sorted(http))}): POST /v1/jobs + webhooks; client GETs "
+         "not included")
     job_writes = sum(v for k, v in per_job.items()
                      if k in ("dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:TransactWriteItems"))
     rate_writes = per_job.get("dynamodb:UpdateItem (rate limit)", 0)
@@ -575,6 +597,14 @@ def cost_estimate(result: dict[str, Any]) -> dict[str, Any]:
                                                          "s3:UploadPart", "s3:CompleteMultipartUpload"))
     line("S3 PUT-class requests", s3_puts, PRICES["s3_put"],
          "the sandbox's small sample video: 1 PutObject; a 100 MiB video is 1 + 13 + 1 = 15")
+    batch = result.get("batch_entries_per_job", {})
+    events = sum(batch.get(k, v) for k, v in per_job.items() if k.startswith("events:PutEvents"))
+    if events:
+        calls = sum(v for k, v in per_job.items() if k.startswith("events:PutEvents"))
+        line("EventBridge custom events", events, PRICES["eventbridge_event"],
+             f"PutEvents entries ({events:g}/job in {calls:g} calls/job), billed per entry")
+    priced = ("dynamodb:", "sqs:", "s3:", "secretsmanager:", "events:PutEvents")
+    unpriced = {k: v for k, v in per_job.items() if not k.startswith(priced)}
     line("Secrets Manager calls", per_job.get("secretsmanager:GetSecretValue", 0), PRICES["secretsmanager_call"],
          "once per instance per 5 minutes")
     line("X-Ray traces (Tracing: Active), upper bound", sum(inv.values()), PRICES["xray_trace"],
@@ -597,7 +627,8 @@ def cost_estimate(result: dict[str, Any]) -> dict[str, Any]:
         f"CloudWatch custom metrics ({len(result.get('emf_metrics', []))} EMF metric names seen)":
             rnd(len(result.get("emf_metrics", [])) * CUSTOM_METRIC_MONTH, 2),
     }
-    return {"prices": PRICES, "prices_date": PRICES_DATE, "lines": lines, "total_usd_per_1000_jobs": rnd(total, 4),
+    return {"prices": PRICES, "prices_date": PRICES_DATE, "lines": lines, "unpriced_requests_per_job": unpriced,
+            "total_usd_per_1000_jobs": rnd(total, 4),
             "lambda_compute_if_all_functions_at_mb": alternatives, "fixed_usd_per_month": fixed_month}
 
 
@@ -645,7 +676,7 @@ def render(result: dict[str, Any]) -> str:
     rows += [
         ["DynamoDB requests per job", f"{result['dynamodb_per_job']:.2f}", "(report)", "n/a"],
         ["SQS requests per job", f"{result['sqs_per_job']:.2f} (+ {result['esm_empty_receives_per_job']:.2f} empty "
-         "long polls of the local queue driver)", "(report)", "n/a"],
+         "receives by the local queue drivers, not counted)", "(report)", "n/a"],
     ]
     out.append(table(["figure", "measured", "target", "result"], rows, "llll"))
     out.append("")
@@ -706,7 +737,10 @@ def render_cost(cost: dict[str, Any]) -> str:
         f"From the request counts and median durations measured above. Prices: {cost['prices_date']}: Lambda "
         f"x86 ${prices['lambda_gb_second_x86']:.10f}/GB-s + $0.20/M requests; HTTP API $1.00/M; DynamoDB "
         "on-demand $0.625/M WRU, $0.125/M RRU; SQS $0.40/M; S3 PUT $0.005/1k, GET $0.0004/1k; Secrets Manager "
-        "$0.05/10k calls; X-Ray $5/M traces; CloudWatch Logs $0.50/GB. Free tiers ignored.",
+        "$0.05/10k calls; X-Ray $5/M traces; EventBridge $1/M events; CloudWatch Logs $0.50/GB, custom metrics "
+        "$0.30 each a month. Free tiers ignored."
+        + (f" Requests not priced here: {cost['unpriced_requests_per_job']}." if cost.get("unpriced_requests_per_job")
+           else ""),
         "",
         table(["item", "quantity / 1,000 jobs", "USD / 1,000 jobs", "basis"], rows, "lrrl"),
         "",

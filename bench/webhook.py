@@ -3,7 +3,7 @@
 AWS is moto's in-process ``mock_aws`` with the template's resources (as tests/conftest.py sets
 it up); jobs are created through the real api handler against the provider sandbox, then signed
 Freepik webhooks go straight into the real callback handler. Every AWS call is seen by the
-``before-call`` hook that :class:`bench.common.AwsCalls` puts on each boto3 session.
+``before-call`` hook that :class:`bench.common.AwsCalls` puts on each botocore session.
 
 Latency "excluding AWS" is measured, not stubbed: the time moto spends answering each request
 (timed around moto's ``before-send`` stubber, i.e. what AWS itself would do) is subtracted from

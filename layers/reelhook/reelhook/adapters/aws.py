@@ -11,6 +11,7 @@ import threading
 from typing import Any
 
 _clients: dict[str, Any] = {}
+_session: Any = None
 _lock = threading.Lock()
 
 
@@ -18,12 +19,16 @@ def client(service: str) -> Any:
     found = _clients.get(service)
     if found is not None:
         return found
+    global _session
     with _lock:
         if service not in _clients:
             import botocore.session
             from botocore.config import Config
 
-            _clients[service] = botocore.session.get_session().create_client(
+            # One session for every client: each new session re-reads botocore's data files.
+            if _session is None:
+                _session = botocore.session.get_session()
+            _clients[service] = _session.create_client(
                 service,
                 config=Config(
                     retries={"mode": "standard", "max_attempts": 4},
@@ -37,5 +42,7 @@ def client(service: str) -> Any:
 
 def reset_clients() -> None:
     """Forget every client (tests switch endpoints between runs)."""
+    global _session
     with _lock:
         _clients.clear()
+        _session = None
