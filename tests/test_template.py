@@ -515,6 +515,7 @@ def test_app_secret_shape(template: dict[str, Any]) -> None:
 def test_outputs(template: dict[str, Any]) -> None:
     assert set(template["Outputs"]) == {
         "ApiUrl",
+        "DashboardName",
         "VideoBucketName",
         "JobsTableName",
         "TransferQueueUrl",
@@ -878,3 +879,13 @@ def test_template_env_for_the_integration_functions() -> None:
     bare = StackResources("tbl", "bkt", "https://q/transfer", "https://q/dlq", "arn:secret")
     with pytest.raises(UnresolvedError, match="EVENT_BUS_NAME"):
         template_env(bare, function="NotifierFunction")
+
+
+def test_dashboard_shows_the_metrics_the_code_publishes(template: dict[str, Any]) -> None:
+    from reelhook.services.polling import OUTCOME_METRICS
+
+    body = props(template, "Dashboard")["DashboardBody"]["Fn::Sub"][0]
+    published = set(OUTCOME_METRICS.values()) | {"WebhooksApplied", "WebhooksIgnored", "WebhooksRejected",
+                                                   "VideosStored", "TransferAttemptsFailed", "TransfersNotStored", "JobsChecked"}
+    shown = set(re.findall(r'"(Jobs\w+|Webhooks\w+|Videos\w+|Transfer\w+|ProviderUnavailable)"', body))
+    assert shown and shown <= published  # every metric on the dashboard is one the code emits
