@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from typing import Any
+
+from reelhook.providers.base import MalformedPayload, Phase, ProviderStatus, require_mapping
 
 
 def envelope_error(status_code: int, body: Any) -> str:
@@ -38,3 +41,38 @@ def error_text(value: Any, default: str) -> str:
     if isinstance(value, str) and value:
         return value
     return default
+
+
+def read_status(
+    body: Any,
+    *,
+    vocabulary: Mapping[str, Phase],
+    results: Callable[[dict[str, Any]], tuple[str, ...]],
+    task_id: Callable[[dict[str, Any]], str | None] = task_id_from,
+    failure: Callable[[dict[str, Any], str], str],
+) -> ProviderStatus:
+    """The shape every provider shares: a status word, links once done, a reason once failed.
+
+    ``vocabulary`` maps lower-cased status words to phases. A status GET may wrap the task
+    in ``data`` and a webhook may not; both are accepted from either source. "Completed"
+    without any link yet counts as still running, so nothing is copied from nothing.
+    """
+    data = require_mapping(body, "body")
+    if isinstance(data.get("data"), dict):
+        data = data["data"]
+    raw = data.get("status")
+    if not isinstance(raw, str) or raw.lower() not in vocabulary:
+        raise MalformedPayload(f"status must be one of {', '.join(vocabulary)}")
+    phase = vocabulary[raw.lower()]
+    urls = results(data) if phase is Phase.COMPLETED else ()
+    if phase is Phase.COMPLETED and not urls:
+        phase = Phase.RUNNING
+    progress = data.get("progress")
+    return ProviderStatus(
+        task_id=task_id(data),
+        phase=phase,
+        raw_status=raw,
+        result_urls=urls,
+        error_message=failure(data, raw) if phase is Phase.FAILED else None,
+        progress=int(progress) if isinstance(progress, int | float) and 0 <= progress <= 100 else None,
+    )

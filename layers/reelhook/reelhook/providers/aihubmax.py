@@ -15,14 +15,13 @@ from collections.abc import Mapping
 from typing import Any
 
 from reelhook.config import ProviderSettings
-from reelhook.providers._common import envelope_error, error_text, task_id_from
+from reelhook.providers._common import envelope_error, error_text, read_status, task_id_from
 from reelhook.providers.base import (
     HttpCall,
     MalformedPayload,
     Phase,
     ProviderStatus,
     WebhookContext,
-    require_mapping,
     result_urls,
 )
 from reelhook.spec import InputRule, Mode, ModelSpec, NormalizedRequest, OptionSpec
@@ -111,26 +110,9 @@ class AIHubMax:
         return HttpCall("GET", f"/v1/tasks/{task_id}")
 
     def parse_status(self, body: Any, *, from_webhook: bool) -> ProviderStatus:
-        data = require_mapping(body, "body")
-        if isinstance(data.get("data"), dict):
-            data = data["data"]
-        raw = data.get("status")
-        if not isinstance(raw, str) or raw.lower() not in _STATUS:
-            raise MalformedPayload(f"status must be one of {', '.join(_STATUS)}")
-        phase = _STATUS[raw.lower()]
-        urls = result_urls(data.get("results")) if phase is Phase.COMPLETED else ()
-        if phase is Phase.COMPLETED and not urls:
-            phase = Phase.RUNNING  # completed before results are filled: poll again
-        progress = data.get("progress")
-        return ProviderStatus(
-            task_id=task_id_from(data),
-            phase=phase,
-            raw_status=raw,
-            result_urls=urls,
-            error_message=error_text(data.get("error"), f"the provider reported {raw}")
-            if phase is Phase.FAILED else None,
-            progress=int(progress) if isinstance(progress, int | float) and 0 <= progress <= 100 else None,
-        )
+        # "completed" may come before "results" is filled: read_status keeps that as running.
+        return read_status(body, vocabulary=_STATUS, results=lambda data: result_urls(data.get("results")),
+                           failure=lambda data, raw: error_text(data.get("error"), f"the provider reported {raw}"))
 
     def verify_webhook(self, ctx: WebhookContext) -> str | None:
         return None  # unsigned: the URL token authenticates it and a GET confirms its content

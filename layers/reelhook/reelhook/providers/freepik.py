@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from reelhook.config import ProviderSettings, settings
+from reelhook.providers._common import read_status
 from reelhook.providers.base import (
     HttpCall,
     MalformedPayload,
@@ -24,7 +25,6 @@ from reelhook.providers.base import (
     ProviderStatus,
     WebhookContext,
     WebhookRejected,
-    require_mapping,
     result_urls,
 )
 from reelhook.spec import (
@@ -39,10 +39,10 @@ from reelhook.webhook_auth import SignatureError, secret_bytes, verify_standard
 
 NAME = "freepik"
 _STATUS = {
-    "CREATED": Phase.SUBMITTED,
-    "IN_PROGRESS": Phase.RUNNING,
-    "COMPLETED": Phase.COMPLETED,
-    "FAILED": Phase.FAILED,
+    "created": Phase.SUBMITTED,
+    "in_progress": Phase.RUNNING,
+    "completed": Phase.COMPLETED,
+    "failed": Phase.FAILED,
 }
 MB = 1024 * 1024
 WAN_IMAGE_TYPES = ("image/jpeg", "image/png", "image/bmp", "image/webp")
@@ -245,25 +245,11 @@ class Freepik:
         return HttpCall("GET", f"{self._paths(spec, extras)[1]}/{task_id}")
 
     def parse_status(self, body: Any, *, from_webhook: bool) -> ProviderStatus:
-        data = require_mapping(body, "body")
-        # The webhook body is the GET body without "data"; accept either shape from either source.
-        if isinstance(data.get("data"), dict):
-            data = data["data"]
-        raw = data.get("status")
-        if not isinstance(raw, str) or raw.upper() not in _STATUS:
-            raise MalformedPayload(f"status must be one of {', '.join(_STATUS)}")
-        task_id = data.get("task_id")
-        if task_id is not None and not isinstance(task_id, str):
-            raise MalformedPayload("task_id must be a string")
-        phase = _STATUS[raw.upper()]
-        urls = result_urls(data.get("generated")) if phase is Phase.COMPLETED else ()
-        if phase is Phase.COMPLETED and not urls:
-            phase = Phase.RUNNING  # completed without links yet: keep waiting
-        error = None
-        if phase is Phase.FAILED:
-            error = str(data.get("error") or data.get("message") or "the provider reported FAILED")
-        return ProviderStatus(task_id=task_id, phase=phase, raw_status=raw, result_urls=urls,
-                              error_message=error)
+        # The webhook body is the GET body without "data"; read_status accepts either from either.
+        return read_status(
+            body, vocabulary=_STATUS, results=lambda data: result_urls(data.get("generated")), task_id=_task_id,
+            failure=lambda data, raw: str(data.get("error") or data.get("message") or "the provider reported FAILED"),
+        )
 
     def verify_webhook(self, ctx: WebhookContext) -> str | None:
         configured = ctx.secrets.get("freepik_webhook_secret", "").split()
@@ -290,6 +276,13 @@ class Freepik:
                 return f"{message} ({details})"
             return message
         return f"HTTP {status_code}"
+
+
+def _task_id(data: dict[str, Any]) -> str | None:
+    task_id = data.get("task_id")
+    if task_id is not None and not isinstance(task_id, str):
+        raise MalformedPayload("task_id must be a string")
+    return task_id
 
 
 def _missing_task_id() -> str:

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from reelhook.config import ProviderSettings
-from reelhook.providers._common import envelope_error, error_text, task_id_from
+from reelhook.providers._common import envelope_error, error_text, read_status, task_id_from
 from reelhook.providers.base import (
     HttpCall,
     MalformedPayload,
@@ -23,7 +23,6 @@ from reelhook.providers.base import (
     ProviderStatus,
     WebhookContext,
     WebhookRejected,
-    require_mapping,
     result_urls,
 )
 from reelhook.spec import InputRule, Mode, ModelSpec, NormalizedRequest
@@ -129,26 +128,8 @@ class UniAll:
         return HttpCall("GET", f"/v1/videos/{task_id}")
 
     def parse_status(self, body: Any, *, from_webhook: bool) -> ProviderStatus:
-        data = require_mapping(body, "body")
-        if isinstance(data.get("data"), dict):
-            data = data["data"]
-        raw = data.get("status")
-        if not isinstance(raw, str) or raw.lower() not in _STATUS:
-            raise MalformedPayload(f"status must be one of {', '.join(_STATUS)}")
-        phase = _STATUS[raw.lower()]
-        urls = _video_url(data) if phase is Phase.COMPLETED else ()
-        if phase is Phase.COMPLETED and not urls:
-            phase = Phase.RUNNING
-        progress = data.get("progress")
-        return ProviderStatus(
-            task_id=task_id_from(data),
-            phase=phase,
-            raw_status=raw,
-            result_urls=urls,
-            error_message=error_text(data.get("error"), "the provider reported failed")
-            if phase is Phase.FAILED else None,
-            progress=int(progress) if isinstance(progress, int | float) and 0 <= progress <= 100 else None,
-        )
+        return read_status(body, vocabulary=_STATUS, results=_video_url,
+                           failure=lambda data, raw: error_text(data.get("error"), "the provider reported failed"))
 
     def verify_webhook(self, ctx: WebhookContext) -> str | None:
         raise WebhookRejected(404, "UniAll sends no webhooks")
