@@ -461,10 +461,6 @@ class ScheduleDriver:
                 print(f"scheduled {self.fn.logical_id} failed: {exc!r}", file=sys.stderr)
 
 
-def dumps(value: Any) -> bytes:
-    return json.dumps(value).encode()
-
-
 # -- DynamoDB stream and S3 -> EventBridge stand-ins (notifications, the S3 inbox) -----------------
 
 _MISSING = object()

@@ -35,6 +35,14 @@ def task_id_from(body: Any) -> str | None:
     return None
 
 
+def submit_task_id(body: Any) -> str:
+    """The task id of a create answer (see ``task_id_from``), or ``MalformedPayload``."""
+    task_id = task_id_from(body)
+    if task_id is None:
+        raise MalformedPayload("the submit response has no id or task_id")
+    return task_id
+
+
 def error_text(value: Any, default: str) -> str:
     if isinstance(value, dict):
         return str(value.get("message") or value.get("code") or default)

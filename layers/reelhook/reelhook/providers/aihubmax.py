@@ -15,10 +15,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from reelhook.config import ProviderSettings
-from reelhook.providers._common import envelope_error, error_text, read_status, task_id_from
+from reelhook.providers._common import envelope_error, error_text, read_status, submit_task_id
 from reelhook.providers.base import (
     HttpCall,
-    MalformedPayload,
     Phase,
     ProviderStatus,
     WebhookContext,
@@ -101,10 +100,7 @@ class AIHubMax:
         return HttpCall("POST", "/v1/videos/generations", body)
 
     def parse_submit(self, body: Any) -> str:
-        task_id = task_id_from(body)
-        if task_id is None:
-            raise MalformedPayload("the submit response has no id or task_id")
-        return task_id
+        return submit_task_id(body)
 
     def status_call(self, spec: ModelSpec, task_id: str, extras: Mapping[str, str]) -> HttpCall:
         return HttpCall("GET", f"/v1/tasks/{task_id}")
