@@ -50,6 +50,7 @@ INBOX = "${VideoBucket.Arn}/inbox/*"
 OUTBOX = "${VideoBucket.Arn}/outbox/*"
 STREAM = "JobsTable.StreamArn"
 NOTIFY_QUEUE = "NotifyQueue.Arn"
+SUBMIT_QUEUE = "SubmitQueue.Arn"
 
 # The whole permission set of each function, rendered as (action, resource). Adding a
 # permission means adding it here too: that is the point.
@@ -63,6 +64,7 @@ EXPECTED_PERMISSIONS: dict[str, set[tuple[str, str]]] = {
         ("s3:GetObject", VIDEOS),
         ("s3:GetObject", "${VideoBucket.Arn}/inputs/*"),
         ("s3:GetObject", "arn:${AWS::Partition}:s3:::${Buckets}/*"),
+        ("sqs:SendMessage", SUBMIT_QUEUE),
     },
     "CallbackFunction": {
         ("dynamodb:GetItem", TABLE),
@@ -86,7 +88,21 @@ EXPECTED_PERMISSIONS: dict[str, set[tuple[str, str]]] = {
         ("dynamodb:GetItem", TABLE),
         ("dynamodb:UpdateItem", TABLE),
         ("sqs:SendMessage", QUEUE),
+        ("sqs:SendMessage", SUBMIT_QUEUE),
         ("secretsmanager:GetSecretValue", SECRET),
+    },
+    # Sends queued jobs: reads and claims them, takes governance items in the same table,
+    # presigns s3:// inputs, and puts waiting jobs back on its own queue.
+    "SubmitFunction": {
+        ("sqs:ReceiveMessage", SUBMIT_QUEUE),
+        ("sqs:DeleteMessage", SUBMIT_QUEUE),
+        ("sqs:GetQueueAttributes", SUBMIT_QUEUE),
+        ("sqs:SendMessage", SUBMIT_QUEUE),
+        ("dynamodb:GetItem", TABLE),
+        ("dynamodb:UpdateItem", TABLE),
+        ("secretsmanager:GetSecretValue", SECRET),
+        ("s3:GetObject", "${VideoBucket.Arn}/inputs/*"),
+        ("s3:GetObject", "arn:${AWS::Partition}:s3:::${Buckets}/*"),
     },
     # Submits like the API (same table, secret and s3:// input grants), reads manifests,
     # writes and clears error documents; its DLQ grant comes from SAM's DeadLetterQueue.
@@ -102,6 +118,7 @@ EXPECTED_PERMISSIONS: dict[str, set[tuple[str, str]]] = {
         ("s3:GetObject", "${VideoBucket.Arn}/inputs/*"),
         ("s3:GetObject", "arn:${AWS::Partition}:s3:::${Buckets}/*"),
         ("sqs:SendMessage", "InboxDLQ.Arn"),
+        ("sqs:SendMessage", SUBMIT_QUEUE),
     },
     # Reads the stream only (the images carry the job): no table access at all.
     "NotifierFunction": {
@@ -138,6 +155,7 @@ EXPECTED_ENV = {
     "VIDEO_BUCKET",
     "OUTPUT_PREFIX",
     "TRANSFER_QUEUE_URL",
+    "SUBMIT_QUEUE_URL",
     "INPUT_BUCKETS",
     "SECRET_ID",
     "CALLBACK_BASE_URL",
@@ -149,6 +167,12 @@ EXPECTED_ENV = {
     "AIHUBMAX_BASE_URL",
     "AIHUBMAX_CALLBACKS",
     "RECONCILE_AFTER_SECONDS",
+    "FREEPIK_REQUESTS_PER_SECOND",
+    "FREEPIK_MAX_IN_FLIGHT",
+    "UNIALL_REQUESTS_PER_SECOND",
+    "UNIALL_MAX_IN_FLIGHT",
+    "AIHUBMAX_REQUESTS_PER_SECOND",
+    "AIHUBMAX_MAX_IN_FLIGHT",
     "POWERTOOLS_SERVICE_NAME",
     "POWERTOOLS_METRICS_NAMESPACE",
     "POWERTOOLS_LOG_LEVEL",
@@ -520,6 +544,8 @@ def test_outputs(template: dict[str, Any]) -> None:
         "JobsTableName",
         "TransferQueueUrl",
         "TransferDLQUrl",
+        "SubmitQueueUrl",
+        "SubmitDLQUrl",
         "SecretArn",
         "EventBusName",
         "NotifySigningSecretArn",
@@ -561,7 +587,8 @@ def test_the_code_reads_every_variable_the_template_sets(template: dict[str, Any
     provider_vars = set()
     for name in provider_names():
         prefix = name.upper()
-        provider_vars |= {f"{prefix}_BASE_URL", f"{prefix}_API_KEY_HEADER", f"{prefix}_DOWNLOAD_HOSTS"}
+        provider_vars |= {f"{prefix}_BASE_URL", f"{prefix}_API_KEY_HEADER", f"{prefix}_DOWNLOAD_HOSTS",
+                          f"{prefix}_REQUESTS_PER_SECOND", f"{prefix}_BURST", f"{prefix}_MAX_IN_FLIGHT"}
         provider_vars |= {f"{prefix}_{extra.upper()}" for extra in get_provider(name).defaults.extras}
     for name in template["Globals"]["Function"]["Environment"]["Variables"]:
         if name.startswith("POWERTOOLS_") or name == "LOG_LEVEL":
@@ -842,7 +869,7 @@ def test_every_function_has_an_errors_alarm_and_every_dead_letter_queue_an_alarm
             stat = metric.get("MetricStat", {}).get("Metric", metric)
             if stat.get("MetricName") == "ApproximateNumberOfMessagesVisible":
                 watched |= {d["Value"]["Fn::GetAtt"][0] for d in stat["Dimensions"]}
-    assert watched == {"TransferDLQ", "NotifyDLQ", "NotifierFailureQueue", "InboxDLQ"}
+    assert watched == {"TransferDLQ", "NotifyDLQ", "NotifierFailureQueue", "InboxDLQ", "SubmitDLQ"}
 
 
 def test_builder_creates_the_integration_resources(moto_session: boto3.session.Session) -> None:

@@ -64,6 +64,8 @@ NOTIFY_DLQ = "NotifyDLQ"
 NOTIFIER_FAILURES = "NotifierFailureQueue"
 INBOX_DLQ = "InboxDLQ"
 NOTIFY_SECRET = "NotifySigningSecret"
+SUBMIT_QUEUE = "SubmitQueue"
+SUBMIT_DLQ = "SubmitDLQ"
 
 ClientFactory = Callable[[str], Any]
 
@@ -237,6 +239,8 @@ class StackResources:
     notifier_failure_queue_url: str = ""
     inbox_dlq_url: str = ""
     notify_secret_id: str = ""  # NotifySigningSecret's ARN
+    submit_queue_url: str = ""
+    submit_dlq_url: str = ""
 
 
 def create_stack_resources(
@@ -286,6 +290,15 @@ def create_stack_resources(
     failures_url, _ = _create_queue(sqs, f"{prefix}-notifier-failures", _properties(template, NOTIFIER_FAILURES),
                                     {}, None)
     inbox_dlq_url, _ = _create_queue(sqs, f"{prefix}-inbox-dlq", _properties(template, INBOX_DLQ), {}, None)
+    submit_dlq_url, submit_dlq_arn = _create_queue(sqs, f"{prefix}-submit-dlq", _properties(template, SUBMIT_DLQ),
+                                                   {}, None)
+    submit_queue_url, _ = _create_queue(
+        sqs,
+        f"{prefix}-submit",
+        _properties(template, SUBMIT_QUEUE),
+        {f"{SUBMIT_DLQ}.Arn": submit_dlq_arn, SUBMIT_DLQ: submit_dlq_url},
+        visibility_timeout,
+    )
     event_bus_name = _create_event_bus(make_client("events"), f"{prefix}-jobs", _properties(template, EVENT_BUS))
     secretsmanager = make_client("secretsmanager")
     secret_id = _create_secret(secretsmanager, f"{prefix}/app", _properties(template, SECRET), secret_values)
@@ -295,6 +308,7 @@ def create_stack_resources(
         table_name=table_name, bucket_name=bucket_name, queue_url=queue_url, dlq_url=dlq_url, secret_id=secret_id,
         event_bus_name=event_bus_name, notify_queue_url=notify_queue_url, notify_dlq_url=notify_dlq_url,
         notifier_failure_queue_url=failures_url, inbox_dlq_url=inbox_dlq_url, notify_secret_id=notify_secret_id,
+        submit_queue_url=submit_queue_url, submit_dlq_url=submit_dlq_url,
     )
 
 
@@ -351,6 +365,8 @@ def _refs(template: Mapping[str, Any], resources: StackResources,
         QUEUE: resources.queue_url,
         DLQ: resources.dlq_url,
         SECRET: resources.secret_id,
+        # Every function's environment names it; a hand-made instance without one leaves it empty.
+        SUBMIT_QUEUE: resources.submit_queue_url,
         "AWS::URLSuffix": "amazonaws.com",
         "AWS::Partition": "aws",
     }
@@ -361,6 +377,7 @@ def _refs(template: Mapping[str, Any], resources: StackResources,
         NOTIFIER_FAILURES: resources.notifier_failure_queue_url,
         INBOX_DLQ: resources.inbox_dlq_url,
         NOTIFY_SECRET: resources.notify_secret_id,
+        SUBMIT_DLQ: resources.submit_dlq_url,
     }
     # Left unset, a reference to one of these stays unresolved (and says so).
     return refs | {name: value for name, value in optional.items() if value}

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import threading
-from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -46,39 +45,3 @@ def test_simultaneous_identical_posts_make_one_job_and_one_provider_call(aws, sa
     assert len({job_id for _, job_id in results}) == 1
     assert len(list(sandbox.tasks)) == 1
     assert len([i for i in table_items(aws) if i["pk"].startswith("job#")]) == 1
-
-
-def test_the_request_budget_holds_across_concurrent_callers(aws, monkeypatch):
-    from reelhook.services import rate_limit
-
-    now = [1_800_000_000.25]
-    lock = threading.Lock()
-
-    def clock() -> float:
-        with lock:
-            return now[0]
-
-    def sleep(seconds: float) -> None:
-        with lock:
-            now[0] += seconds
-
-    taken: Counter[int] = Counter()
-    real_take = rate_limit.try_take
-
-    def counting_take(provider: str, per_second: int, at: float) -> bool:
-        granted = real_take(provider, per_second, at)
-        if granted:
-            with lock:
-                taken[int(at)] += 1
-        return granted
-
-    monkeypatch.setattr(rate_limit, "try_take", counting_take)
-
-    def caller(_: int) -> None:
-        rate_limit.before_provider_call("freepik", clock=clock, sleep=sleep)
-
-    with ThreadPoolExecutor(8) as pool:
-        list(pool.map(caller, range(45)))
-    assert sum(taken.values()) == 45
-    assert max(taken.values()) <= 10  # Freepik: 10 per second keeps both documented windows
-    assert rate_limit.before_provider_call("uniall") is None  # no documented limit: no bookkeeping

@@ -113,11 +113,38 @@ def test_provider_rejection_fails_the_job_with_its_message(aws, sandbox, handler
     assert job["error"]["code"] == "provider_rejected" and "402" in job["error"]["message"]
 
 
-def test_rate_limited_submit_is_retried_after_retry_after(aws, sandbox, handlers):
+def test_rate_limited_submit_goes_back_on_the_queue_with_its_retry_after(aws, sandbox, handlers):
     sandbox.config.faults.fail_next_submit_with = 429
+    sandbox.config.faults.retry_after_seconds = 7
     status, job = create(handlers, VEO)
-    assert status == 202 and job["status"] == "submitted"
-    assert len([sandbox.tasks[t] for t in sandbox.tasks]) == 1
+    # Accepted and waiting, not failed, and not retried inline.
+    assert status == 202 and job["status"] == "queued" and job["waiting_for"] == "rate_limit"
+    assert len([r for r in sandbox.request_log if r.method == "POST"]) == 1
+    [item] = job_items(aws)
+    assert "submit_started_at" not in item  # the claim was given back: no task can exist
+    # Delayed as the provider asked: not receivable yet.
+    assert queue_messages(aws, aws.submit_queue_url) == []
+    attributes = boto3.client("sqs").get_queue_attributes(
+        QueueUrl=aws.submit_queue_url, AttributeNames=["ApproximateNumberOfMessagesDelayed"])["Attributes"]
+    assert attributes["ApproximateNumberOfMessagesDelayed"] == "1"
+    record = {"messageId": "m1", "body": json.dumps({"job_id": job["id"], "attempt": 1})}
+    assert handlers["submit"]({"Records": [record]}, Context()) == {"batchItemFailures": []}
+    [item] = job_items(aws)
+    assert item["status"] == "submitted" and "waiting_for" not in item
+    assert len(list(sandbox.tasks)) == 1
+
+
+def test_a_duplicate_submit_message_never_sends_twice(aws, sandbox, handlers):
+    _, job = create(handlers, VEO)
+    assert job["status"] == "submitted"
+    record = {"messageId": "m1", "body": json.dumps({"job_id": job["id"]})}
+    assert handlers["submit"]({"Records": [record, record]}, Context()) == {"batchItemFailures": []}
+    assert len([r for r in sandbox.request_log if r.method == "POST"]) == 1
+
+
+def test_unreadable_submit_messages_are_dropped_not_retried(aws, handlers):
+    records = [{"messageId": "a", "body": "not json"}, {"messageId": "b", "body": json.dumps({"nope": 1})}]
+    assert handlers["submit"]({"Records": records}, Context()) == {"batchItemFailures": []}
 
 
 def test_ambiguous_submit_failure_is_never_resent(aws, sandbox, handlers):

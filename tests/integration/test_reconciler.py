@@ -72,11 +72,29 @@ def test_an_unknown_submit_is_failed_after_the_deadline_and_never_resent(aws, sa
     assert job["status"] == "queued"
     make_due(aws, job["id"])
     assert polling.run_pass()["waiting_for_submit"] == 1  # too young to give up on
-    make_due(aws, job["id"], created_at="2020-01-01T00:00:00.000Z")
+    make_due(aws, job["id"], submit_started_at="2020-01-01T00:00:00.000Z")
     assert polling.run_pass()["failed_unknown_submit"] == 1
     stored = JobStore().get(job["id"])
     assert stored["error"]["code"] == "submit_outcome_unknown"
     assert len([r for r in sandbox.request_log if r.method == "POST"]) == 1
+
+
+def test_a_job_waiting_for_its_turn_is_requeued_never_failed(aws, sandbox, handlers, monkeypatch):
+    monkeypatch.setenv("FREEPIK_REQUESTS_PER_SECOND", "0.01")  # one request per 100 s
+    monkeypatch.setenv("FREEPIK_BURST", "1")
+    from tests.conftest import reset_caches
+
+    reset_caches()
+    first, waiting = create(handlers), create(handlers)
+    assert first["status"] == "submitted" and waiting["waiting_for"] == "rate_limit"
+    # Old, overdue and its queue message lost: the reconciler puts it back instead of failing it.
+    boto3.client("sqs").purge_queue(QueueUrl=aws.submit_queue_url)
+    make_due(aws, waiting["id"], created_at="2020-01-01T00:00:00.000Z")
+    assert polling.run_pass()["submit_requeued"] == 1
+    stored = JobStore().get(waiting["id"], consistent=True)
+    assert stored["status"] == "queued" and "error" not in stored
+    [message] = boto3.client("sqs").receive_message(QueueUrl=aws.submit_queue_url).get("Messages", [])
+    assert json.loads(message["Body"])["job_id"] == waiting["id"]
 
 
 def test_uniall_jobs_are_polled_to_completion_with_backoff(aws, sandbox, handlers):

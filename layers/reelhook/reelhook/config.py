@@ -42,6 +42,11 @@ class ProviderSettings:
     # Hosts the transfer may download results from; empty means any public host.
     download_hosts: tuple[str, ...] = ()
     extras: dict[str, str] = field(default_factory=dict)
+    # Governance, shared by every concurrent invocation: requests per second (None: no limit),
+    # how many of them may go at once after a quiet spell, and tasks in flight (0: no cap).
+    requests_per_second: float | None = None
+    burst: int = 5
+    max_in_flight: int = 0
 
     def from_env(self, name: str) -> ProviderSettings:
         prefix = name.upper()
@@ -51,7 +56,20 @@ class ProviderSettings:
             api_key_prefix=self.api_key_prefix,
             download_hosts=_hosts(_env(f"{prefix}_DOWNLOAD_HOSTS", ",".join(self.download_hosts))),
             extras={key: _env(f"{prefix}_{key.upper()}", value) for key, value in self.extras.items()},
+            requests_per_second=_rate(_env(f"{prefix}_REQUESTS_PER_SECOND"), self.requests_per_second),
+            burst=max(1, _env_int(f"{prefix}_BURST", self.burst)),
+            max_in_flight=max(0, _env_int(f"{prefix}_MAX_IN_FLIGHT", self.max_in_flight)),
         )
+
+
+def _rate(raw: str, default: float | None) -> float | None:
+    """Empty keeps the provider's default; 0 (or "none") means no limit."""
+    if not raw:
+        return default
+    if raw.lower() in {"none", "unlimited"}:
+        return None
+    value = float(raw)
+    return value if value > 0 else None
 
 
 def _hosts(raw: str) -> tuple[str, ...]:
@@ -63,6 +81,7 @@ class Settings:
     jobs_table: str
     video_bucket: str
     transfer_queue_url: str
+    submit_queue_url: str
     secret_id: str
     callback_base_url: str
     output_prefix: str
@@ -87,6 +106,7 @@ def settings() -> Settings:
         jobs_table=_env("JOBS_TABLE", "reelhook-jobs"),
         video_bucket=_env("VIDEO_BUCKET", "reelhook-videos"),
         transfer_queue_url=_env("TRANSFER_QUEUE_URL"),
+        submit_queue_url=_env("SUBMIT_QUEUE_URL"),
         secret_id=_env("SECRET_ID", "reelhook/secrets"),
         callback_base_url=_env("CALLBACK_BASE_URL").rstrip("/"),
         output_prefix=_env("OUTPUT_PREFIX", "videos/").lstrip("/"),

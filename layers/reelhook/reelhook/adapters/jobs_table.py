@@ -218,6 +218,46 @@ class JobStore:
             raise
         return True
 
+    def claim_submit(self, job_id: str, now_iso: str) -> bool:
+        """Take the one right to send this job's create request. False if it is taken or the job moved on.
+
+        Once claimed, a job is never sent again by anyone: if the claimant dies mid-send, the
+        provider may have a task, and the reconciler fails the job as an unknown outcome.
+        """
+        try:
+            self._ddb.update_item(
+                TableName=self.table, Key=job_key(job_id),
+                UpdateExpression="SET submit_started_at = :now REMOVE waiting_for",
+                ConditionExpression=("attribute_exists(pk) AND #status = :queued"
+                                     " AND attribute_not_exists(submit_started_at)"),
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues=to_dynamo({":now": now_iso, ":queued": Status.QUEUED.value}),
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    def release_submit(self, job_id: str, claimed_at: str, fields: Mapping[str, Any]) -> bool:
+        """Give the claim back after a refusal that certainly made no task (429/503, never sent)."""
+        names = {f"#f{i}": name for i, name in enumerate(fields)} | {"#status": "status"}
+        values = {f":f{i}": value for i, value in enumerate(fields.values())}
+        values |= {":queued": Status.QUEUED.value, ":claimed": claimed_at}
+        sets = ", ".join(f"#f{i} = :f{i}" for i in range(len(fields)))
+        try:
+            self._ddb.update_item(
+                TableName=self.table, Key=job_key(job_id),
+                UpdateExpression=(f"SET {sets} " if sets else "") + "REMOVE submit_started_at",
+                ConditionExpression="#status = :queued AND submit_started_at = :claimed",
+                ExpressionAttributeNames=names, ExpressionAttributeValues=to_dynamo(values),
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
     def due_jobs(self, now_epoch: int, *, limit: int = 100) -> Iterator[dict[str, Any]]:
         """Non-terminal jobs whose ``next_check_at`` has passed, across every shard."""
         for shard in range(settings().active_shards):

@@ -28,6 +28,8 @@ from reelhook.providers.base import HttpCall, Provider
 REFUSED_STATUSES = frozenset({429, 503})
 MAX_ATTEMPTS = 4
 MAX_BACKOFF_SECONDS = 8.0
+# A provider's Retry-After is honoured up to SQS's longest message delay.
+MAX_REQUEUE_DELAY_SECONDS = 900.0
 USER_AGENT = "reelhook/0.1"
 _pool: urllib3.PoolManager | None = None
 _lock = threading.Lock()
@@ -46,6 +48,14 @@ class ProviderRejected(Exception):
 
 class ProviderUnavailable(Exception):
     """Rate-limited or failing after every retry; the request certainly did not take effect."""
+
+
+class ProviderRefused(ProviderUnavailable):
+    """Refused before taking effect (429/503, or never sent); ``retry_after`` is the provider's hint."""
+
+    def __init__(self, message: str, retry_after: float | None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class OutcomeUnknown(Exception):
@@ -75,17 +85,28 @@ def auth_headers(provider_name: str, secrets: Mapping[str, str]) -> dict[str, st
     return {conf.api_key_header: f"{conf.api_key_prefix}{key}"}
 
 
+def retry_after_header(headers: Mapping[str, str], *, cap: float) -> float | None:
+    """``Retry-After`` in seconds (a number or an HTTP date), at most ``cap``; None when absent or unreadable."""
+    header = headers.get("retry-after")
+    if not header:
+        return None
+    try:
+        seconds = float(header)
+    except ValueError:
+        try:
+            seconds = parsedate_to_datetime(header).timestamp() - time.time()
+        except (TypeError, ValueError, OverflowError):
+            return None
+    if seconds != seconds:  # NaN
+        return None
+    return min(cap, max(0.0, seconds))
+
+
 def retry_after_seconds(headers: Mapping[str, str], attempt: int) -> float:
     """Honour ``Retry-After`` (seconds or HTTP date); otherwise exponential backoff, full jitter."""
-    header = headers.get("retry-after")
-    if header:
-        try:
-            return min(MAX_BACKOFF_SECONDS, max(0.0, float(header)))
-        except ValueError:
-            try:
-                return min(MAX_BACKOFF_SECONDS, max(0.0, parsedate_to_datetime(header).timestamp() - time.time()))
-            except (TypeError, ValueError):
-                pass
+    hinted = retry_after_header(headers, cap=MAX_BACKOFF_SECONDS)
+    if hinted is not None:
+        return hinted
     return random.uniform(0, min(MAX_BACKOFF_SECONDS, 0.25 * 2**attempt))
 
 
@@ -103,10 +124,13 @@ def send(
     *,
     sleep: Callable[[float], None] = time.sleep,
     before_attempt: Callable[[], None] | None = None,
+    retry_refused: bool = True,
 ) -> ProviderResponse:
     """Send ``call`` to ``provider`` and return its JSON answer, retrying only where safe.
 
-    ``before_attempt`` runs before every attempt (the rate limiter hooks in here).
+    ``before_attempt`` runs before every attempt (the rate limiter hooks in here). With
+    ``retry_refused=False`` a refusal (429/503, or a request never sent) is not retried here
+    but raised as ``ProviderRefused``, for callers that queue the work for later instead.
     """
     idempotent = call.method == "GET"
     url = settings().provider(provider.name).base_url + call.path
@@ -123,6 +147,8 @@ def send(
             response = http_pool().request(call.method, url, body=body, headers=headers, redirect=False)
         except NOT_SENT as exc:
             last_error = f"could not connect: {type(exc).__name__}"
+            if not retry_refused:
+                raise ProviderRefused(last_error, None) from exc
             sleep(random.uniform(0, min(MAX_BACKOFF_SECONDS, 0.25 * 2**attempt)))
             continue
         except HTTPError as exc:  # read timeout, dropped connection: the request may have arrived
@@ -137,6 +163,8 @@ def send(
         message = provider.error_message(status, _body(response.data))
         if status in REFUSED_STATUSES or (idempotent and status >= 500):
             last_error = f"HTTP {status}: {message}"
+            if not retry_refused:
+                raise ProviderRefused(last_error, retry_after_header(response.headers, cap=MAX_REQUEUE_DELAY_SECONDS))
             sleep(retry_after_seconds(response.headers, attempt))
             continue
         if status >= 500:

@@ -78,7 +78,6 @@ class AIHubMax:
     models = MODELS
     link_lifetime_seconds = 24 * 3600
     webhook_needs_confirmation = True
-    requests_per_second = None
 
     def sends_webhooks(self, extras: Mapping[str, str]) -> bool:
         return extras.get("callbacks", "false").lower() == "true"

@@ -67,15 +67,14 @@ class WebhookContext:
 
 class Provider(Protocol):
     name: str
-    # Base URL, key header and extras; each can be overridden by environment variables.
+    # Base URL, key header, extras and rate/concurrency limits; each can be overridden by
+    # environment variables.
     defaults: ProviderSettings
     models: tuple[ModelSpec, ...]
     # How long a result link lives, when the provider documents it (seconds); else a safe guess.
     link_lifetime_seconds: int
     # Unsigned webhooks are confirmed with a status GET before anything irreversible.
     webhook_needs_confirmation: bool
-    # Requests per second shared by all invocations, when the provider documents a limit.
-    requests_per_second: int | None
 
     def sends_webhooks(self, extras: Mapping[str, str]) -> bool: ...
 

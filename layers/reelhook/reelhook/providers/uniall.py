@@ -108,7 +108,6 @@ class UniAll:
     models = MODELS
     link_lifetime_seconds = 3600  # undocumented: copy at once
     webhook_needs_confirmation = False
-    requests_per_second = None
 
     def sends_webhooks(self, extras: Mapping[str, str]) -> bool:
         return False

@@ -19,18 +19,21 @@ from typing import Any
 from reelhook import clock
 from reelhook.adapters import provider_http
 from reelhook.adapters.jobs_table import JobStore
-from reelhook.adapters.queue import send_transfer
+from reelhook.adapters.queue import send_submit, send_transfer
 from reelhook.adapters.secrets import get_secrets
 from reelhook.config import settings
 from reelhook.providers import get_model, get_provider
 from reelhook.providers.base import MalformedPayload, Phase, ProviderStatus
-from reelhook.services.rate_limit import RateLimitTimeout, before_provider_call
+from reelhook.services.rate_limit import RateLimitTimeout, wait_for_slot
 from reelhook.services.status import apply_status, fail_job, storing_check_at
 from reelhook.states import TERMINAL, Status
 
 logger = logging.getLogger(__name__)
 # A copy still pending this close to its links' deadline is worth an alarm.
 NEAR_EXPIRY_SECONDS = 600
+# A status GET waits this long at most for its request slot; a job that cannot get one stays
+# due and is checked on the next pass.
+POLL_SLOT_WAIT_SECONDS = 5.0
 # Outcomes of a pass, published as CloudWatch metrics under these names (README: Metrics).
 OUTCOME_METRICS = {
     "moved_to_submitted": "JobsAdvanced", "moved_to_running": "JobsAdvanced", "moved_to_storing": "JobsAdvanced",
@@ -38,6 +41,7 @@ OUTCOME_METRICS = {
     "poll_rejected": "PollRejected", "transfer_redriven": "TransfersRedriven",
     "transfer_redriven_near_expiry": "JobsNearLinkExpiry", "failed_output_expired": "JobsOutputExpired",
     "failed_unknown_submit": "JobsSubmitOutcomeUnknown", "waiting_for_submit": "JobsUnchanged",
+    "submit_requeued": "SubmitsRequeued",
     "deferred": "JobsDeferred",
     "moved_on": "JobsUnchanged", "terminal": "JobsUnchanged", "error": "PollErrors",
 }
@@ -48,7 +52,8 @@ def fetch_status(job: dict[str, Any]) -> ProviderStatus:
     provider = get_provider(spec.provider)
     call = provider.status_call(spec, job["provider_task_id"], settings().provider(spec.provider).extras)
     answer = provider_http.send(
-        provider, call, get_secrets(), before_attempt=lambda: before_provider_call(spec.provider)
+        provider, call, get_secrets(),
+        before_attempt=lambda: wait_for_slot(spec.provider, max_wait=POLL_SLOT_WAIT_SECONDS),
     )
     return provider.parse_status(answer.body, from_webhook=False)
 
@@ -127,12 +132,23 @@ def _redrive_storing(job: dict[str, Any], *, store: JobStore, now: float) -> str
 
 
 def _resolve_unsent(job: dict[str, Any], *, store: JobStore, now: float) -> str:
-    """A job with no task id: the submit crashed or its outcome was unknown. Never re-sent."""
-    created = job.get("created_at", "")
-    age_ok = now - _epoch(created) >= settings().reconcile_after_seconds
-    if not age_ok:
-        store.update_fields(job["id"], {"next_check_at": int(now) + settings().reconcile_after_seconds},
-                            only_if_status=[Status.QUEUED])
+    """A job with no task id. Waiting for its turn: make sure it is on the submit queue.
+
+    Claimed (a create request may have been sent) but no task id: never re-sent. After the
+    deadline the job fails as an unknown outcome, since the provider may have a task.
+    """
+    reconcile = settings().reconcile_after_seconds
+    later = {"next_check_at": int(now) + reconcile}
+    claimed_at = job.get("submit_started_at")
+    if not claimed_at and job.get("submit_outcome") != "unknown":
+        # A lost or dead-lettered queue message must not strand the job; a duplicate is harmless
+        # (the claim lets only one create request out).
+        if store.update_fields(job["id"], later, only_if_status=[Status.QUEUED]):
+            send_submit(job["id"])
+            return "submit_requeued"
+        return "moved_on"
+    if now - _epoch(claimed_at or job.get("created_at", "")) < reconcile:
+        store.update_fields(job["id"], later, only_if_status=[Status.QUEUED])
         return "waiting_for_submit"
     fail_job(store, job["id"], "submit_outcome_unknown",
              "the provider call did not return a task id in time; the provider may have a task for this "

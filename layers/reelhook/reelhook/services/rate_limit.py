@@ -1,9 +1,8 @@
-"""A request budget per provider shared by every concurrent invocation.
+"""Provider governance as callers see it: when may I send, and may this job hold a task.
 
-Freepik allows 50 requests/s over 5 s and 10 requests/s averaged over 2 minutes. A
-budget of 10 per wall-clock second satisfies both (at most 20 in any one second across
-a window boundary, 50 in any 5 s, 1,200 in 2 minutes). The count lives in DynamoDB and
-is taken with one conditional ADD, so concurrent Lambdas cannot overspend it.
+Limits come from each provider's settings (``{NAME}_REQUESTS_PER_SECOND``, ``{NAME}_BURST``,
+``{NAME}_MAX_IN_FLIGHT``; Freepik's documented rate by default). The bookkeeping lives in
+``adapters.governance``: one conditional write per reservation, never read-then-write.
 """
 
 from __future__ import annotations
@@ -11,55 +10,46 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from botocore.exceptions import ClientError
-
-from reelhook.adapters.aws import client
+from reelhook.adapters import governance
 from reelhook.config import settings
-from reelhook.providers import get_provider
-
-MAX_WAIT_SECONDS = 30.0
 
 
 class RateLimitTimeout(Exception):
-    """No budget became free within the wait allowed."""
+    """The next request slot is further away than the caller can wait."""
 
 
-def try_take(provider: str, per_second: int, now: float) -> bool:
-    second = int(now)
-    try:
-        client("dynamodb").update_item(
-            TableName=settings().jobs_table,
-            Key={"pk": {"S": f"rate#{provider}#{second}"}},
-            UpdateExpression="ADD used :one SET expires_at = if_not_exists(expires_at, :ttl)",
-            ConditionExpression="attribute_not_exists(used) OR used < :limit",
-            ExpressionAttributeValues={
-                ":one": {"N": "1"},
-                ":limit": {"N": str(per_second)},
-                ":ttl": {"N": str(second + 600)},
-            },
-        )
-    except ClientError as exc:
-        if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
-            return False
-        raise
-    return True
+def reserve(provider: str, *, now: float | None = None) -> float:
+    """Reserve one request to ``provider``; returns when it may be sent (now for unlimited providers)."""
+    now = time.time() if now is None else now
+    conf = settings().provider(provider)
+    if conf.requests_per_second is None:
+        return now
+    return governance.reserve_request_slot(provider, conf.requests_per_second, conf.burst, now)
 
 
-def before_provider_call(
+def wait_for_slot(
     provider: str,
     *,
+    max_wait: float,
     clock: Callable[[], float] = time.time,
     sleep: Callable[[float], None] = time.sleep,
 ) -> None:
-    """Block until this call fits the provider's budget (no-op for providers without one)."""
-    per_second = get_provider(provider).requests_per_second
-    if per_second is None:
-        return
-    deadline = clock() + MAX_WAIT_SECONDS
-    while True:
-        now = clock()
-        if try_take(provider, per_second, now):
-            return
-        if now >= deadline:
-            raise RateLimitTimeout(f"no {provider} request budget within {MAX_WAIT_SECONDS:.0f} s")
-        sleep(max(0.01, int(now) + 1 - now))
+    """Block until a reserved request slot comes, if it comes within ``max_wait`` seconds."""
+    now = clock()
+    send_at = reserve(provider, now=now)
+    if send_at - now > max_wait:
+        # The slot is forfeited: a wasted slot only slows us down, it never overspends.
+        raise RateLimitTimeout(f"the next {provider} request slot is {send_at - now:.1f} s away")
+    if send_at > now:
+        sleep(send_at - now)
+
+
+def take_in_flight(provider: str, job_id: str) -> bool:
+    """True when the job may hold a task at ``provider`` (always, without a cap)."""
+    cap = settings().provider(provider).max_in_flight
+    return cap <= 0 or governance.acquire_in_flight(provider, job_id, cap)
+
+
+def release_in_flight(provider: str, job_id: str) -> None:
+    if settings().provider(provider).max_in_flight > 0:
+        governance.release_in_flight(provider, job_id)

@@ -11,6 +11,7 @@ from reelhook.adapters.queue import send_transfer
 from reelhook.links import links_deadline
 from reelhook.providers import get_provider
 from reelhook.providers.base import Phase, ProviderStatus
+from reelhook.services.rate_limit import release_in_flight
 from reelhook.states import Status
 
 TARGET = {
@@ -79,6 +80,9 @@ def apply_status(
         set_fields=fields,
         delivery_id=delivery_id,
     )
+    if transition.applied and target in (Status.STORING, Status.FAILED):
+        # The provider is done with the task: its in-flight slot frees for the next job.
+        release_in_flight(provider_name, job_id)
     if transition.applied and target is Status.STORING:
         # If this send is lost (crash), the reconciler re-drives jobs stuck in storing.
         send_transfer(job_id)
@@ -95,4 +99,6 @@ def fail_job(store: JobStore, job_id: str, code: str, message: str, *, source: s
         event={"status": Status.FAILED.value, "at": clock.iso(now), "source": source, "reason": code},
         set_fields={"error": {"code": code, "message": message[:2000]}},
     )
+    if moved.applied and moved.job is not None:
+        release_in_flight(str(moved.job.get("provider", "")), job_id)
     return moved.job

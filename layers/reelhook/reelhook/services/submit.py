@@ -4,20 +4,36 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
+import math
+import random
+import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from reelhook import clock
 from reelhook.adapters import provider_http
 from reelhook.adapters.jobs_table import JobStore, active_shard
+from reelhook.adapters.queue import send_submit
 from reelhook.adapters.secrets import callback_token_key, get_secrets
 from reelhook.config import settings
-from reelhook.providers import get_provider
+from reelhook.providers import get_model, get_provider
+from reelhook.services import rate_limit
 from reelhook.services.media import presigned_request
 from reelhook.services.status import fail_job
 from reelhook.spec import ModelSpec, NormalizedRequest
 from reelhook.states import Status
 from reelhook.webhook_auth import job_token
+
+logger = logging.getLogger(__name__)
+# The API and the inbox send at once only when a request slot is this close; the submit
+# consumer sleeps for a slot up to QUEUE_WAIT_SECONDS and queues anything further away.
+INLINE_WAIT_SECONDS = 0.2
+QUEUE_WAIT_SECONDS = 2.0
+# A provider at its in-flight cap is asked again after this backoff (seconds, jittered).
+CONCURRENCY_BASE_DELAY = 5
+CONCURRENCY_MAX_DELAY = 120
 
 
 def body_hash(req: NormalizedRequest) -> str:
@@ -38,9 +54,10 @@ def submit_job(
     store: JobStore | None = None,
     origin: dict[str, Any] | None = None,
 ) -> tuple[dict[str, Any], bool]:
-    """Store the job, then call the provider once. Returns ``(job, created)``.
+    """Store the job, then send it if its provider allows it right now, else queue it.
 
-    A replayed idempotency key returns the first job and makes no provider call.
+    Returns ``(job, created)``; never waits for a provider's budget. A replayed idempotency
+    key returns the first job and makes no provider call.
     """
     store = store or JobStore()
     provider = get_provider(spec.provider)
@@ -76,28 +93,83 @@ def submit_job(
     )
     if not created:
         return job, False
-    return send_to_provider(spec, job, callback_base_url=callback_base_url, store=store), True
+    try:
+        return dispatch(spec, job, callback_base_url=callback_base_url, store=store, max_wait=INLINE_WAIT_SECONDS), True
+    except Exception:
+        # The job is stored and queued: the reconciler puts it on the submit queue when it comes due.
+        logger.exception("job %s stored but not yet handed on; the reconciler will", job_id)
+        return store.get(job_id, consistent=True) or job, True
+
+
+def dispatch(
+    spec: ModelSpec,
+    job: dict[str, Any],
+    *,
+    callback_base_url: str,
+    store: JobStore,
+    max_wait: float,
+    slot_at: float | None = None,
+    attempt: int = 0,
+    sleep: Callable[[float], None] = time.sleep,
+) -> dict[str, Any]:
+    """Send a queued job now if its provider allows it within ``max_wait`` seconds, else queue it.
+
+    Never fails a job for being busy: no request slot or no in-flight room puts the job on
+    the submit queue, with the reason in ``waiting_for``. ``slot_at`` is a request slot this
+    job reserved earlier (its queue message carries it).
+    """
+    if job.get("status") != Status.QUEUED.value or job.get("submit_started_at"):
+        return job  # sent, being sent, or moved on: never twice
+    provider = spec.provider
+    if not rate_limit.take_in_flight(provider, job["id"]):
+        return _wait(job, "provider_concurrency", delay=_backoff(attempt), attempt=attempt, store=store)
+    now = time.time()
+    if slot_at is None or slot_at - now > max_wait:
+        slot_at = rate_limit.reserve(provider, now=now) if slot_at is None else slot_at
+    if slot_at - now > max_wait:
+        return _wait(job, "rate_limit", delay=math.ceil(slot_at - now), slot_at=slot_at, attempt=attempt, store=store)
+    if slot_at > now:
+        sleep(slot_at - now)
+    claimed_at = clock.iso(clock.now())
+    if not store.claim_submit(job["id"], claimed_at):
+        return store.get(job["id"], consistent=True) or job
+    return send_to_provider(spec, job, callback_base_url=callback_base_url, store=store,
+                            claimed_at=claimed_at, attempt=attempt)
+
+
+def _backoff(attempt: int) -> int:
+    return int(min(CONCURRENCY_MAX_DELAY, CONCURRENCY_BASE_DELAY * 2 ** min(attempt, 6)) * random.uniform(0.8, 1.2))
+
+
+def _wait(job: dict[str, Any], reason: str, *, delay: int, attempt: int, store: JobStore,
+          slot_at: float | None = None) -> dict[str, Any]:
+    if job.get("waiting_for") != reason:
+        store.update_fields(job["id"], {"waiting_for": reason}, only_if_status=[Status.QUEUED])
+    send_submit(job["id"], delay_seconds=delay, slot_at=slot_at, attempt=attempt + 1)
+    return {**job, "waiting_for": reason}
 
 
 def send_to_provider(
-    spec: ModelSpec, job: dict[str, Any], *, callback_base_url: str, store: JobStore
+    spec: ModelSpec, job: dict[str, Any], *, callback_base_url: str, store: JobStore,
+    claimed_at: str, attempt: int = 0,
 ) -> dict[str, Any]:
+    """Send the create request of a job this caller has claimed; at most once, whatever happens."""
     provider = get_provider(spec.provider)
     extras = settings().provider(spec.provider).extras
     job_id = job["id"]
     hook = callback_url(callback_base_url, spec.provider, job_id) if provider.sends_webhooks(extras) else None
     call = provider.submit_call(spec, presigned_request(job["request"]), hook, extras)
-    from reelhook.services.rate_limit import RateLimitTimeout, before_provider_call
-
     try:
-        answer = provider_http.send(
-            provider, call, get_secrets(), before_attempt=lambda: before_provider_call(spec.provider)
-        )
+        answer = provider_http.send(provider, call, get_secrets(), retry_refused=False)
         task_id = provider.parse_submit(answer.body)
+    except provider_http.ProviderRefused as exc:
+        # Certainly no task: give the claim back and try again later, as the provider asks.
+        delay = exc.retry_after if exc.retry_after is not None else _backoff(attempt)
+        if store.release_submit(job_id, claimed_at, {"waiting_for": "rate_limit", "last_submit_error": str(exc)[:500]}):
+            send_submit(job_id, delay_seconds=math.ceil(delay), attempt=attempt + 1)
+        return store.get(job_id, consistent=True) or job
     except provider_http.ProviderRejected as exc:
         return fail_job(store, job["id"], "provider_rejected", f"HTTP {exc.status_code}: {exc.message}") or job
-    except (provider_http.ProviderUnavailable, RateLimitTimeout) as exc:
-        return fail_job(store, job["id"], "provider_unavailable", str(exc)) or job
     except provider_http.OutcomeUnknown as exc:
         # Never re-sent: the provider may have a (paid) task. A webhook, if one comes, adopts it;
         # otherwise the reconciler fails the job as submit_outcome_unknown after the deadline.
@@ -121,3 +193,29 @@ def send_to_provider(
         store.update_fields(job_id, {"provider_task_id": task_id},
                             only_if_status=[Status.RUNNING, Status.STORING, Status.SUCCEEDED])
     return store.get(job_id, consistent=True) or moved.job
+
+
+def handle_submit_messages(records: list[dict[str, Any]], *, callback_base_url: str) -> list[str]:
+    """The submit queue's consumer: returns the message ids to retry."""
+    store = JobStore()
+    failed: list[str] = []
+    for record in records:
+        try:
+            message = json.loads(record["body"])
+            job_id = str(message["job_id"])
+            slot = message.get("slot_at")
+            slot_at = float(slot) if isinstance(slot, int | float) else None
+            attempt = int(message.get("attempt", 0))
+        except (KeyError, TypeError, ValueError):
+            logger.error("unreadable submit message %s", record.get("messageId"))
+            continue  # a poison message can never succeed
+        try:
+            job = store.get(job_id, consistent=True)
+            if job is None:
+                continue
+            dispatch(get_model(job["model"]), job, callback_base_url=callback_base_url, store=store,
+                     max_wait=QUEUE_WAIT_SECONDS, slot_at=slot_at, attempt=attempt)
+        except Exception:
+            logger.exception("submit of job %s not handled; the message comes back", job_id)
+            failed.append(record["messageId"])
+    return failed

@@ -1,0 +1,137 @@
+"""Provider governance against moto: request slots and in-flight caps under concurrency."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import boto3
+import pytest
+
+from tests.conftest import Context, api_event, table_items
+
+VEO = {"model": "freepik/veo-3-1-reference-to-video", "prompt": "a cat on a skateboard",
+       "reference_images": ["https://example.com/cat.png"]}
+UNIALL = {"model": "uniall/veo3.1-video-720p", "prompt": "a lighthouse at dusk"}
+
+
+@pytest.fixture
+def atomic_moto(monkeypatch):
+    """In-process moto answers one request at a time, so conditional writes are atomic as on DynamoDB."""
+    from moto.core.botocore_stubber import BotocoreStubber
+
+    lock = threading.Lock()
+    real_call = BotocoreStubber.__call__
+
+    def one_at_a_time(self, *args, **kwargs):
+        with lock:
+            return real_call(self, *args, **kwargs)
+
+    monkeypatch.setattr(BotocoreStubber, "__call__", one_at_a_time)
+
+
+def create(handlers, body):
+    answer = handlers["api"](api_event("POST", "/v1/jobs", body), Context())
+    return answer["statusCode"], json.loads(answer["body"])
+
+
+def jobs(aws):
+    return {i["id"]: i for i in table_items(aws) if i["pk"].startswith("job#")}
+
+
+def test_request_slots_hold_the_rate_across_concurrent_callers(aws, atomic_moto):
+    from reelhook.adapters.governance import reserve_request_slot
+
+    now = 1_800_000_000.25
+    with ThreadPoolExecutor(8) as pool:
+        slots = sorted(pool.map(lambda _: reserve_request_slot("freepik", 10.0, 5, now), range(60)))
+    # The first burst goes at once; then one every 100 ms, each slot held by exactly one caller.
+    assert slots[:5] == [now] * 5
+    gaps = [round(b - a, 6) for a, b in itertools.pairwise(slots[4:])]
+    assert gaps == [0.1] * len(gaps)
+    for start in slots:  # no 1-second window holds more than rate + burst
+        assert sum(1 for s in slots if start <= s < start + 1) <= 15
+    # After a quiet spell the clock restarts at now instead of handing out past slots.
+    later = now + 3600
+    assert reserve_request_slot("freepik", 10.0, 5, later) == later
+
+
+def test_unlimited_providers_make_no_budget_writes(aws):
+    from reelhook.services import rate_limit
+
+    assert rate_limit.reserve("uniall", now=100.0) == 100.0
+    assert not [i for i in table_items(aws) if i["pk"].startswith("gov#")]
+
+
+def test_a_job_refused_budget_is_queued_not_failed(aws, sandbox, handlers, monkeypatch):
+    monkeypatch.setenv("FREEPIK_REQUESTS_PER_SECOND", "1")
+    monkeypatch.setenv("FREEPIK_BURST", "1")
+    from tests.conftest import reset_caches
+
+    reset_caches()
+    answers = [create(handlers, VEO) for _ in range(4)]
+    assert {status for status, _ in answers} == {202}
+    statuses = [job["status"] for _, job in answers]
+    assert statuses[0] == "submitted" and statuses[1:] == ["queued"] * 3
+    assert all(job["waiting_for"] == "rate_limit" for _, job in answers[1:])
+    assert len([r for r in sandbox.request_log if r.method == "POST"]) == 1
+    # Each waiting job holds its own reserved slot, one second apart, and waits on the queue for it.
+    sqs = boto3.client("sqs")
+    delayed = sqs.get_queue_attributes(QueueUrl=aws.submit_queue_url,
+                                       AttributeNames=["ApproximateNumberOfMessagesDelayed"])["Attributes"]
+    assert delayed["ApproximateNumberOfMessagesDelayed"] == "3"
+    assert not [j for j in jobs(aws).values() if j["status"] == "failed"]
+
+
+def test_the_in_flight_cap_holds_under_concurrency_and_frees_on_completion(aws, sandbox, handlers, monkeypatch,
+                                                                           atomic_moto):
+    monkeypatch.setenv("UNIALL_MAX_IN_FLIGHT", "3")
+    from reelhook.adapters import governance
+    from reelhook.services import submit
+
+    monkeypatch.setattr(submit, "CONCURRENCY_BASE_DELAY", 0)  # waiting jobs come back at once here
+    from tests.conftest import reset_caches
+
+    reset_caches()
+    lock = threading.Lock()
+    peak = [0]
+    real_acquire = governance.acquire_in_flight
+
+    def watching_acquire(provider: str, job_id: str, cap: int) -> bool:
+        granted = real_acquire(provider, job_id, cap)
+        with lock:
+            peak[0] = max(peak[0], len(governance.in_flight(provider)))
+        return granted
+
+    monkeypatch.setattr(governance, "acquire_in_flight", watching_acquire)
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(lambda _: create(handlers, UNIALL), range(10)))
+    assert {status for status, _ in answers} == {202}
+    submitted = [job for _, job in answers if job["status"] == "submitted"]
+    waiting = [job for _, job in answers if job["status"] == "queued"]
+    assert len(submitted) == 3 and peak[0] == 3
+    assert {job["waiting_for"] for job in waiting} == {"provider_concurrency"}
+    assert len(governance.in_flight("uniall")) == 3
+    # A task that reaches a terminal state frees its slot; a waiting job then gets it.
+    from reelhook.providers.base import Phase, ProviderStatus
+    from reelhook.services.status import apply_status
+
+    done = submitted[0]
+    apply_status(done["id"], "uniall", ProviderStatus(done["provider_task_id"], Phase.FAILED, "failed",
+                                                      error_message="boom"), source="poll")
+    assert done["id"] not in governance.in_flight("uniall")
+    records = [{"messageId": str(i), "body": m["Body"]} for i, m in enumerate(_all_messages(aws))]
+    assert handlers["submit"]({"Records": records}, Context()) == {"batchItemFailures": []}
+    states = [j["status"] for j in jobs(aws).values()]
+    assert states.count("submitted") == 3 and states.count("failed") == 1
+    assert len(governance.in_flight("uniall")) == 3
+
+
+def _all_messages(aws):
+    sqs = boto3.client("sqs")
+    found = []
+    while batch := sqs.receive_message(QueueUrl=aws.submit_queue_url, MaxNumberOfMessages=10).get("Messages", []):
+        found += batch
+    return found
