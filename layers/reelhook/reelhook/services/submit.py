@@ -31,6 +31,8 @@ logger = logging.getLogger(__name__)
 # consumer sleeps for a slot up to QUEUE_WAIT_SECONDS and queues anything further away.
 INLINE_WAIT_SECONDS = 0.2
 QUEUE_WAIT_SECONDS = 2.0
+# A queued message that comes back this long after its reserved slot reserves a new one.
+LATE_SLOT_SECONDS = 1.0
 # A provider at its in-flight cap is asked again after this backoff (seconds, jittered).
 CONCURRENCY_BASE_DELAY = 5
 CONCURRENCY_MAX_DELAY = 120
@@ -124,8 +126,10 @@ def dispatch(
     if not rate_limit.take_in_flight(provider, job["id"]):
         return _wait(job, "provider_concurrency", delay=_backoff(attempt), attempt=attempt, store=store)
     now = time.time()
-    if slot_at is None or slot_at - now > max_wait:
-        slot_at = rate_limit.reserve(provider, now=now) if slot_at is None else slot_at
+    if slot_at is not None and now - slot_at > LATE_SLOT_SECONDS:
+        slot_at = None  # sending on a stale slot would bunch requests above the rate: take a new one
+    if slot_at is None:
+        slot_at = rate_limit.reserve(provider, now=now)
     if slot_at - now > max_wait:
         return _wait(job, "rate_limit", delay=math.ceil(slot_at - now), slot_at=slot_at, attempt=attempt, store=store)
     if slot_at > now:

@@ -1,0 +1,73 @@
+"""A CI-sized burst through the local stack: every job accepted at once, none failed for
+being busy, the provider never asked faster than its configured rate, every job finished."""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+import pytest
+
+from reelhook_local.sandbox import SandboxConfig
+from reelhook_local.stack import LocalStack, StackOptions
+
+pytestmark = pytest.mark.e2e
+RATE = 5  # Freepik requests per second for this test
+BURST = 1
+JOBS = 80
+VEO = {"model": "freepik/veo-3-1-reference-to-video", "prompt": "walk", "reference_images": ["https://example.com/r.png"]}
+
+
+def peak_in_window(times: list[float], window: float) -> int:
+    times = sorted(times)
+    best, start = 0, 0
+    for end, t in enumerate(times):
+        while t - times[start] >= window:
+            start += 1
+        best = max(best, end - start + 1)
+    return best
+
+
+def test_peak_in_window_is_exact():
+    assert peak_in_window([0.0, 0.5, 0.99, 1.0, 1.5], 1.0) == 3
+    assert peak_in_window([], 1.0) == 0
+
+
+def test_a_burst_is_accepted_at_once_and_sent_at_the_providers_rate():
+    options = StackOptions(
+        sandbox=SandboxConfig(step_seconds=0.05), schedule_seconds=0.5, reconcile_after_seconds=30,
+        transfer_workers=4,
+        extra_env={"FREEPIK_REQUESTS_PER_SECOND": str(RATE), "FREEPIK_BURST": str(BURST)},
+    )
+    with LocalStack(options) as stack, httpx.Client(base_url=stack.api_url, timeout=30) as api:
+        started = time.time()
+        with ThreadPoolExecutor(16) as pool:
+            answers = list(pool.map(lambda _: api.post("/v1/jobs", json=VEO), range(JOBS)))
+        accepted_in = time.time() - started
+        assert [a.status_code for a in answers] == [202] * JOBS
+        jobs = [a.json() for a in answers]
+        assert not [j for j in jobs if j["status"] == "failed"]
+        # Nobody waited for the budget: all 80 were answered long before 80 / 5 = 16 s of sending.
+        assert accepted_in < JOBS / RATE / 2
+        assert {j["waiting_for"] for j in jobs if j["status"] == "queued"} <= {"rate_limit"}
+
+        deadline = time.time() + 180
+        final: dict[str, dict] = {}
+        while time.time() < deadline and len(final) < JOBS:
+            for job in jobs:
+                if job["id"] not in final:
+                    now = api.get(f"/v1/jobs/{job['id']}").json()
+                    if now["status"] in ("succeeded", "failed"):
+                        final[job["id"]] = now
+            time.sleep(1)
+        assert len(final) == JOBS, f"{JOBS - len(final)} jobs never reached a terminal state"
+        failed = {j["id"]: j["error"] for j in final.values() if j["status"] == "failed"}
+        assert failed == {}
+        creates = [r.at for r in stack.sandbox.request_log if r.method == "POST" and "/v1/ai/" in r.path]
+        assert len(creates) == JOBS  # each job's create request sent once
+        # The rate held: slots are spaced 1/RATE apart; a send may land up to a second after
+        # its slot (a queue message's delay is whole seconds), never earlier.
+        assert peak_in_window(creates, 1.0) <= 2 * RATE + BURST
+        assert peak_in_window(creates, 5.0) <= 6 * RATE + BURST
+        assert max(creates) - min(creates) >= (JOBS - BURST) / RATE * 0.95
