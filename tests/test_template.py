@@ -83,9 +83,15 @@ EXPECTED_PERMISSIONS: dict[str, set[tuple[str, str]]] = {
         ("dynamodb:GetItem", TABLE),
         ("dynamodb:UpdateItem", TABLE),
     },
+    # Finds due jobs and queues their checks: nothing else.
     "PollerFunction": {
         ("dynamodb:Query", ACTIVE_INDEX),
-        ("dynamodb:GetItem", TABLE),
+        ("sqs:SendMessage", "PollQueue.Arn"),
+    },
+    "PollWorkerFunction": {
+        ("sqs:ReceiveMessage", "PollQueue.Arn"),
+        ("sqs:DeleteMessage", "PollQueue.Arn"),
+        ("sqs:GetQueueAttributes", "PollQueue.Arn"),
         ("dynamodb:UpdateItem", TABLE),
         ("sqs:SendMessage", QUEUE),
         ("sqs:SendMessage", SUBMIT_QUEUE),
@@ -156,6 +162,7 @@ EXPECTED_ENV = {
     "OUTPUT_PREFIX",
     "TRANSFER_QUEUE_URL",
     "SUBMIT_QUEUE_URL",
+    "POLL_QUEUE_URL",
     "INPUT_BUCKETS",
     "SECRET_ID",
     "CALLBACK_BASE_URL",
@@ -279,7 +286,7 @@ def test_function_sizes_and_timeouts(template: dict[str, Any], transformed: dict
     fns = {name: r["Properties"] for name, r in resources_of(transformed, "AWS::Lambda::Function").items()}
     assert (fns["CallbackFunction"]["MemorySize"], fns["CallbackFunction"]["Timeout"]) == (256, 10)
     assert (fns["TransferFunction"]["MemorySize"], fns["TransferFunction"]["Timeout"]) == (512, 900)
-    assert fns["PollerFunction"]["Timeout"] == 300
+    assert fns["PollerFunction"]["Timeout"] == 60  # dispatches once a minute; the workers check
     # API Gateway gives an integration 30 s at most.
     assert fns["ApiFunction"]["Timeout"] < 30
     layer = template["Resources"]["ReelhookLayer"]
@@ -546,6 +553,7 @@ def test_outputs(template: dict[str, Any]) -> None:
         "TransferDLQUrl",
         "SubmitQueueUrl",
         "SubmitDLQUrl",
+        "PollDLQUrl",
         "SecretArn",
         "EventBusName",
         "NotifySigningSecretArn",
@@ -869,7 +877,7 @@ def test_every_function_has_an_errors_alarm_and_every_dead_letter_queue_an_alarm
             stat = metric.get("MetricStat", {}).get("Metric", metric)
             if stat.get("MetricName") == "ApproximateNumberOfMessagesVisible":
                 watched |= {d["Value"]["Fn::GetAtt"][0] for d in stat["Dimensions"]}
-    assert watched == {"TransferDLQ", "NotifyDLQ", "NotifierFailureQueue", "InboxDLQ", "SubmitDLQ"}
+    assert watched == {"TransferDLQ", "NotifyDLQ", "NotifierFailureQueue", "InboxDLQ", "SubmitDLQ", "PollDLQ"}
 
 
 def test_builder_creates_the_integration_resources(moto_session: boto3.session.Session) -> None:

@@ -66,6 +66,8 @@ INBOX_DLQ = "InboxDLQ"
 NOTIFY_SECRET = "NotifySigningSecret"
 SUBMIT_QUEUE = "SubmitQueue"
 SUBMIT_DLQ = "SubmitDLQ"
+POLL_QUEUE = "PollQueue"
+POLL_DLQ = "PollDLQ"
 
 ClientFactory = Callable[[str], Any]
 
@@ -241,6 +243,8 @@ class StackResources:
     notify_secret_id: str = ""  # NotifySigningSecret's ARN
     submit_queue_url: str = ""
     submit_dlq_url: str = ""
+    poll_queue_url: str = ""
+    poll_dlq_url: str = ""
 
 
 def create_stack_resources(
@@ -299,6 +303,14 @@ def create_stack_resources(
         {f"{SUBMIT_DLQ}.Arn": submit_dlq_arn, SUBMIT_DLQ: submit_dlq_url},
         visibility_timeout,
     )
+    poll_dlq_url, poll_dlq_arn = _create_queue(sqs, f"{prefix}-poll-dlq", _properties(template, POLL_DLQ), {}, None)
+    poll_queue_url, _ = _create_queue(
+        sqs,
+        f"{prefix}-poll",
+        _properties(template, POLL_QUEUE),
+        {f"{POLL_DLQ}.Arn": poll_dlq_arn, POLL_DLQ: poll_dlq_url},
+        visibility_timeout,
+    )
     event_bus_name = _create_event_bus(make_client("events"), f"{prefix}-jobs", _properties(template, EVENT_BUS))
     secretsmanager = make_client("secretsmanager")
     secret_id = _create_secret(secretsmanager, f"{prefix}/app", _properties(template, SECRET), secret_values)
@@ -309,6 +321,7 @@ def create_stack_resources(
         event_bus_name=event_bus_name, notify_queue_url=notify_queue_url, notify_dlq_url=notify_dlq_url,
         notifier_failure_queue_url=failures_url, inbox_dlq_url=inbox_dlq_url, notify_secret_id=notify_secret_id,
         submit_queue_url=submit_queue_url, submit_dlq_url=submit_dlq_url,
+        poll_queue_url=poll_queue_url, poll_dlq_url=poll_dlq_url,
     )
 
 
@@ -367,6 +380,7 @@ def _refs(template: Mapping[str, Any], resources: StackResources,
         SECRET: resources.secret_id,
         # Every function's environment names it; a hand-made instance without one leaves it empty.
         SUBMIT_QUEUE: resources.submit_queue_url,
+        POLL_QUEUE: resources.poll_queue_url,
         "AWS::URLSuffix": "amazonaws.com",
         "AWS::Partition": "aws",
     }
@@ -378,6 +392,7 @@ def _refs(template: Mapping[str, Any], resources: StackResources,
         INBOX_DLQ: resources.inbox_dlq_url,
         NOTIFY_SECRET: resources.notify_secret_id,
         SUBMIT_DLQ: resources.submit_dlq_url,
+        POLL_DLQ: resources.poll_dlq_url,
     }
     # Left unset, a reference to one of these stays unresolved (and says so).
     return refs | {name: value for name, value in optional.items() if value}

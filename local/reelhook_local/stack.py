@@ -134,14 +134,14 @@ class LocalStack:
         self._reset_caches()
         self.front.start()
         queue_urls = {"TransferQueue": self.resources.queue_url, "NotifyQueue": self.resources.notify_queue_url,
-                      "SubmitQueue": self.resources.submit_queue_url}
+                      "SubmitQueue": self.resources.submit_queue_url, "PollQueue": self.resources.poll_queue_url}
         for fn in fns.values():
             for queue, batch in fn.queues:
                 queue_url = queue_urls[queue]
                 arn = self.client("sqs").get_queue_attributes(
                     QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
                 # Notifications are few: one poller, polling less often (moto answers one request at a time).
-                transfer = queue in ("TransferQueue", "SubmitQueue")  # the busy ones
+                transfer = queue in ("TransferQueue", "SubmitQueue", "PollQueue")  # the busy ones
                 driver = QueueDriver(fn, queue_url, arn, batch, self.client("sqs"),
                                      workers=self.options.transfer_workers if transfer else 1)
                 driver.idle_seconds = driver.idle_seconds if transfer else 0.3

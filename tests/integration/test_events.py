@@ -300,7 +300,11 @@ def test_poller_schedule_event_moves_a_finished_uniall_job_on(aws, sandbox, hand
         UpdateExpression="SET next_check_at = :zero", ExpressionAttributeValues={":zero": {"N": "0"}})
 
     answer = handlers["poller"](load("poller-schedule.json"), Context())
-    assert answer == {"checked": 1, "outcomes": {"moved_to_storing": 1}}
+    assert answer == {"dispatched": 1, "outcomes": {"dispatched": 1, "dispatch_refused": 0}}
+    [check] = queue_messages(aws, aws.poll_queue_url)
+    assert json.loads(check["Body"])["job_id"] == job["id"]
+    record = {"messageId": check["MessageId"], "body": check["Body"]}
+    assert handlers["pollworker"]({"Records": [record, record]}, Context()) == {"batchItemFailures": []}
     item = job_item(aws, job["id"])
     assert item["status"] == "storing" and item["result_urls"] == [sandbox.result_url(task)]
     [message] = queue_messages(aws)

@@ -82,6 +82,7 @@ class Settings:
     video_bucket: str
     transfer_queue_url: str
     submit_queue_url: str
+    poll_queue_url: str
     secret_id: str
     callback_base_url: str
     output_prefix: str
@@ -107,6 +108,7 @@ def settings() -> Settings:
         video_bucket=_env("VIDEO_BUCKET", "reelhook-videos"),
         transfer_queue_url=_env("TRANSFER_QUEUE_URL"),
         submit_queue_url=_env("SUBMIT_QUEUE_URL"),
+        poll_queue_url=_env("POLL_QUEUE_URL"),
         secret_id=_env("SECRET_ID", "reelhook/secrets"),
         callback_base_url=_env("CALLBACK_BASE_URL").rstrip("/"),
         output_prefix=_env("OUTPUT_PREFIX", "videos/").lstrip("/"),

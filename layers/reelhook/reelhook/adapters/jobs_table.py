@@ -258,23 +258,47 @@ class JobStore:
             raise
         return True
 
+    def claim_check(self, job_id: str, *, due: int, next_check_at: int) -> dict[str, Any] | None:
+        """Take a due job for one check: move ``next_check_at`` on, if it is still ``due``.
+
+        Returns the job (one write, no read) or None when another worker took it, or it
+        moved on, since it was dispatched.
+        """
+        try:
+            answer = self._ddb.update_item(
+                TableName=self.table, Key=job_key(job_id),
+                UpdateExpression="SET next_check_at = :next, poll_count = if_not_exists(poll_count, :zero) + :one",
+                ConditionExpression="next_check_at = :due",
+                ExpressionAttributeValues=to_dynamo({":next": next_check_at, ":due": due, ":zero": 0, ":one": 1}),
+                ReturnValues="ALL_NEW",
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return None
+            raise
+        return _public_item(from_dynamo(answer["Attributes"]))
+
     def due_jobs(self, now_epoch: int, *, limit: int = 100) -> Iterator[dict[str, Any]]:
         """Non-terminal jobs whose ``next_check_at`` has passed, across every shard."""
         for shard in range(settings().active_shards):
-            kwargs: dict[str, Any] = {
-                "TableName": self.table,
-                "IndexName": ACTIVE_INDEX,
-                "KeyConditionExpression": "active_shard = :shard AND next_check_at <= :now",
-                "ExpressionAttributeValues": {":shard": {"S": str(shard)}, ":now": {"N": str(now_epoch)}},
-                "Limit": limit,
-            }
-            while True:
-                page = self._ddb.query(**kwargs)
-                for item in page.get("Items", []):
-                    yield _public_item(from_dynamo(item))
-                if "LastEvaluatedKey" not in page:
-                    break
-                kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+            yield from self.due_in_shard(shard, now_epoch, limit=limit)
+
+    def due_in_shard(self, shard: int, now_epoch: int, *, limit: int = 100) -> Iterator[dict[str, Any]]:
+        """One shard's jobs whose ``next_check_at`` is at or before ``now_epoch``."""
+        kwargs: dict[str, Any] = {
+            "TableName": self.table,
+            "IndexName": ACTIVE_INDEX,
+            "KeyConditionExpression": "active_shard = :shard AND next_check_at <= :now",
+            "ExpressionAttributeValues": {":shard": {"S": str(shard)}, ":now": {"N": str(now_epoch)}},
+            "Limit": limit,
+        }
+        while True:
+            page = self._ddb.query(**kwargs)
+            for item in page.get("Items", []):
+                yield _public_item(from_dynamo(item))
+            if "LastEvaluatedKey" not in page:
+                break
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
 
 def _public_item(item: dict[str, Any]) -> dict[str, Any]:

@@ -9,6 +9,7 @@ get their copy re-queued. Every status goes through ``apply_status``, as webhook
 from __future__ import annotations
 
 import itertools
+import json
 import logging
 import random
 import time
@@ -19,7 +20,7 @@ from typing import Any
 from reelhook import clock
 from reelhook.adapters import provider_http
 from reelhook.adapters.jobs_table import JobStore
-from reelhook.adapters.queue import send_submit, send_transfer
+from reelhook.adapters.queue import send_checks, send_submit, send_transfer
 from reelhook.adapters.secrets import get_secrets
 from reelhook.config import settings
 from reelhook.providers import get_model, get_provider
@@ -42,7 +43,8 @@ OUTCOME_METRICS = {
     "transfer_redriven_near_expiry": "JobsNearLinkExpiry", "failed_output_expired": "JobsOutputExpired",
     "failed_unknown_submit": "JobsSubmitOutcomeUnknown", "waiting_for_submit": "JobsUnchanged",
     "submit_requeued": "SubmitsRequeued",
-    "deferred": "JobsDeferred",
+    "deferred": "JobsDeferred", "dispatched": "ChecksDispatched", "dispatch_refused": "PollErrors",
+    "already_checked": "JobsUnchanged", "unreadable": "PollErrors",
     "moved_on": "JobsUnchanged", "terminal": "JobsUnchanged", "error": "PollErrors",
 }
 
@@ -88,8 +90,11 @@ def next_interval(job: dict[str, Any]) -> int:
     return int(min(conf.poll_max_seconds, backoff) * random.uniform(0.8, 1.0)) or 1
 
 
-def check_job(job: dict[str, Any], *, store: JobStore) -> str:
-    """Look at one due job and move it on. Returns what was done (for metrics and logs)."""
+def check_job(job: dict[str, Any], *, store: JobStore, claimed: bool = False) -> str:
+    """Look at one due job and move it on. Returns what was done (for metrics and logs).
+
+    ``claimed``: the job came from ``claim_check``, which already moved ``next_check_at`` on.
+    """
     now = clock.now()
     status = Status(job["status"])
     if status in TERMINAL:
@@ -99,10 +104,13 @@ def check_job(job: dict[str, Any], *, store: JobStore) -> str:
     if not job.get("provider_task_id"):
         return _resolve_unsent(job, store=store, now=now)
     bookkeeping = {"next_check_at": int(now) + next_interval(job), "poll_count": int(job.get("poll_count", 0)) + 1}
+    if claimed:
+        bookkeeping = {}
     try:
         reported = fetch_status(job)
     except (provider_http.ProviderUnavailable, provider_http.OutcomeUnknown, RateLimitTimeout):
-        store.update_fields(job["id"], bookkeeping, only_if_status=[status])
+        if bookkeeping:
+            store.update_fields(job["id"], bookkeeping, only_if_status=[status])
         return "provider_unavailable"
     except (provider_http.ProviderRejected, MalformedPayload) as exc:
         store.update_fields(job["id"], bookkeeping | {"last_poll_error": str(exc)[:500]}, only_if_status=[status])
@@ -110,10 +118,11 @@ def check_job(job: dict[str, Any], *, store: JobStore) -> str:
     # storing and terminal transitions set (or clear) next_check_at themselves
     keeps_polling = reported.phase in (Phase.SUBMITTED, Phase.RUNNING)
     applied = apply_status(job["id"], job["provider"], reported, source="poll", store=store,
-                           extra_fields=bookkeeping if keeps_polling else None)
+                           extra_fields=bookkeeping if keeps_polling and bookkeeping else None)
     if applied.transition.applied:
         return f"moved_to_{applied.target.value}"
-    store.update_fields(job["id"], bookkeeping, only_if_status=[status])
+    if bookkeeping:
+        store.update_fields(job["id"], bookkeeping, only_if_status=[status])
     return "unchanged"
 
 
@@ -165,25 +174,81 @@ def _epoch(iso_time: str) -> float:
         return 0.0
 
 
-# Jobs checked at once: a check is mostly waiting on the provider and DynamoDB, and a
-# serial pass over hundreds of polled jobs would outlast the one-minute schedule.
-PASS_WORKERS = 16
+def dispatch_due(*, store: JobStore | None = None, horizon: int = 60, seconds: float = 50.0) -> Counter[str]:
+    """Put every job due within ``horizon`` seconds on the poll queue, each delayed until it is due.
 
-
-def _check_safely(job: dict[str, Any], store: JobStore, deadline: float) -> str:
-    if time.monotonic() >= deadline:
-        return "deferred"  # still due: the next pass takes it
-    try:
-        return check_job(job, store=store)
-    except Exception:  # one bad job must not starve the others; it stays due and is retried
-        logger.exception("checking job %s failed", job.get("id"))
-        return "error"
-
-
-def run_pass(*, store: JobStore | None = None, limit: int = 2000, seconds: float = 240.0) -> Counter[str]:
-    """Check up to ``limit`` due jobs, ``PASS_WORKERS`` at a time, starting none after ``seconds``."""
+    Shards are read at once, one thread each, so none waits behind another. Each message
+    carries the ``next_check_at`` it was found with: the worker's claim is conditional on
+    it, so a job dispatched twice is still checked once.
+    """
     store = store or JobStore()
+    now = int(clock.now())
     deadline = time.monotonic() + seconds
+    counts: Counter[str] = Counter()
+
+    def shard_pass(shard: int) -> Counter[str]:
+        found: Counter[str] = Counter()
+        batch: list[dict[str, object]] = []
+        delays: list[int] = []
+        for job in store.due_in_shard(shard, now + horizon):
+            due = int(job["next_check_at"])
+            batch.append({"job_id": job["id"], "due": due, "next": due + next_interval(job)})
+            delays.append(due - now)
+            if len(batch) == 100 or time.monotonic() >= deadline:
+                found["dispatched"] += len(batch)
+                found["dispatch_refused"] += send_checks(batch, delays=delays)
+                batch, delays = [], []
+                if time.monotonic() >= deadline:
+                    found["deferred"] += 1  # the rest stays due for the next run
+                    break
+        if batch:
+            found["dispatched"] += len(batch)
+            found["dispatch_refused"] += send_checks(batch, delays=delays)
+        return found
+
+    shards = settings().active_shards
+    with ThreadPoolExecutor(min(16, shards), thread_name_prefix="dispatch") as pool:
+        for found in pool.map(shard_pass, range(shards)):
+            counts.update(found)
+    return counts
+
+
+# Checks one worker runs at once: each mostly waits on the provider and DynamoDB.
+WORKER_THREADS = 10
+
+
+def check_messages(records: list[dict[str, Any]], *, store: JobStore | None = None) -> tuple[Counter[str], list[str]]:
+    """The poll queue's consumer: claim each due job, check it. Returns outcomes and message ids to retry."""
+    store = store or JobStore()
+
+    def one(record: dict[str, Any]) -> tuple[str, str | None]:
+        try:
+            message = json.loads(record["body"])
+            job_id, due, following = str(message["job_id"]), int(message["due"]), int(message["next"])
+        except (KeyError, TypeError, ValueError):
+            logger.error("unreadable poll message %s", record.get("messageId"))
+            return "unreadable", None
+        try:
+            job = store.claim_check(job_id, due=due, next_check_at=following)
+            if job is None:
+                return "already_checked", None
+            return check_job(job, store=store, claimed=True), None
+        except Exception:
+            logger.exception("checking job %s failed; the message comes back", job_id)
+            return "error", str(record["messageId"])
+
+    with ThreadPoolExecutor(WORKER_THREADS, thread_name_prefix="check") as pool:
+        results = list(pool.map(one, records))
+    return Counter(outcome for outcome, _ in results), [failed for _, failed in results if failed]
+
+
+def run_pass(*, store: JobStore | None = None, limit: int = 2000) -> Counter[str]:
+    """Claim and check due jobs in this process: the worker's path without the queue in between
+    (tests, and a one-off pass from a shell)."""
+    store = store or JobStore()
     due = itertools.islice(store.due_jobs(int(clock.now())), limit)
-    with ThreadPoolExecutor(PASS_WORKERS, thread_name_prefix="poll") as pool:
-        return Counter(pool.map(lambda job: _check_safely(job, store, deadline), due))
+    records = [{"messageId": job["id"], "body": json.dumps(
+        {"job_id": job["id"], "due": int(job["next_check_at"]), "next": int(clock.now()) + next_interval(job)})}
+        for job in due]
+    outcomes, _ = check_messages(records, store=store)
+    return outcomes
