@@ -41,16 +41,14 @@ def test_a_burst_is_accepted_at_once_and_sent_at_the_providers_rate():
         extra_env={"FREEPIK_REQUESTS_PER_SECOND": str(RATE), "FREEPIK_BURST": str(BURST)},
     )
     with LocalStack(options) as stack, httpx.Client(base_url=stack.api_url, timeout=30) as api:
-        started = time.time()
         with ThreadPoolExecutor(16) as pool:
             answers = list(pool.map(lambda _: api.post("/v1/jobs", json=VEO), range(JOBS)))
-        accepted_in = time.time() - started
         assert [a.status_code for a in answers] == [202] * JOBS
         jobs = [a.json() for a in answers]
         assert not [j for j in jobs if j["status"] == "failed"]
-        # Nobody waited for the budget: all 80 were answered long before 80 / 5 = 16 s of sending.
-        assert accepted_in < JOBS / RATE / 2
-        assert {j["waiting_for"] for j in jobs if j["status"] == "queued"} <= {"rate_limit"}
+        # Nobody waited for the budget: the jobs beyond it were answered queued, saying why.
+        waiting = [j for j in jobs if j["status"] == "queued"]
+        assert waiting and {j.get("waiting_for") for j in waiting} == {"rate_limit"}
 
         deadline = time.time() + 180
         final: dict[str, dict] = {}
