@@ -162,3 +162,19 @@ def test_a_link_that_serves_something_other_than_video_is_refused(aws, web):
     finally:
         _Redirector.content_type = "video/mp4"
     assert refused.value.code == "output_not_video"
+
+
+def test_dispatch_queues_each_job_due_within_the_minute_delayed_until_due(aws, sandbox, handlers, monkeypatch):
+    monkeypatch.setattr(polling.clock, "now", lambda: 1_800_000_000.0)
+    ids = [create(handlers, {"model": "uniall/veo3.1-video-720p", "prompt": f"p{i}"})["id"] for i in range(12)]
+    for offset, job_id in enumerate(ids):  # due from 10 s ago to 100 s ahead, across every shard
+        make_due(aws, job_id, next_check_at=1_800_000_000 - 10 + offset * 10)
+    outcomes = polling.dispatch_due()
+    assert outcomes["dispatched"] == 8  # the rest are due after the next run
+    sqs = boto3.client("sqs")
+    delayed = sqs.get_queue_attributes(QueueUrl=aws.poll_queue_url, AttributeNames=["All"])["Attributes"]
+    assert delayed["ApproximateNumberOfMessagesDelayed"] == "6"  # due in 10..60 s
+    visible = []
+    while batch := sqs.receive_message(QueueUrl=aws.poll_queue_url, MaxNumberOfMessages=10).get("Messages", []):
+        visible += batch
+    assert sorted(json.loads(m["Body"])["due"] for m in visible) == [1_800_000_000 - 10, 1_800_000_000]
