@@ -92,6 +92,7 @@ EXPECTED_PERMISSIONS: dict[str, set[tuple[str, str]]] = {
         ("sqs:ReceiveMessage", "PollQueue.Arn"),
         ("sqs:DeleteMessage", "PollQueue.Arn"),
         ("sqs:GetQueueAttributes", "PollQueue.Arn"),
+        ("sqs:SendMessage", "PollQueue.Arn"),
         ("dynamodb:UpdateItem", TABLE),
         ("sqs:SendMessage", QUEUE),
         ("sqs:SendMessage", SUBMIT_QUEUE),

@@ -178,3 +178,19 @@ def test_dispatch_queues_each_job_due_within_the_minute_delayed_until_due(aws, s
     while batch := sqs.receive_message(QueueUrl=aws.poll_queue_url, MaxNumberOfMessages=10).get("Messages", []):
         visible += batch
     assert sorted(json.loads(m["Body"])["due"] for m in visible) == [1_800_000_000 - 10, 1_800_000_000]
+
+
+def test_a_worker_queues_a_check_due_before_the_dispatchers_next_run(aws, sandbox, handlers):
+    job = create(handlers, {"model": "uniall/veo3.1-video-720p", "prompt": "p"})
+    make_due(aws, job["id"])
+    outcomes, failed = polling.check_messages([{"messageId": "m", "body": json.dumps(
+        {"job_id": job["id"], "due": 0, "next": int(time.time()) + 20})}])
+    assert outcomes == {"unchanged": 1} and failed == []
+    sqs = boto3.client("sqs")
+    attributes = sqs.get_queue_attributes(QueueUrl=aws.poll_queue_url, AttributeNames=["All"])["Attributes"]
+    assert attributes["ApproximateNumberOfMessagesDelayed"] == "1"  # its next check, 20 s out
+    # The same message again finds the check already claimed: no second provider call.
+    gets = len([r for r in sandbox.request_log if r.method == "GET"])
+    assert polling.check_messages([{"messageId": "m", "body": json.dumps(
+        {"job_id": job["id"], "due": 0, "next": int(time.time()) + 20})}])[0] == {"already_checked": 1}
+    assert len([r for r in sandbox.request_log if r.method == "GET"]) == gets

@@ -174,7 +174,24 @@ def _epoch(iso_time: str) -> float:
         return 0.0
 
 
-def dispatch_due(*, store: JobStore | None = None, horizon: int = 60, seconds: float = 50.0) -> Counter[str]:
+# Checks one worker runs at once: each mostly waits on the provider and DynamoDB.
+WORKER_THREADS = 10
+# The scheduled dispatcher looks this far ahead; a check due sooner than that after this one
+# would wait for the dispatcher's next run, so the worker queues it itself.
+DISPATCH_HORIZON_SECONDS = 60
+# Outcomes after which the job's next_check_at is the one the claim set.
+STILL_POLLING = frozenset({"unchanged", "moved_to_submitted", "moved_to_running", "provider_unavailable",
+                           "poll_rejected"})
+
+
+def _follow_up(job: dict[str, Any], due: int) -> None:
+    wait = due - int(clock.now())
+    if wait < DISPATCH_HORIZON_SECONDS:
+        send_checks([{"job_id": job["id"], "due": due, "next": due + next_interval(job)}], delays=[wait])
+
+
+def dispatch_due(*, store: JobStore | None = None, horizon: int = DISPATCH_HORIZON_SECONDS,
+                 seconds: float = 50.0) -> Counter[str]:
     """Put every job due within ``horizon`` seconds on the poll queue, each delayed until it is due.
 
     Shards are read at once, one thread each, so none waits behind another. Each message
@@ -213,10 +230,6 @@ def dispatch_due(*, store: JobStore | None = None, horizon: int = 60, seconds: f
     return counts
 
 
-# Checks one worker runs at once: each mostly waits on the provider and DynamoDB.
-WORKER_THREADS = 10
-
-
 def check_messages(records: list[dict[str, Any]], *, store: JobStore | None = None) -> tuple[Counter[str], list[str]]:
     """The poll queue's consumer: claim each due job, check it. Returns outcomes and message ids to retry."""
     store = store or JobStore()
@@ -232,7 +245,10 @@ def check_messages(records: list[dict[str, Any]], *, store: JobStore | None = No
             job = store.claim_check(job_id, due=due, next_check_at=following)
             if job is None:
                 return "already_checked", None
-            return check_job(job, store=store, claimed=True), None
+            outcome = check_job(job, store=store, claimed=True)
+            if outcome in STILL_POLLING:
+                _follow_up(job, following)
+            return outcome, None
         except Exception:
             logger.exception("checking job %s failed; the message comes back", job_id)
             return "error", str(record["messageId"])
