@@ -220,4 +220,34 @@ def render(result: dict[str, Any]) -> str:
         "",
         table(["", "value"], sim, "ll"),
         "",
+        _limits(s),
+    ])
+
+
+def _limits(s: dict[str, Any]) -> str:
+    """The design's AWS limits, with the arithmetic (figures from the template's defaults)."""
+    claims_per_second = s["demand_checks_per_minute_steady"] / 60
+    return "\n".join([
+        "### AWS limits of the design",
+        "",
+        "- **DynamoDB hot keys.** One partition takes 1,000 write units/s. The request budget of a provider is "
+        "one item (`gov#<provider>#rate`, under 100 B, 1 WCU a write): each request costs one write, two when "
+        "the budget restarts after a quiet spell, so Freepik's 9.5 requests/s cost at most ~19 WCU/s (2% of a "
+        "partition), and waiters never retry against it: a reservation answers a definite send time. The "
+        "in-flight set (`gov#<provider>#in-flight`) is paid by its size: at the 500-job cap (the template's "
+        "maximum) it is ~19 KB, 19 WCU a write, and each job writes it twice (join, leave): 10 jobs/s at the "
+        "cap cost ~380 WCU/s, 38% of a partition. Without a cap it is never written.",
+        f"- **The active index.** Each poll claim is one job write (~1.2 KB, 2 WCU, copied to `active-index`). "
+        f"{s['jobs']:,} active jobs need ~{claims_per_second:.0f} claims/s = ~{2 * claims_per_second:.0f} WCU/s "
+        f"on the table and as much on the index, spread over 4 `active_shard` keys "
+        f"(~{claims_per_second / 2:.0f} WCU/s each): well inside 1,000 per partition.",
+        "- **SQS.** Standard queues have no practical throughput limit; the dispatcher sends 10 checks per "
+        "`SendMessageBatch`. `DelaySeconds` is at most 900 s, so a job queued for a slot more than 15 minutes "
+        "away (a backlog of more than 9.5 × 900 = 8,550 Freepik jobs) is put back in 900 s hops, one send and "
+        "one receive per hop. Delayed messages do not count toward the 120,000 in-flight limit.",
+        f"- **Lambda concurrency** (account default 1,000). The submit consumers are capped at 10 "
+        f"(`SubmitMaximumConcurrency`) and the poll workers at {s['workers']} (`PollMaximumConcurrency`); "
+        f"at {s['seconds_per_check']} s a check, {s['workers_needed']} poll workers keep up with "
+        f"{s['jobs']:,} jobs. The API takes at most `ApiBurstLimit` = 100 requests at once.",
+        "",
     ])
