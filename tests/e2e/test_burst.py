@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
+from reelhook.services.submit import LATE_SLOT_SECONDS
 from reelhook_local.sandbox import SandboxConfig
 from reelhook_local.stack import LocalStack, StackOptions
 
@@ -59,13 +60,13 @@ def test_a_burst_is_accepted_at_once_and_sent_at_the_providers_rate():
                     if now["status"] in ("succeeded", "failed"):
                         final[job["id"]] = now
             time.sleep(1)
-        assert len(final) == JOBS, f"{JOBS - len(final)} jobs never reached a terminal state"
+        stuck = [api.get(f"/v1/jobs/{j['id']}").json() for j in jobs if j["id"] not in final]
+        assert not stuck, [(j["status"], j.get("waiting_for"), j.get("submit_outcome"), j["events"][-1]) for j in stuck]
         failed = {j["id"]: j["error"] for j in final.values() if j["status"] == "failed"}
         assert failed == {}
         creates = [r.at for r in stack.sandbox.request_log if r.method == "POST" and "/v1/ai/" in r.path]
         assert len(creates) == JOBS  # each job's create request sent once
-        # The rate held: slots are spaced 1/RATE apart; a send may land up to a second after
-        # its slot (a queue message's delay is whole seconds), never earlier.
-        assert peak_in_window(creates, 1.0) <= 2 * RATE + BURST
-        assert peak_in_window(creates, 5.0) <= 6 * RATE + BURST
-        assert max(creates) - min(creates) >= (JOBS - BURST) / RATE * 0.95
+        # The rate held: slots are 1/RATE apart and a send never precedes its slot; it may land
+        # up to LATE_SLOT_SECONDS after it, which bounds any window at RATE * (window + late) + BURST.
+        assert peak_in_window(creates, 5.0) <= RATE * (5 + LATE_SLOT_SECONDS) + BURST
+        assert max(creates) - min(creates) >= (JOBS - BURST) / RATE * 0.95  # never faster on average
