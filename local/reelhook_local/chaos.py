@@ -96,6 +96,9 @@ class ChaosReport:
 def chaos_faults(seed: int) -> Faults:
     return Faults(
         seed=seed,
+        # Guaranteed once each, whatever the draws: the run must meet every fault it reports.
+        fail_submits=[429, 503],
+        first_download_faults=["truncate", "stall", "expire"],
         api_fault_rate=0.1,
         retry_after_seconds=0,
         webhook_copies_max=3,

@@ -570,3 +570,16 @@ def test_huge_videos_are_generated_lazily() -> None:
     assert max(len(c) for c in huge.chunks(0, 10 * 1024 * 1024)) <= 1 << 20
     small = TaskVideo(base)
     assert (small.size, small.read(), small.has_box) == (len(base), base, False)
+
+
+def test_first_download_faults_are_met_once_each_whatever_the_draws(make_sandbox: MakeSandbox,
+                                                                    client: httpx.Client) -> None:
+    sandbox = make_sandbox(faults=Faults(first_download_faults=["expire", "error"]))
+    first_task, first_url = completed_url(client, sandbox)
+    second_task, second_url = completed_url(client, sandbox)
+    assert fetch(first_url)[0] == 403  # sandbox-wide order, not per task
+    assert fetch(second_url)[0] == 500
+    assert fetch(first_url) == (200, sandbox.video_bytes_for(first_task))
+    assert fetch(second_url) == (200, sandbox.video_bytes_for(second_task))
+    counts = sandbox.fault_counts()
+    assert (counts["expired"], counts["download_errors"], counts["downloads_ok"]) == (1, 1, 2)

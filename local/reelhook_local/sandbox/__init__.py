@@ -8,12 +8,14 @@ clock, sends the providers' webhooks, and serves the finished video from ``/file
 
 from .config import NO_WEBHOOK_MARKER, Faults, SandboxConfig
 from .faults import DroppedWebhook, ForgedDelivery
+from .rate_limits import FREEPIK_LIMITS, RateLimit
 from .server import PROVIDERS, LoggedRequest, ProviderSandbox
 from .tasks import FAIL_MARKER, Phase, StatusChange, Task, WebhookDelivery
 from .video import TaskVideo
 
 __all__ = [
     "FAIL_MARKER",
+    "FREEPIK_LIMITS",
     "NO_WEBHOOK_MARKER",
     "PROVIDERS",
     "DroppedWebhook",
@@ -22,6 +24,7 @@ __all__ = [
     "LoggedRequest",
     "Phase",
     "ProviderSandbox",
+    "RateLimit",
     "SandboxConfig",
     "StatusChange",
     "Task",

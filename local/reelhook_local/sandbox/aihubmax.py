@@ -141,8 +141,11 @@ class AihubmaxApi:
         })
 
     def _fault(self, status: int) -> Response:
+        return self.refusal(status, self.host.config.faults.retry_after(status))
+
+    def refusal(self, status: int, headers: dict[str, str]) -> Response:
         code, type_, text = fault_words(status)
-        return error(status, code, text, type_=type_, headers=self.host.config.faults.retry_after(status))
+        return error(status, code, text, type_=type_, headers=headers)
 
     def _status(self, task_id: str) -> Response:
         fault = self.host.api_fault("status")

@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, TypeVar
 
+from .rate_limits import FREEPIK_LIMITS, RateLimit
+
 SAMPLE_VIDEO = Path(__file__).with_name("sample.mp4")
 NO_WEBHOOK_MARKER = "NO_WEBHOOK"
 
@@ -78,6 +80,9 @@ class Faults:
     # Each task's first K downloads fail with download_failure_kind, later ones succeed.
     download_failures_before_success: int = 0
     download_failure_kind: DownloadFaultKind = "truncate"
+    # The sandbox's first downloads (any task, after the per-task failures above) fail with
+    # these, in order: a chaos run that must prove a fault was met cannot miss it by chance.
+    first_download_faults: list[DownloadFaultKind] = field(default_factory=list)
 
     _lock: threading.RLock = field(default_factory=threading.RLock, init=False, repr=False, compare=False)
     _rng: random.Random | None = field(default=None, init=False, repr=False, compare=False)
@@ -155,6 +160,10 @@ class Faults:
         with self._lock:
             return self.fail_submits.pop(0) if self.fail_submits else None
 
+    def take_first_download_fault(self) -> DownloadFaultKind | None:
+        with self._lock:
+            return self.first_download_faults.pop(0) if self.first_download_faults else None
+
     def take_api_fault(self, request: ApiRequestKind) -> int | None:
         """The status to answer this create or status GET with instead, if any.
 
@@ -226,4 +235,7 @@ class SandboxConfig:
     webhook_backoff_seconds: float = 0.1  # doubled after every failed attempt
     webhook_workers: int = 8  # deliveries in parallel (a task's own stay in order unless shuffled)
     log_requests: bool = False
+    # Each provider's limits on its API (creates and status GETs; result files are not
+    # limited). Read when the sandbox is built. Freepik's are documented; {} turns them off.
+    rate_limits: dict[str, tuple[RateLimit, ...]] = field(default_factory=lambda: {"freepik": FREEPIK_LIMITS})
     faults: Faults = field(default_factory=Faults)

@@ -33,6 +33,7 @@ COUNTERS = (
     "webhooks_dropped",  # real webhooks never sent (all their copies)
     "forged_sent",
     "api_faults",  # creates and status GETs answered with an injected error
+    "rate_limited",  # creates and status GETs refused by a provider's rate limit (429)
     "truncated",
     "stalled",
     "expired",
@@ -202,11 +203,14 @@ def choose_download_fault(faults: Faults, earlier_downloads: int) -> DownloadFau
     """How this download misbehaves, if at all.
 
     A task's first ``download_failures_before_success`` downloads always fail (with
-    ``download_failure_kind``); after that, ``expire_rate``, ``truncate_rate`` and
-    ``stall_rate`` are tried in that order.
+    ``download_failure_kind``), then ``first_download_faults`` are used up; after that,
+    ``expire_rate``, ``truncate_rate`` and ``stall_rate`` are tried in that order.
     """
     if earlier_downloads < faults.download_failures_before_success:
         return faults.download_failure_kind
+    first = faults.take_first_download_fault()
+    if first is not None:
+        return first
     if faults.chance(faults.expire_rate):
         return "expire"
     if faults.chance(faults.truncate_rate):

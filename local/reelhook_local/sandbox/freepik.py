@@ -208,7 +208,10 @@ class FreepikApi:
         return Response.json(200, {"data": self._detail(task)})
 
     def _fault(self, status: int) -> Response:
-        return message(status, FAULT_MESSAGES.get(status, "Error"), self.host.config.faults.retry_after(status))
+        return self.refusal(status, self.host.config.faults.retry_after(status))
+
+    def refusal(self, status: int, headers: dict[str, str]) -> Response:
+        return message(status, FAULT_MESSAGES.get(status, "Error"), headers)
 
     def _status(self, family: str, task_id: str) -> Response:
         fault = self.host.api_fault("status")

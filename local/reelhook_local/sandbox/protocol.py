@@ -101,6 +101,10 @@ class ProviderApi(Protocol):
 
     def handle(self, request: Request) -> Response: ...
 
+    def refusal(self, status: int, headers: dict[str, str]) -> Response:
+        """An error answer (a 429, 500 or 503) in this provider's own shape."""
+        ...
+
     def notifications(self, task: Task) -> list[Outgoing]:
         """Webhooks to send now that ``task`` has entered its current phase."""
         ...

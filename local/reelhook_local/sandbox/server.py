@@ -29,6 +29,7 @@ from .config import ApiRequestKind, DownloadFaultKind, SandboxConfig
 from .faults import DroppedWebhook, FaultCounters, ForgedDelivery, choose_download_fault
 from .freepik import FreepikApi
 from .protocol import AbortResponse, ProviderApi, Request, Response
+from .rate_limits import SlidingWindows, retry_after_header
 from .tasks import Phase, Task, TaskStore
 from .uniall import UniallApi
 from .video import TaskVideo
@@ -68,6 +69,7 @@ class ProviderSandbox:
             "aihubmax": AihubmaxApi(self),
         }
         self._files = _FileServer(self)
+        self._windows = {name: SlidingWindows(self.config.rate_limits.get(name, ())) for name in PROVIDERS}
         self._stopping = threading.Event()
         self._sender = WebhookSender(self, self._stopping)
         self._server: _Server | None = None
@@ -236,6 +238,10 @@ class ProviderSandbox:
         """Every real webhook that was dropped instead of sent."""
         return self._sender.dropped_webhooks
 
+    def rate_limited(self, provider: str) -> int:
+        """How many requests to ``provider`` its rate limits refused so far."""
+        return self._windows[provider].refused
+
     def api_fault(self, request: ApiRequestKind) -> int | None:
         """The status an injected fault answers this create or status GET with, if any."""
         status = self.config.faults.take_api_fault(request)
@@ -276,7 +282,12 @@ class ProviderSandbox:
             else:
                 request = Request(method, "/" + rest, query, headers, body)
                 try:
-                    response = provider.handle(request)
+                    wait = self._windows[name].admit(self.now())
+                    if wait is not None:
+                        self.counters.add("rate_limited")
+                        response = provider.refusal(429, retry_after_header(wait))
+                    else:
+                        response = provider.handle(request)
                 except Exception:
                     log.exception("sandbox error on %s %s", method, raw_path)
                     response = Response.json(500, {"message": "sandbox error",

@@ -155,8 +155,11 @@ class UniallApi:
         })
 
     def _fault(self, status: int) -> Response:
+        return self.refusal(status, self.host.config.faults.retry_after(status))
+
+    def refusal(self, status: int, headers: dict[str, str]) -> Response:
         _, type_, text = fault_words(status)
-        return error(status, text, type_=type_, headers=self.host.config.faults.retry_after(status))
+        return error(status, text, type_=type_, headers=headers)
 
     def _status(self, task_id: str) -> Response:
         fault = self.host.api_fault("status")
