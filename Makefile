@@ -36,7 +36,7 @@ BUILD_TEMPLATE := $(if $(filter jwt,$(AUTH)),$(JWT_TEMPLATE),template.yaml)
 CONFIG_ENV ?= default
 DEPLOY_ARGS ?= --guided
 
-.PHONY: demo serve test lint unit e2e chaos clean build deploy
+.PHONY: demo serve test lint unit e2e chaos bench clean build deploy
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -88,6 +88,11 @@ test: $(STAMP) $(CHECKOV_STAMP) lint build  ## every check: lint, unit, handler 
 
 chaos: $(STAMP)  ## the chaos suite at full size (300 jobs, every fault on)
 	$(BIN)/python -m reelhook_local.chaos --jobs 300
+
+# BENCH_ARGS: --quick (CI-sized, into bench/quick/), --only NAME[,NAME], --render-only.
+BENCH_ARGS ?=
+bench: $(STAMP)  ## the benchmarks on a clean checkout of HEAD; writes BENCHMARKS.md and bench/results.json
+	BENCH_PYTHON=$(CURDIR)/$(BIN)/python bash scripts/bench-at-head $(BENCH_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -9,7 +9,7 @@ The first run builds a Lambda-like Python 3.12 environment under bench/.lambda-e
 python3.12, e.g. pyenv's, from PyPI: a few seconds); without them cold starts are measured in
 the dev venv and say so. py-spy, when installed, adds a GIL profile to the scale benchmark.
 
-Benchmarks: coldstart, webhook, requests, copy, scale, poll_capacity. Figures are medians of several runs,
+Benchmarks: coldstart, webhook, requests, copy, scale, burst, poll_capacity. Figures are medians of several runs,
 ratios are measured side by side in the same run. Nothing here is a timed assertion: the exit
 status is non-zero only when a benchmark could not run, never because a target was missed.
 """
@@ -26,10 +26,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import coldstart, copy_s3, per_job, poll_capacity, report, scale, webhook
+from bench import burst, coldstart, copy_s3, per_job, poll_capacity, report, scale, webhook
 from bench.common import BENCH_DIR, METER, ROOT, Output, machine_info, say
 
-BENCHMARKS = {module.NAME: module for module in (coldstart, webhook, per_job, copy_s3, scale, poll_capacity)}
+BENCHMARKS = {module.NAME: module for module in (coldstart, webhook, per_job, copy_s3, scale, burst, poll_capacity)}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -57,6 +57,9 @@ def main(argv: list[str] | None = None) -> int:
     else:
         output = Output(BENCH_DIR / "results.json", ROOT / "BENCHMARKS.md")
 
+    import reelhook
+
+    say(f"[bench] code from {ROOT}; reelhook from {Path(reelhook.__file__).parent}")
     data = output.load()
     if args.render_only:
         output.markdown_path.write_text(report.render(data, BENCHMARKS))

@@ -40,7 +40,7 @@ log = logging.getLogger("reelhook_local.sandbox")
 PROVIDERS = ("freepik", "uniall", "aihubmax")
 FILES_PREFIX = "/files/"
 FORGED_FILE_PREFIX = "forged-"  # result files only forged webhooks name
-REQUEST_LOG_SIZE = 10_000  # the most recent requests kept for inspection
+REQUEST_LOG_SIZE = 100_000  # the most recent requests kept for inspection (a burst benchmark reads them all)
 _RANGE = re.compile(r"bytes=(\d*)-(\d*)$")
 
 
