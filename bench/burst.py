@@ -13,8 +13,8 @@ Figures: jobs accepted; client latency (API: POST to 202; inbox: put to the job'
 peak requests in any 1 s and any 5 s window, from the sandbox's own request log, against its
 limits, and how many the sandbox refused with 429; drain time, the first job accepted to the
 last create request the providers received, against the theoretical max over providers of
-(jobs - burst) / rate (target ≤ 1.15×); lost: jobs not found or not terminal at the end
-(target 0). Polls start after the drain (the first check is due later than the drain takes),
+(jobs - burst) / rate (target ≤ 1.15×); lost: accepted jobs not found or not terminal at
+the end (target 0). Polls start after the drain (the first check is due later than the drain takes),
 so the create requests have each provider's budget to themselves, as the theory assumes.
 """
 
@@ -241,7 +241,8 @@ def _figures(kind: str, jobs: int, started: float, accepted: int, latencies: lis
         "failed_by_code": {code: list(failed.values()).count(code) for code in sorted(set(failed.values()))},
         "failed_for_rate": sum(1 for code in failed.values() if code in RATE_FAILURES),
         "succeeded": sum(1 for item in items.values() if item["status"] == "succeeded"),
-        "lost": (jobs - len(items)) + len(not_terminal),
+        # A job is lost if it was accepted and never finished (or vanished).
+        "lost": max(0, accepted - len(items)) + len(not_terminal),
         "providers": providers,
         "drain_s": rnd(drain, 1),
         "drain_theory_s": rnd(theory, 1),

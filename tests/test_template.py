@@ -83,10 +83,13 @@ EXPECTED_PERMISSIONS: dict[str, set[tuple[str, str]]] = {
         ("dynamodb:GetItem", TABLE),
         ("dynamodb:UpdateItem", TABLE),
     },
-    # Finds due jobs and queues their checks: nothing else.
+    # Finds due jobs and queues their checks; sweeps in-flight places that finished jobs hold.
     "PollerFunction": {
         ("dynamodb:Query", ACTIVE_INDEX),
         ("sqs:SendMessage", "PollQueue.Arn"),
+        ("dynamodb:GetItem", TABLE),
+        ("dynamodb:BatchGetItem", TABLE),
+        ("dynamodb:UpdateItem", TABLE),
     },
     "PollWorkerFunction": {
         ("sqs:ReceiveMessage", "PollQueue.Arn"),
@@ -925,3 +928,11 @@ def test_dashboard_shows_the_metrics_the_code_publishes(template: dict[str, Any]
                                                    "VideosStored", "TransferAttemptsFailed", "TransfersNotStored", "JobsChecked"}
     shown = set(re.findall(r'"(Jobs\w+|Webhooks\w+|Videos\w+|Transfer\w+|ProviderUnavailable)"', body))
     assert shown and shown <= published  # every metric on the dashboard is one the code emits
+
+
+def test_the_poller_writes_only_in_flight_items(transformed: dict[str, Any]) -> None:
+    role = props(transformed, "PollerFunctionRole")
+    statements = [st for policy in role["Policies"] for st in policy["PolicyDocument"]["Statement"]]
+    writes = [st for st in statements if "dynamodb:UpdateItem" in str(st["Action"])]
+    only_in_flight = {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["gov#*#in-flight"]}}
+    assert writes and all(st.get("Condition") == only_in_flight for st in writes)

@@ -135,3 +135,31 @@ def _all_messages(aws):
     while batch := sqs.receive_message(QueueUrl=aws.submit_queue_url, MaxNumberOfMessages=10).get("Messages", []):
         found += batch
     return found
+
+
+def test_the_poller_releases_places_that_finished_jobs_still_hold(aws, sandbox, handlers, monkeypatch):
+    """A release that never happened (a Lambda died after the job failed) must not hold the cap for ever."""
+    monkeypatch.setenv("UNIALL_MAX_IN_FLIGHT", "2")
+    from reelhook.adapters import governance
+    from reelhook.adapters.jobs_table import JobStore
+    from reelhook.services.polling import dispatch_due
+    from tests.conftest import reset_caches
+
+    reset_caches()
+    answers = [create(handlers, UNIALL) for _ in range(2)]
+    held = [job["id"] for _, job in answers]
+    assert governance.in_flight("uniall") == set(held)
+    # One job fails without its release (as if the release call was lost), one vanished (TTL).
+    from reelhook.services.status import fail_job
+
+    with monkeypatch.context() as lost_release:
+        lost_release.setattr(governance, "release_in_flight", lambda provider, job_id: None)
+        fail_job(JobStore(), held[0], "provider_failed", "boom")
+    governance.acquire_in_flight("uniall", "job-deleted-by-ttl", 3)
+    assert governance.in_flight("uniall") == {*held, "job-deleted-by-ttl"}
+    outcomes = dispatch_due(seconds=5)
+    assert outcomes["in_flight_released"] == 2
+    assert governance.in_flight("uniall") == {held[1]}  # the running job keeps its place
+    # A place is free again: a new job is sent at once instead of waiting.
+    _, job = create(handlers, UNIALL)
+    assert job["status"] == "submitted"

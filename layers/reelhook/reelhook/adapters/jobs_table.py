@@ -10,8 +10,9 @@ Item layout (one table, key ``pk``):
 from __future__ import annotations
 
 import hashlib
+import time
 import zlib
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -277,6 +278,23 @@ class JobStore:
                 return None
             raise
         return _public_item(from_dynamo(answer["Attributes"]))
+
+    def statuses(self, job_ids: Iterable[str]) -> dict[str, str]:
+        """Each existing job's status (consistent reads; jobs that do not exist are left out)."""
+        ids = sorted(set(job_ids))
+        found: dict[str, str] = {}
+        for start in range(0, len(ids), 100):  # BatchGetItem's limit
+            request: dict[str, Any] = {self.table: {
+                "Keys": [job_key(job_id) for job_id in ids[start:start + 100]], "ConsistentRead": True,
+                "ProjectionExpression": "id, #status", "ExpressionAttributeNames": {"#status": "status"}}}
+            while request:
+                answer = self._ddb.batch_get_item(RequestItems=request)
+                for item in answer["Responses"].get(self.table, []):
+                    found[item["id"]["S"]] = item["status"]["S"]
+                request = answer.get("UnprocessedKeys") or {}
+                if request:
+                    time.sleep(0.1)  # throttled: give the table a moment
+        return found
 
     def due_jobs(self, now_epoch: int, *, limit: int = 100) -> Iterator[dict[str, Any]]:
         """Non-terminal jobs whose ``next_check_at`` has passed, across every shard."""

@@ -23,9 +23,9 @@ from reelhook.adapters.jobs_table import JobStore
 from reelhook.adapters.queue import send_checks, send_submit, send_transfer
 from reelhook.adapters.secrets import get_secrets
 from reelhook.config import settings
-from reelhook.providers import get_model, get_provider
+from reelhook.providers import get_model, get_provider, provider_names
 from reelhook.providers.base import MalformedPayload, Phase, ProviderStatus
-from reelhook.services.rate_limit import RateLimitTimeout, wait_for_slot
+from reelhook.services.rate_limit import RateLimitTimeout, sweep_in_flight, wait_for_slot
 from reelhook.services.status import apply_status, fail_job, storing_check_at
 from reelhook.states import TERMINAL, Status
 
@@ -42,7 +42,7 @@ OUTCOME_METRICS = {
     "poll_rejected": "PollRejected", "transfer_redriven": "TransfersRedriven",
     "transfer_redriven_near_expiry": "JobsNearLinkExpiry", "failed_output_expired": "JobsOutputExpired",
     "failed_unknown_submit": "JobsSubmitOutcomeUnknown", "waiting_for_submit": "JobsUnchanged",
-    "submit_requeued": "SubmitsRequeued",
+    "submit_requeued": "SubmitsRequeued", "in_flight_released": "InFlightReleased",
     "deferred": "JobsDeferred", "dispatched": "ChecksDispatched", "dispatch_refused": "PollErrors",
     "already_checked": "JobsUnchanged", "unreadable": "PollErrors",
     "moved_on": "JobsUnchanged", "terminal": "JobsUnchanged", "error": "PollErrors",
@@ -227,6 +227,12 @@ def dispatch_due(*, store: JobStore | None = None, horizon: int = DISPATCH_HORIZ
     with ThreadPoolExecutor(min(16, shards), thread_name_prefix="dispatch") as pool:
         for found in pool.map(shard_pass, range(shards)):
             counts.update(found)
+    for provider in provider_names():
+        released = sweep_in_flight(provider, store)
+        if released:
+            logger.warning("released in-flight places of finished jobs", extra={"provider": provider,
+                                                                                "job_ids": sorted(released)})
+            counts["in_flight_released"] += len(released)
     return counts
 
 

@@ -11,7 +11,12 @@ import time
 from collections.abc import Callable
 
 from reelhook.adapters import governance
+from reelhook.adapters.jobs_table import JobStore
 from reelhook.config import settings
+from reelhook.states import TERMINAL, Status
+
+# Jobs in these states hold no task at the provider; their place is released on entering them.
+_HOLDS_NO_TASK = frozenset({*TERMINAL, Status.STORING})
 
 
 class RateLimitTimeout(Exception):
@@ -53,3 +58,22 @@ def take_in_flight(provider: str, job_id: str) -> bool:
 def release_in_flight(provider: str, job_id: str) -> None:
     if settings().provider(provider).max_in_flight > 0:
         governance.release_in_flight(provider, job_id)
+
+
+def sweep_in_flight(provider: str, store: JobStore | None = None) -> set[str]:
+    """Release the places of jobs that no longer hold a task (a release that never happened).
+
+    A job leaves the in-flight set when it starts storing or fails; a Lambda that died in
+    between, or a job deleted by its TTL, would otherwise hold its place for ever and, at the
+    cap, stop the provider's queue. Returns the job ids released.
+    """
+    if settings().provider(provider).max_in_flight <= 0:
+        return set()
+    members = governance.in_flight(provider)
+    if not members:
+        return set()
+    statuses = (store or JobStore()).statuses(members)
+    stale = {job_id for job_id in members if statuses.get(job_id) is None or statuses[job_id] in _HOLDS_NO_TASK}
+    for job_id in stale:
+        governance.release_in_flight(provider, job_id)
+    return stale
