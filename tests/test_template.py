@@ -926,8 +926,21 @@ def test_dashboard_shows_the_metrics_the_code_publishes(template: dict[str, Any]
     body = props(template, "Dashboard")["DashboardBody"]["Fn::Sub"][0]
     published = set(OUTCOME_METRICS.values()) | {"WebhooksApplied", "WebhooksIgnored", "WebhooksRejected",
                                                    "VideosStored", "TransferAttemptsFailed", "TransfersNotStored", "JobsChecked"}
-    shown = set(re.findall(r'"(Jobs\w+|Webhooks\w+|Videos\w+|Transfer\w+|ProviderUnavailable)"', body))
+    published |= {"SubmitMessagesReceived", "SubmitAttemptsFailed"}
+    shown = set(re.findall(r'"(Jobs\w+|Webhooks\w+|Videos\w+|Transfer\w+|Submit\w+|InFlight\w+|Checks\w+|'
+                           r'ProviderUnavailable)"', body))
     assert shown and shown <= published  # every metric on the dashboard is one the code emits
+
+
+def test_dashboard_shows_every_functions_errors_and_every_dead_letter_queue(template: dict[str, Any]) -> None:
+    body, names = props(template, "Dashboard")["DashboardBody"]["Fn::Sub"]
+    functions = {name for name, r in template["Resources"].items() if r["Type"] == "AWS::Serverless::Function"}
+    assert functions == set(re.findall(r'"\$\{(\w+Function)\}"', body))
+    dead_letter = {name for name, r in template["Resources"].items()
+                   if r["Type"] == "AWS::SQS::Queue" and ("DLQ" in name or "Failure" in name)}
+    assert dead_letter == {value["Fn::GetAtt"][0] for key, value in names.items() if key.removesuffix("Name") in
+                           dead_letter}
+    assert {"SubmitQueue", "PollQueue"} <= {value["Fn::GetAtt"][0] for value in names.values()}
 
 
 def test_the_poller_writes_only_in_flight_items(transformed: dict[str, Any]) -> None:
