@@ -66,7 +66,8 @@ def test_unlimited_providers_make_no_budget_writes(aws):
 
 
 def test_a_job_refused_budget_is_queued_not_failed(aws, sandbox, handlers, monkeypatch):
-    monkeypatch.setenv("FREEPIK_REQUESTS_PER_SECOND", "1")
+    # Slots 50 s apart: however slowly this machine runs the four creates, only the first is free.
+    monkeypatch.setenv("FREEPIK_REQUESTS_PER_SECOND", "0.02")
     monkeypatch.setenv("FREEPIK_BURST", "1")
     from tests.conftest import reset_caches
 
@@ -77,7 +78,7 @@ def test_a_job_refused_budget_is_queued_not_failed(aws, sandbox, handlers, monke
     assert statuses[0] == "submitted" and statuses[1:] == ["queued"] * 3
     assert all(job["waiting_for"] == "rate_limit" for _, job in answers[1:])
     assert len([r for r in sandbox.request_log if r.method == "POST"]) == 1
-    # Each waiting job holds its own reserved slot, one second apart, and waits on the queue for it.
+    # Each waiting job holds its own reserved slot, 50 s apart, and waits on the queue for it.
     sqs = boto3.client("sqs")
     delayed = sqs.get_queue_attributes(QueueUrl=aws.submit_queue_url,
                                        AttributeNames=["ApproximateNumberOfMessagesDelayed"])["Attributes"]

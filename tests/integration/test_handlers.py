@@ -86,6 +86,14 @@ def test_idempotency_key_replays_and_refuses_a_different_body(aws, sandbox, hand
     (VEO | {"colour": "red"}, 422, {"colour"}),
     (VEO | {"seed": "1"}, 422, {"seed"}),
     ({"model": VEO["model"]}, 422, {"prompt"}),
+    # Addresses that are not public are refused before any provider call, in every spelling.
+    (VEO | {"reference_images": ["https://169.254.169.254/latest/meta-data/"]}, 422, {"reference_images[0].url"}),
+    (VEO | {"reference_images": ["https://10.0.0.1/a.png"]}, 422, {"reference_images[0].url"}),
+    (VEO | {"reference_images": ["https://[::ffff:169.254.169.254]/a.png"]}, 422, {"reference_images[0].url"}),
+    (VEO | {"reference_images": ["https://2852039166/a.png"]}, 422, {"reference_images[0].url"}),
+    (VEO | {"reference_images": ["https://[64:ff9b::a9fe:a9fe]/a.png"]}, 422, {"reference_images[0].url"}),
+    (VEO | {"notify_url": "https://10.1.2.3/hooks"}, 422, {"notify_url"}),
+    (VEO | {"notify_url": "https://0xA9FEA9FE/hooks"}, 422, {"notify_url"}),
 ])
 def test_client_mistakes_are_4xx_naming_the_field_and_change_nothing(aws, sandbox, handlers, body, status, fields):
     got, answer = create(handlers, body)

@@ -245,7 +245,12 @@ def test_an_unreachable_receiver_is_recorded_and_retried(stack, sandbox, handler
 
 
 def test_a_notify_url_on_a_private_address_is_never_called(stack, sandbox, handlers):
-    job_id = fail(handlers, sandbox, VEO | {"notify_url": "https://10.1.2.3/hooks"})
+    # Intake refuses literal private addresses; a name can still resolve to one by delivery
+    # time, which is what the stored URL stands for here.
+    job_id = fail(handlers, sandbox, VEO | {"notify_url": "https://hooks.example.com/hooks"})
+    boto3.client("dynamodb").update_item(
+        TableName=stack.table_name, Key={"pk": {"S": f"job#{job_id}"}},
+        UpdateExpression="SET notify_url = :url", ExpressionAttributeValues={":url": {"S": "https://10.1.2.3/hooks"}})
     assert deliver(handlers, {"job_id": job_id, "status": "failed", "attempt": 1}) == {"batchItemFailures": []}
     [attempt] = job_item(stack, job_id)["notifications"]
     assert attempt["outcome"] == "refused" and "non-public" in attempt["error"]

@@ -79,3 +79,50 @@ def test_earliest_deadline_wins():
     urls = ["https://cdn.example.com/a.mp4", "https://d.cloudfront.net/b.mp4?Expires=1795305900"]
     assert links_deadline(urls, 24 * 3600, now) == 1795305900
     assert links_deadline(urls[:1], 3600, now) == now + 3600
+
+
+@pytest.mark.parametrize("url", [
+    "https://b.s3.amazonaws.com/v.mp4?X-Amz-Date=20261122T000000Z&X-Amz-Expires=3%C2%B2",  # a superscript two
+    "https://sandbox/files/t.mp4?expires=%C2%B9%C2%B2",
+    "https://sandbox/files/t.mp4?expires=%D9%A1%D9%A2",  # Arabic-Indic digits: isdecimal, not ASCII
+    "https://sandbox/files/t.mp4?expires=" + "9" * 5000,
+])
+def test_expiries_in_anything_but_ascii_digits_say_nothing(url):
+    assert url_expiry(url) is None
+
+
+# -- the address policy: explicit ranges, the same on every Python release ---------------------
+
+TRANSITION_FORMS = ["64:ff9b::a9fe:a9fe", "64:ff9b:1::a9fe:a9fe", "2002:a9fe:a9fe::1", "::a9fe:a9fe",
+                    "::127.0.0.1", "::ffff:0:a9fe:a9fe", "2001:0:4136:e378:8000:63bf:3fff:fdd2"]
+
+
+@pytest.mark.parametrize("address", [*TRANSITION_FORMS, "::", "100::1", "2001:db8::1", "fec0::1", "ff02::1"])
+def test_ipv6_forms_that_embed_or_translate_ipv4_are_refused(address):
+    with pytest.raises(UnsafeUrl, match="non-public"):
+        check_url("https://cdn.example.com/v.mp4", resolver=fixed(address))
+
+
+@pytest.mark.parametrize("address", ["93.184.216.34", "8.8.8.8", "2606:4700::1111", "::ffff:8.8.8.8",
+                                     "2a00:1450:4001:80b::200e"])
+def test_public_addresses_pass(address):
+    assert check_url("https://cdn.example.com/v.mp4", resolver=fixed(address)).address == address
+
+
+@pytest.mark.parametrize(("host", "category"), [
+    ("169.254.169.254", "link-local"), ("10.0.0.1", "private"), ("[::ffff:169.254.169.254]", "link-local"),
+    ("2852039166", "link-local"), ("0xA9FEA9FE", "link-local"), ("0251.0376.0251.0376", "link-local"),
+    ("169.254.43518", "link-local"), ("[64:ff9b::a9fe:a9fe]", "NAT64"), ("[2002:a9fe:a9fe::1]", "6to4"),
+    ("[::1]", "loopback"), ("127.1", "loopback"), ("[fd00::1]", "non-global IPv6"),
+])
+def test_literal_hosts_are_refused_by_category_without_dns(host, category):
+    from reelhook.ssrf import literal_refusal
+
+    assert f"names a {category} address" in literal_refusal(host.strip("[]"))
+
+
+@pytest.mark.parametrize("host", ["example.com", "1e100.net", "cafe.de", "8.8.8.8", "2606:4700::1111"])
+def test_names_and_public_literals_are_not_refused_without_dns(host):
+    from reelhook.ssrf import literal_refusal
+
+    assert literal_refusal(host) is None

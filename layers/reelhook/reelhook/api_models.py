@@ -18,11 +18,20 @@ MAX_URL_LENGTH = 2048
 
 
 def _https_url(value: str) -> str:
-    parts = urlsplit(value)
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - raises on a malformed port
+    except ValueError:
+        raise ValueError("must be a valid https:// URL") from None
     if parts.scheme != "https" or not parts.hostname:
         raise ValueError("must be an https:// URL with a host")
     if parts.username or parts.password:
         raise ValueError("must not carry credentials")
+    from reelhook.ssrf import literal_refusal  # only when a URL is given: most of the API needs no ipaddress
+
+    refusal = literal_refusal(parts.hostname, allow_loopback=settings().allow_insecure_fetch)
+    if refusal:
+        raise ValueError(refusal)
     return value
 
 

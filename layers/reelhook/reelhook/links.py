@@ -20,17 +20,25 @@ def _stamp(value: str) -> float | None:
     return None
 
 
+def _seconds(value: str) -> int | None:
+    # ASCII digits only: str.isdigit() also accepts "²" and other digits int() refuses, and
+    # a thousands-digit number would trip int()'s length limit.
+    return int(value) if value.isascii() and value.isdecimal() and len(value) <= 15 else None
+
+
 def url_expiry(url: str) -> float | None:
     """The epoch second a signed URL says it expires, or None when it says nothing."""
     query = {key.lower(): value for key, value in parse_qsl(urlsplit(url).query)}
     for date_key, ttl_key in (("x-amz-date", "x-amz-expires"), ("x-goog-date", "x-goog-expires")):
-        if date_key in query and query.get(ttl_key, "").isdigit():
+        ttl = _seconds(query.get(ttl_key, ""))
+        if date_key in query and ttl is not None:
             start = _stamp(query[date_key])
             if start is not None:
-                return start + int(query[ttl_key])
+                return start + ttl
     for key in ("expires", "exp"):
-        if query.get(key, "").isdigit():
-            return float(query[key])
+        expires = _seconds(query.get(key, ""))
+        if expires is not None:
+            return float(expires)
     if "se" in query:
         return _stamp(query["se"])
     return None

@@ -39,11 +39,74 @@ def host_allowed(host: str, allowed: Sequence[str]) -> bool:
     return False
 
 
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+# Explicit, so the answer is the same on every Python release (``is_global`` has changed
+# between patch releases). IPv4-mapped IPv6 addresses are unwrapped and checked as IPv4;
+# every other form that embeds or translates an IPv4 address is refused outright, since
+# whatever gateway translates it may reach a private network.
+_DENIED_V4 = tuple((ipaddress.IPv4Network(net), why) for net, why in (
+    ("0.0.0.0/8", "unspecified"), ("10.0.0.0/8", "private"), ("100.64.0.0/10", "shared (carrier NAT)"),
+    ("127.0.0.0/8", "loopback"), ("169.254.0.0/16", "link-local"), ("172.16.0.0/12", "private"),
+    ("192.0.0.0/24", "IETF protocol"), ("192.0.2.0/24", "documentation"), ("192.88.99.0/24", "6to4 relay"),
+    ("192.168.0.0/16", "private"), ("198.18.0.0/15", "benchmarking"), ("198.51.100.0/24", "documentation"),
+    ("203.0.113.0/24", "documentation"), ("224.0.0.0/4", "multicast"), ("240.0.0.0/4", "reserved"),
+))
+_IPV4_MAPPED = ipaddress.IPv6Network("::ffff:0:0/96")
+_DENIED_V6 = tuple((ipaddress.IPv6Network(net), why) for net, why in (
+    ("::/128", "unspecified"), ("::1/128", "loopback"), ("::/96", "IPv4-compatible"),
+    ("::ffff:0:0:0/96", "IPv4-translated"), ("64:ff9b::/96", "NAT64"),
+    ("64:ff9b:1::/48", "NAT64"), ("100::/64", "discard"), ("2001::/32", "Teredo"), ("2001:10::/28", "ORCHID"),
+    ("2001:20::/28", "ORCHID"), ("2001:db8::/32", "documentation"), ("2002::/16", "6to4"),
+    ("3fff::/20", "documentation"), ("5f00::/16", "segment routing"),
+))
+_GLOBAL_UNICAST_V6 = ipaddress.IPv6Network("2000::/3")
+
+
+def address_refusal(ip: IPAddress) -> str | None:
+    """Why ``ip`` may not be connected to (a category such as "link-local"), or None if it is public."""
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip in _IPV4_MAPPED:
+            return address_refusal(ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF))
+        for network, why in _DENIED_V6:
+            if ip in network:
+                return why
+        if ip not in _GLOBAL_UNICAST_V6:  # loopback, ULA, link-local, multicast, reserved
+            return "non-global IPv6"
+        return None
+    for network, why in _DENIED_V4:
+        if ip in network:
+            return why
+    return None
+
+
+def literal_address(host: str) -> IPAddress | None:
+    """The address a host names literally, in any form a resolver accepts (2852039166, 0xA9FEA9FE,
+    0251.0376.0251.0376, 169.254.43518, [::ffff:a9fe:a9fe]), or None for a name."""
+    host = host.strip("[]").split("%", 1)[0]
+    try:
+        return ipaddress.ip_address(host)
+    except ValueError:
+        pass
+    if host and all(c in "0123456789abcdefxABCDEFX." for c in host) and host[0].isdecimal():
+        try:
+            return ipaddress.IPv4Address(socket.inet_aton(host))  # the classic inet_aton forms
+        except OSError:
+            return None
+    return None
+
+
+def literal_refusal(host: str, *, allow_loopback: bool = False) -> str | None:
+    """Why a URL's host may not be used if it is a literal address ("a link-local address"); no DNS."""
+    ip = literal_address(host)
+    if ip is None or (allow_loopback and ip.is_loopback):
+        return None
+    why = address_refusal(ip)
+    return None if why is None else f"names a {why} address ({ip}); only public hosts are allowed"
+
+
 def _is_public(address: str) -> bool:
-    ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return ip.is_global and not ip.is_multicast
+    return address_refusal(ipaddress.ip_address(address.split("%", 1)[0])) is None
 
 
 @dataclass(frozen=True)
