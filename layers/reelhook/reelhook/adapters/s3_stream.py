@@ -183,6 +183,7 @@ def _multipart(chunks: Iterable[bytes], *, bucket: str, key: str, content_type: 
             answer = s3.complete_multipart_upload(
                 Bucket=bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": completed},
             )
+            upload_id = None  # completed: nothing left to abort
             _verify_composite(answer.get("ChecksumCRC32"), [part["ChecksumCRC32"] for part in completed])
     except BaseException:
         if upload_id is not None:
