@@ -123,6 +123,10 @@ def _multipart(chunks: Iterable[bytes], *, bucket: str, key: str, content_type: 
     parts: list[Future[dict[str, Any]]] = []
     slots = threading.BoundedSemaphore(max_in_flight)
     pool: ThreadPoolExecutor | None = None
+    # The whole-object SHA-256 is one sequential pass; it runs a part at a time in its own
+    # thread (hashlib lets go of the GIL), overlapping the download of the next part.
+    hasher: ThreadPoolExecutor | None = None
+    hashing: Future[None] | None = None
 
     def upload(number: int, body: bytes) -> dict[str, Any]:
         try:
@@ -134,6 +138,14 @@ def _multipart(chunks: Iterable[bytes], *, bucket: str, key: str, content_type: 
         finally:
             slots.release()
 
+    def hash_behind(body: bytes) -> None:
+        nonlocal hasher, hashing
+        if hasher is None:
+            hasher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="s3sha")
+        if hashing is not None:
+            hashing.result()  # at most one part hashing while the next one fills
+        hashing = hasher.submit(digest.update, body)
+
     def flush_part(body: bytes) -> None:
         nonlocal upload_id, pool
         if upload_id is None:
@@ -141,6 +153,7 @@ def _multipart(chunks: Iterable[bytes], *, bucket: str, key: str, content_type: 
                 Bucket=bucket, Key=key, ContentType=content_type, ChecksumAlgorithm="CRC32"
             )["UploadId"]
             pool = ThreadPoolExecutor(max_workers=max_in_flight, thread_name_prefix="s3part")
+        hash_behind(body)
         slots.acquire()
         assert pool is not None
         parts.append(pool.submit(upload, len(parts) + 1, body))
@@ -156,7 +169,6 @@ def _multipart(chunks: Iterable[bytes], *, bucket: str, key: str, content_type: 
             total += len(chunk)
             if total > max_bytes:
                 raise TooLarge(f"source is larger than {max_bytes} bytes")
-            digest.update(chunk)
             pending.append(chunk)
             pending_len += len(chunk)
             while pending_len >= part_size:
@@ -173,12 +185,15 @@ def _multipart(chunks: Iterable[bytes], *, bucket: str, key: str, content_type: 
             raise Truncated(f"received {total} of {expected_bytes} bytes")
         if upload_id is None:
             body = b"".join(pending)
+            digest.update(body)
             s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType=content_type,
                           ChecksumSHA256=_b64(digest.digest()))
         else:
             if pending:
                 flush_part(b"".join(pending))
                 pending = []
+            assert hashing is not None
+            hashing.result()
             completed = [p.result() for p in parts]
             answer = s3.complete_multipart_upload(
                 Bucket=bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": completed},
@@ -196,6 +211,8 @@ def _multipart(chunks: Iterable[bytes], *, bucket: str, key: str, content_type: 
     finally:
         if pool is not None:
             pool.shutdown(wait=True)
+        if hasher is not None:
+            hasher.shutdown(wait=True)
     return StoredObject(bucket, key, total, digest.hexdigest(), content_type)
 
 
