@@ -77,7 +77,8 @@ def _copy(r: dict[str, Any] | None) -> str:
     sizes = sorted(r["sizes"].items(), key=lambda kv: int(kv[0]))
     mem = ", ".join(f"{k} MiB {v['reelhook']['peak_over_baseline_mib']:.0f} MiB" for k, v in sizes)
     ratio = ", ".join(f"{k} MiB {v['vs_boto3']:.2f}×" for k, v in sizes)
-    return (f"- **Copy.** Peak memory over baseline: {mem}: bounded by the parts in flight, not by the file, but "
+    return (f"- **Copy.** Peak memory over baseline: {mem}: up to 16 MiB the object itself (one PutObject), above "
+            f"that bounded by the parts in flight, not by the file, but "
             f"it still grows by {r.get('memory_growth_mib', math.nan):.0f} MiB from "
             f"{r.get('memory_growth_from', '?')} MiB to the largest copy. Throughput against boto3's `upload_fileobj` "
             f"from a local file: {ratio} (moto, hashing and storing every part in one Python process, bounds both; "

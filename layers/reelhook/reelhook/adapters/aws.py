@@ -3,6 +3,11 @@
 Plain botocore clients: boto3's session adds its resource layer and s3transfer to every
 cold start, and reelhook uses neither. ``AWS_ENDPOINT_URL`` (honoured by botocore itself)
 points every client at a local stand-in such as moto's server.
+
+S3 requests go with ``UNSIGNED-PAYLOAD``: every upload reelhook makes carries a checksum
+header (SHA-256 or CRC32) that is signed and that S3 verifies, which binds the body as
+firmly; botocore would otherwise SHA-256 the whole body once more to sign it (it skips that
+on its own only for checksums it computed itself, and never over plain http).
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ def client(service: str) -> Any:
             # One session for every client: each new session re-reads botocore's data files.
             if _session is None:
                 _session = botocore.session.get_session()
+            extra: dict[str, Any] = {"s3": {"payload_signing_enabled": False}} if service == "s3" else {}
             _clients[service] = _session.create_client(
                 service,
                 config=Config(
@@ -35,6 +41,7 @@ def client(service: str) -> Any:
                     connect_timeout=3,
                     read_timeout=20,
                     max_pool_connections=16,
+                    **extra,
                 ),
             )
         return _clients[service]

@@ -1,11 +1,27 @@
-"""Stream bytes into S3 with bounded memory: multipart parts in flight, never the whole file.
+"""Stream bytes into S3 with bounded memory, every byte hashed with SHA-256 exactly once.
 
-Memory is at most ``(max_in_flight + 1) * part_size``: one part filling while at most
-``max_in_flight`` upload. Each part carries a SHA-256 checksum that S3 verifies; objects
-smaller than one part go up in a single PUT with the full-object SHA-256. An object
-appears only on CompleteMultipartUpload, so a copy that dies midway leaves nothing
-visible, and the upload is aborted so no parts linger (the bucket's lifecycle rule is
-the backstop for processes killed outright).
+Two ways up, chosen before the first byte is read:
+
+- **One PutObject** when the source announced its length (Content-Length) and it is at most
+  ``SINGLE_PUT_MAX``: the body is read into memory while its SHA-256 is computed, its length
+  is checked against the announced one (a short or long body raises ``Truncated`` and
+  stores nothing), and the PUT carries that SHA-256 (``ChecksumSHA256``) for S3 to verify.
+  Memory is about twice the object (the chunks, then the joined body), so at most
+  ``2 * SINGLE_PUT_MAX``.
+- **Multipart** otherwise (large, or length unknown): parts of ``part_size`` bytes, at most
+  ``max_in_flight`` uploading while the next one fills, so memory is at most
+  ``(max_in_flight + 1) * part_size`` plus one chunk. Each part carries a CRC32 that S3
+  verifies (computed in the upload thread; CRC32 costs a fraction of a second SHA-256 pass),
+  and the composite S3 reports is checked against the parts' CRC32s. An unknown-length
+  source that ends within the first part goes up in one PutObject after all, with the SHA-256
+  already computed. An object appears only on CompleteMultipartUpload, so a copy that dies
+  midway leaves nothing visible, and the upload is aborted so no parts linger (the bucket's
+  lifecycle rule is the backstop for processes killed outright).
+
+``StoredObject.sha256`` is the SHA-256 of the whole object either way, computed as the
+bytes stream past. The S3 client should send ``UNSIGNED-PAYLOAD`` (see
+``reelhook.adapters.aws``): the body is bound to the request by the signed checksum header,
+and signing the payload would hash every byte with SHA-256 a second time.
 """
 
 from __future__ import annotations
@@ -13,6 +29,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import threading
+import zlib
 from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -22,6 +39,7 @@ from reelhook.adapters.aws import client
 
 PART_SIZE = 8 * 1024 * 1024
 MAX_IN_FLIGHT = 4
+SINGLE_PUT_MAX = 16 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -46,11 +64,15 @@ class ChecksumMismatch(Exception):
 
 
 class Truncated(Exception):
-    """The source ended before the length it announced; nothing is stored."""
+    """The source sent another length than it announced (it ended early); nothing is stored."""
 
 
-def _b64_sha256(data: bytes) -> str:
-    return base64.b64encode(hashlib.sha256(data).digest()).decode()
+def _b64(raw: bytes) -> str:
+    return base64.b64encode(raw).decode()
+
+
+def _b64_crc32(body: bytes) -> str:
+    return _b64(zlib.crc32(body).to_bytes(4, "big"))
 
 
 def stream_to_s3(
@@ -63,39 +85,78 @@ def stream_to_s3(
     expected_bytes: int | None = None,
     part_size: int = PART_SIZE,
     max_in_flight: int = MAX_IN_FLIGHT,
+    single_put_max: int = SINGLE_PUT_MAX,
     s3: Any = None,
 ) -> StoredObject:
     s3 = s3 or client("s3")
+    if expected_bytes is not None and expected_bytes <= min(single_put_max, max_bytes):
+        return _single_put(chunks, bucket=bucket, key=key, content_type=content_type, expected_bytes=expected_bytes,
+                           s3=s3)
+    return _multipart(chunks, bucket=bucket, key=key, content_type=content_type, max_bytes=max_bytes,
+                      expected_bytes=expected_bytes, part_size=part_size, max_in_flight=max_in_flight, s3=s3)
+
+
+def _single_put(chunks: Iterable[bytes], *, bucket: str, key: str, content_type: str, expected_bytes: int,
+                s3: Any) -> StoredObject:
+    digest = hashlib.sha256()
+    pending: list[bytes] = []
+    total = 0
+    for chunk in chunks:
+        total += len(chunk)
+        if total > expected_bytes:
+            raise Truncated(f"received more than the {expected_bytes} bytes announced")
+        digest.update(chunk)
+        pending.append(chunk)
+    if total != expected_bytes:
+        raise Truncated(f"received {total} of {expected_bytes} bytes")
+    body = b"".join(pending)
+    del pending
+    s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType=content_type, ChecksumSHA256=_b64(digest.digest()))
+    return StoredObject(bucket, key, total, digest.hexdigest(), content_type)
+
+
+def _multipart(chunks: Iterable[bytes], *, bucket: str, key: str, content_type: str, max_bytes: int,
+               expected_bytes: int | None, part_size: int, max_in_flight: int, s3: Any) -> StoredObject:
     digest = hashlib.sha256()
     total = 0
     upload_id: str | None = None
     parts: list[Future[dict[str, Any]]] = []
     slots = threading.BoundedSemaphore(max_in_flight)
     pool: ThreadPoolExecutor | None = None
+    # The whole-object SHA-256 is one sequential pass; it runs a part at a time in its own
+    # thread (hashlib lets go of the GIL), overlapping the download of the next part.
+    hasher: ThreadPoolExecutor | None = None
+    hashing: Future[None] | None = None
 
-    part_digests: list[bytes] = []
-
-    def upload(number: int, body: bytes, digest: bytes) -> dict[str, Any]:
+    def upload(number: int, body: bytes) -> dict[str, Any]:
         try:
+            checksum = _b64_crc32(body)
             answer = s3.upload_part(
-                Bucket=bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=body,
-                ChecksumAlgorithm="SHA256", ChecksumSHA256=base64.b64encode(digest).decode(),
+                Bucket=bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=body, ChecksumCRC32=checksum,
             )
-            return {"PartNumber": number, "ETag": answer["ETag"], "ChecksumSHA256": answer.get("ChecksumSHA256")}
+            return {"PartNumber": number, "ETag": answer["ETag"], "ChecksumCRC32": checksum}
         finally:
             slots.release()
+
+    def hash_behind(body: bytes) -> None:
+        nonlocal hasher, hashing
+        if hasher is None:
+            hasher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="s3sha")
+        if hashing is not None:
+            hashing.result()  # at most one part hashing while the next one fills
+        hashing = hasher.submit(digest.update, body)
 
     def flush_part(body: bytes) -> None:
         nonlocal upload_id, pool
         if upload_id is None:
             upload_id = s3.create_multipart_upload(
-                Bucket=bucket, Key=key, ContentType=content_type, ChecksumAlgorithm="SHA256"
+                Bucket=bucket, Key=key, ContentType=content_type, ChecksumAlgorithm="CRC32"
             )["UploadId"]
             pool = ThreadPoolExecutor(max_workers=max_in_flight, thread_name_prefix="s3part")
+        hash_behind(body)
         slots.acquire()
         assert pool is not None
-        part_digests.append(hashlib.sha256(body).digest())
-        parts.append(pool.submit(upload, len(parts) + 1, body, part_digests[-1]))
+        parts.append(pool.submit(upload, len(parts) + 1, body))
         for done in [p for p in parts if p.done()]:
             done.result()  # surface a failed part early
 
@@ -108,7 +169,6 @@ def stream_to_s3(
             total += len(chunk)
             if total > max_bytes:
                 raise TooLarge(f"source is larger than {max_bytes} bytes")
-            digest.update(chunk)
             pending.append(chunk)
             pending_len += len(chunk)
             while pending_len >= part_size:
@@ -125,17 +185,21 @@ def stream_to_s3(
             raise Truncated(f"received {total} of {expected_bytes} bytes")
         if upload_id is None:
             body = b"".join(pending)
+            digest.update(body)
             s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType=content_type,
-                          ChecksumSHA256=_b64_sha256(body))
+                          ChecksumSHA256=_b64(digest.digest()))
         else:
             if pending:
                 flush_part(b"".join(pending))
+                pending = []
+            assert hashing is not None
+            hashing.result()
             completed = [p.result() for p in parts]
             answer = s3.complete_multipart_upload(
-                Bucket=bucket, Key=key, UploadId=upload_id,
-                MultipartUpload={"Parts": [{k: v for k, v in part.items() if v is not None} for part in completed]},
+                Bucket=bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": completed},
             )
-            _verify_composite(answer.get("ChecksumSHA256"), part_digests)
+            upload_id = None  # completed: nothing left to abort
+            _verify_composite(answer.get("ChecksumCRC32"), [part["ChecksumCRC32"] for part in completed])
     except BaseException:
         if upload_id is not None:
             for part in parts:
@@ -147,13 +211,15 @@ def stream_to_s3(
     finally:
         if pool is not None:
             pool.shutdown(wait=True)
+        if hasher is not None:
+            hasher.shutdown(wait=True)
     return StoredObject(bucket, key, total, digest.hexdigest(), content_type)
 
 
-def _verify_composite(reported: str | None, part_digests: list[bytes]) -> None:
-    """S3 answers a multipart upload with SHA-256 over the parts' SHA-256s; it must match ours."""
+def _verify_composite(reported: str | None, part_checksums: list[str]) -> None:
+    """S3 answers a multipart upload with the CRC32 of the parts' CRC32s; it must match ours."""
     if not reported:
         return  # S3 verified every part's checksum already; some stand-ins do not report the whole
-    expected = base64.b64encode(hashlib.sha256(b"".join(part_digests)).digest()).decode()
+    expected = _b64_crc32(b"".join(base64.b64decode(c) for c in part_checksums))
     if reported.split("-", 1)[0] != expected:
-        raise ChecksumMismatch(f"S3 reports {reported}, the bytes read give {expected}-{len(part_digests)}")
+        raise ChecksumMismatch(f"S3 reports {reported}, the bytes read give {expected}-{len(part_checksums)}")

@@ -23,7 +23,9 @@ from reelhook.ssrf import UnsafeUrl, check_url
 from reelhook.states import Status
 
 MAX_REDIRECTS = 3
-CHUNK_BYTES = 1024 * 1024
+# None: the body in the pieces it arrives in (up to 64 KiB each). Re-chunking to a fixed size
+# would copy every byte once more (httpx's chunker), and stream_to_s3 joins pieces into parts anyway.
+CHUNK_BYTES: int | None = None
 EXPIRED_STATUSES = frozenset({401, 403, 404, 410})
 EXTENSIONS = {"video/mp4": "mp4", "video/quicktime": "mov", "video/webm": "webm"}
 _download_client: httpx.Client | None = None
