@@ -32,7 +32,8 @@ def _callback_base_url() -> str:
 @app.post("/v1/jobs")
 def create_job() -> Response:
     event = app.current_event
-    return _json(http_api.create_job(event.decoded_body, event.headers.get("idempotency-key"), _callback_base_url()))
+    return _json(http_api.create_job(event.decoded_body, event.headers.get("idempotency-key"), _callback_base_url(),
+                                     content_type=event.headers.get("content-type")))
 
 
 @app.get("/v1/jobs/<job_id>")

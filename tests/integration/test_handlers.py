@@ -202,6 +202,9 @@ def test_forged_or_malformed_webhooks_change_nothing(aws, sandbox, handlers):
         "not json": (webhook_event(task, done, secret=secret, raw=b"{oops"), 400),
         "bad shape": (webhook_event(task, {"task_id": task.task_id, "status": "DONE"}, secret=secret), 400),
         "too big": (webhook_event(task, done, secret=secret, raw=b" " * 300_000), 413),
+        "nested 50,000 deep": (webhook_event(task, done, secret=secret, raw=b"[" * 50_000 + b"]" * 50_000), 400),
+        "nested in a field": (webhook_event(task, done, secret=secret,
+                                            raw=b'{"task_id": ' + b"[" * 5_000 + b"]" * 5_000 + b"}"), 400),
     }
     for name, (event, expected) in cases.items():
         assert call(handlers["callback"], event)[0] == expected, name
@@ -302,3 +305,43 @@ def test_models_and_openapi_are_served(aws, handlers):
     assert status == 200 and len(catalog["models"]) >= 12
     status, doc = call(handlers["api"], api_event("GET", "/v1/openapi.json"))
     assert status == 200 and "/v1/jobs" in doc["paths"]
+
+
+def _refused_without_a_trace(aws, sandbox, answer, status):
+    assert answer["statusCode"] == status, answer["body"][:500]
+    assert len(answer["body"]) < 20_000  # a short answer, whatever the request
+    assert job_items(aws) == [] and list(sandbox.tasks) == []
+    return json.loads(answer["body"])["error"]
+
+
+def test_hostile_bodies_get_a_4xx_that_says_why_and_change_nothing(aws, sandbox, handlers):
+    def post(raw, headers=None):
+        return handlers["api"](api_event("POST", "/v1/jobs", raw, headers), Context())
+
+    nested = _refused_without_a_trace(aws, sandbox, post("[" * 100_000 + "]" * 100_000), 400)
+    assert "nests 100000 levels" in nested["message"]
+    deep_field = _refused_without_a_trace(aws, sandbox, post(json.dumps(VEO | {"options": {}})[:-1].replace(
+        '"options": {}', '"options": ' + '{"a": ' * 2_000 + "1" + "}" * 2_000) + "}"), 400)
+    assert "levels deep" in deep_field["message"]
+    unstorable = _refused_without_a_trace(aws, sandbox, post(json.dumps(VEO | {"seed": 1e-300})), 422)
+    assert unstorable["fields"] == [{"field": "seed", "message": "is out of range: DynamoDB stores magnitudes "
+                                                                 "from 1E-130 to below 1E126"}]
+    huge_int = _refused_without_a_trace(aws, sandbox, post(json.dumps(VEO)[:-1] + ', "seed": ' + "9" * 5000 + "}"),
+                                        422)
+    assert huge_int["fields"][0]["field"] == "seed"
+    where = _refused_without_a_trace(aws, sandbox, post('{"model": "x",, }'), 400)
+    assert "line 1, column 15" in where["message"] and "NaN" not in where["message"]
+    as_text = _refused_without_a_trace(aws, sandbox, post(json.dumps(VEO), {"content-type": "text/plain"}), 415)
+    assert "application/json" in as_text["message"]
+    big = _refused_without_a_trace(aws, sandbox, post(json.dumps(VEO | {"prompt": "x" * 1_400_000})), 413)
+    assert "at most" in big["message"]
+    many = _refused_without_a_trace(aws, sandbox, post(json.dumps(VEO | {f"f{i:05d}" + "y" * 300: 1
+                                                                         for i in range(600)})), 422)
+    assert len(many["fields"]) == 50 and many["fields_omitted"] == 550  # 600 unknown fields
+    assert all(len(f["field"]) <= 201 for f in many["fields"])
+
+
+def test_json_with_a_charset_or_a_json_suffix_is_json(aws, sandbox, handlers):
+    for content_type in ("application/json; charset=utf-8", "application/merge+json", "Application/JSON"):
+        answer = handlers["api"](api_event("POST", "/v1/jobs", VEO, {"content-type": content_type}), Context())
+        assert answer["statusCode"] == 202, content_type

@@ -5,17 +5,18 @@ Each function returns ``(status_code, body)``; the ``api`` handler only routes t
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
 
 from pydantic import ValidationError
 
+from reelhook import json_input
 from reelhook.adapters.jobs_table import IdempotencyMismatch, JobStore
 from reelhook.api_models import JobRequest, error_body, pydantic_errors
 from reelhook.providers import all_models
 from reelhook.services.media import check_s3_inputs
 from reelhook.services.submit import submit_job
+from reelhook.spec import FieldError
 from reelhook.views import public_job
 
 Answer = tuple[int, dict[str, Any]]
@@ -23,8 +24,13 @@ IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 JOB_ID = re.compile(r"^job_[0-9a-f]{32}$")
 
 
-def _no_constants(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")
+# Far above any real job (a few KB), far below Lambda's 6 MB: refused before parsing.
+MAX_BODY_BYTES = 256 * 1024
+
+
+def _is_json(content_type: str) -> bool:
+    media = content_type.split(";", 1)[0].strip().lower()
+    return media == "application/json" or (media.startswith("application/") and media.endswith("+json"))
 
 
 def create_job(
@@ -33,24 +39,37 @@ def create_job(
     callback_base_url: str,
     *,
     origin: dict[str, Any] | None = None,
+    content_type: str | None = None,
 ) -> Answer:
-    """Validate and submit a job. ``origin`` is stored on the job (e.g. the S3 inbox key)."""
+    """Validate and submit a job. ``origin`` is stored on the job (e.g. the S3 inbox key).
+
+    ``content_type`` is the request's header, when it came over HTTP: a body declared as
+    anything but JSON is refused (415) rather than guessed at.
+    """
+    if content_type is not None and not _is_json(content_type):
+        return 415, error_body("unsupported_media_type",
+                               f"the body must be sent as application/json, not {content_type[:100]!r}")
     if idempotency_key is not None and not IDEMPOTENCY_KEY.match(idempotency_key):
         return 400, error_body("invalid_header", "Idempotency-Key must be 1-255 printable ASCII characters")
+    size = len(raw_body or b"")
+    if size > MAX_BODY_BYTES:
+        return 413, error_body("body_too_large", f"the body is {size} bytes; at most {MAX_BODY_BYTES} are accepted")
     try:
-        data = json.loads(raw_body or b"", parse_constant=_no_constants)
-    except (json.JSONDecodeError, UnicodeDecodeError, ValueError):
-        return 400, error_body("invalid_json", "the body must be a JSON object (NaN and Infinity are not JSON)")
+        data = json_input.loads(raw_body)
+    except json_input.JsonInputError as exc:
+        return 400, error_body("invalid_json", f"the body is not valid JSON: {exc}")
     if not isinstance(data, dict):
         return 400, error_body("invalid_json", "the body must be a JSON object")
+    unstorable = json_input.unstorable_numbers(data)
+    if unstorable:
+        return 422, error_body("validation_error", "the job is not valid",
+                               [FieldError(field, problem) for field, problem in unstorable])
     try:
         request = JobRequest.model_validate(data)
     except ValidationError as exc:
         return 422, error_body("validation_error", "the job is not valid", pydantic_errors(exc))
     spec = all_models().get(request.model)
     if spec is None:
-        from reelhook.spec import FieldError
-
         allowed = sorted(all_models())
         return 422, error_body("validation_error", "unknown model",
                                [FieldError("model", "is not a known model", allowed)])

@@ -75,7 +75,8 @@ def _json(schema_ref: str, description: str) -> dict[str, Any]:
 
 def _errors(*codes: int) -> dict[str, Any]:
     text = {400: "Malformed request", 401: "Not authenticated", 404: "Not found",
-            409: "Idempotency-Key reused with a different body", 413: "Body too large",
+            409: "Idempotency-Key reused with a different body", 413: "Body too large (over 256 KiB)",
+            415: "The body is declared as something other than JSON",
             422: "The job is not valid for the model; each offending field is named"}
     return {str(code): _json("Error", text[code]) for code in codes}
 
@@ -114,7 +115,7 @@ def document() -> dict[str, Any]:
                         "required": True,
                         "content": {"application/json": {"schema": {"$ref": REF.format(model="JobRequest")}}},
                     },
-                    "responses": {"202": _json("JobOut", "The job was accepted")} | _errors(400, 409, 422),
+                    "responses": {"202": _json("JobOut", "The job was accepted")} | _errors(400, 409, 413, 415, 422),
                 }
             },
             "/v1/jobs/{id}": {

@@ -22,6 +22,7 @@ from typing import Any
 import urllib3
 from urllib3.exceptions import ConnectTimeoutError, HTTPError, NewConnectionError, SSLError
 
+from reelhook import json_input
 from reelhook.config import settings
 from reelhook.providers.base import HttpCall, Provider
 
@@ -112,8 +113,8 @@ def retry_after_seconds(headers: Mapping[str, str], attempt: int) -> float:
 
 def _body(data: bytes) -> Any:
     try:
-        return json.loads(data)
-    except (json.JSONDecodeError, UnicodeDecodeError):
+        return json_input.loads(data)
+    except json_input.JsonInputError:  # not JSON, or hostile JSON: kept as text for the error message
         return data[:500].decode("utf-8", "replace")
 
 

@@ -5,12 +5,11 @@ Nothing here downloads a video; a completion only queues the copy.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from reelhook import clock
+from reelhook import clock, json_input
 from reelhook.adapters.secrets import callback_token_key, get_secrets
 from reelhook.config import settings
 from reelhook.providers import get_provider, provider_names
@@ -70,9 +69,9 @@ def receive_webhook(
     except WebhookRejected as exc:
         return _reject(exc.status, exc.reason)
     try:
-        status = provider.parse_status(json.loads(raw_body), from_webhook=True)
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        return _reject(400, "body is not valid JSON")
+        status = provider.parse_status(json_input.loads(raw_body), from_webhook=True)
+    except json_input.JsonInputError as exc:
+        return _reject(400, f"body is not valid JSON: {exc}")
     except MalformedPayload as exc:
         return _reject(400, f"body does not have the documented shape: {exc}")
     if provider.webhook_needs_confirmation:
