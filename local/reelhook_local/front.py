@@ -213,6 +213,15 @@ def _route_regex(path: str) -> re.Pattern[str]:
     return re.compile(f"^{pattern}$")
 
 
+class FrontServer(ThreadingHTTPServer):
+    """A thread per connection, with a listen backlog for bursts: the default (5) refuses
+    connections as soon as a few clients arrive together, which API Gateway never does."""
+
+    request_queue_size = 1024
+    daemon_threads = True
+    block_on_close = False
+
+
 class LocalFront:
     """API Gateway in front of the handlers.
 
@@ -249,8 +258,7 @@ class LocalFront:
 
             do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _serve
 
-        self.server = ThreadingHTTPServer((host, port), RequestHandler)
-        self.server.daemon_threads = True
+        self.server = FrontServer((host, port), RequestHandler)
         self.thread = threading.Thread(target=self.server.serve_forever, name="front", daemon=True)
 
     @property
@@ -262,7 +270,8 @@ class LocalFront:
         self.thread.start()
 
     def stop(self) -> None:
-        self.server.shutdown()
+        if self.thread.is_alive():  # shutdown() waits for a serve_forever that never started otherwise
+            self.server.shutdown()
         self.server.server_close()
 
     def match(self, method: str, path: str) -> tuple[Route, dict[str, str]] | None:

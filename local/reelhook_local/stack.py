@@ -16,6 +16,7 @@ import logging
 import os
 import secrets
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -62,27 +63,109 @@ class StackOptions:
     resource_prefix: str = field(default_factory=lambda: f"reelhook-{secrets.token_hex(3)}")
 
 
-class AtomicMotoServer:
-    """moto's server with one request at a time.
+# moto's backends do not lock between request threads. Which services need it:
+# - DynamoDB: a conditional write reads then writes, so two concurrent webhooks could both pass
+#   a condition; and a Query/Scan iterates the table's dicts, which a concurrent PutItem resizes
+#   ("dictionary changed size during iteration"). Every DynamoDB operation takes one lock.
+# - SQS: ReceiveMessage checks visibility then marks a message received (two threads can both
+#   get it), DeleteMessage rebuilds the message list (a concurrent send is lost). Every SQS
+#   operation takes its own lock; a long poll waits outside it (see _sqs_long_poll).
+# - S3 iterates copies of its key store and locks each key; DynamoDB Streams slices a list that
+#   only DynamoDB writes (under their lock) append to; Secrets Manager and EventBridge (a bus
+#   without rules here) only read or append: these run concurrently.
+DYNAMODB_TARGET = "DynamoDB_20120810."
+SQS_TARGET = "AmazonSQS."
+SQS_WAKERS = {"SendMessage", "SendMessageBatch", "ChangeMessageVisibility", "ChangeMessageVisibilityBatch"}
 
-    DynamoDB applies each conditional write atomically; moto's backends do not lock between
-    request threads, so concurrent webhooks could both pass a condition. Serialising requests
-    gives the local stack DynamoDB's guarantee (at the cost of moto's throughput).
+
+def moto_lock_key(environ: dict[str, Any]) -> str | None:
+    """Which lock a request to moto's server takes: ``dynamodb``, ``sqs``, or none."""
+    target = str(environ.get("HTTP_X_AMZ_TARGET") or "")
+    if target.startswith(DYNAMODB_TARGET):
+        return "dynamodb"
+    if target.startswith(SQS_TARGET):
+        return "sqs"
+    scope = str(environ.get("HTTP_AUTHORIZATION") or "").partition("Credential=")[2].split(",")[0].split("/")
+    if not target and len(scope) == 5 and scope[3] == "sqs":  # SQS's query protocol (older clients)
+        return "sqs"
+    return None
+
+
+def _has_messages(body: bytes) -> bool:
+    try:
+        return bool(json.loads(body or b"{}").get("Messages"))
+    except (ValueError, AttributeError):
+        return True  # not ours to judge: hand it back
+
+
+class AtomicMotoServer:
+    """moto's server, serialised only where DynamoDB's and SQS's guarantees need it.
+
+    DynamoDB applies each conditional write atomically and SQS hands a message to one receiver
+    within its visibility timeout; moto's backends do not lock between request threads, so each
+    of those services gets one lock (``moto_lock_key``). S3, DynamoDB Streams, Secrets Manager
+    and EventBridge requests run concurrently. A long-polling ReceiveMessage does not hold the
+    SQS lock while it waits: it is answered by short receives under the lock, waiting between
+    them (outside it) until a message is sent or made visible, or every ``poll_interval``.
     """
+
+    poll_interval = 0.25
 
     def __init__(self, port: int = 0) -> None:
         from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
         from werkzeug.serving import make_server
 
-        backend = DomainDispatcherApplication(create_backend_app)
-        lock = threading.Lock()
-
-        def one_at_a_time(environ: dict[str, Any], start_response: Any) -> list[bytes]:
-            with lock:
-                return list(backend(environ, start_response))
-
-        self._server = make_server("127.0.0.1", port, one_at_a_time, threaded=True, request_handler=MotoRequestHandler)
+        self._backend = DomainDispatcherApplication(create_backend_app)
+        self.locks = {"dynamodb": threading.Lock(), "sqs": threading.Lock()}
+        self._sqs_changed = threading.Condition()
+        self._server = make_server("127.0.0.1", port, self.app, threaded=True, request_handler=MotoRequestHandler)
+        self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, name="moto", daemon=True)
+
+    def app(self, environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        key = moto_lock_key(environ)
+        if key is None:
+            return list(self._backend(environ, start_response))
+        target = str(environ.get("HTTP_X_AMZ_TARGET") or "")
+        if target == SQS_TARGET + "ReceiveMessage":
+            return self._sqs_long_poll(environ, start_response)
+        with self.locks[key]:
+            answer = list(self._backend(environ, start_response))
+        if key == "sqs" and target.removeprefix(SQS_TARGET) in SQS_WAKERS:
+            with self._sqs_changed:
+                self._sqs_changed.notify_all()
+        return answer
+
+    def _sqs_long_poll(self, environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        import io
+
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        raw = environ["wsgi.input"].read(length) if length else b""
+        try:
+            params = json.loads(raw or b"{}")
+            wait = float(params.get("WaitTimeSeconds") or 0)
+        except (ValueError, TypeError, AttributeError):
+            params, wait = None, 0.0
+        if params is not None and wait > 0:
+            raw = json.dumps(params | {"WaitTimeSeconds": 0}).encode()
+        deadline = time.monotonic() + (wait if params is not None else 0.0)
+        answered: list[Any] = []
+
+        def capture(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            answered[:] = [status, headers, exc_info]
+            return lambda _data: None
+
+        while True:
+            attempt = dict(environ, **{"wsgi.input": io.BytesIO(raw), "CONTENT_LENGTH": str(len(raw))})
+            with self._sqs_changed:  # a send between the receive and the wait still wakes it
+                with self.locks["sqs"]:
+                    body = b"".join(self._backend(attempt, capture))
+                remaining = deadline - time.monotonic()
+                if not answered[0].startswith("200") or remaining <= 0 or _has_messages(body):
+                    break
+                self._sqs_changed.wait(min(remaining, self.poll_interval))
+        start_response(*answered)
+        return [body]
 
     @property
     def address(self) -> tuple[str, int]:
