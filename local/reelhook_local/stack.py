@@ -186,7 +186,7 @@ class LocalStack:
         self.options = options or StackOptions()
         self.sandbox = ProviderSandbox(self.options.sandbox)
         self.front: LocalFront | None = None
-        self.drivers: list[QueueDriver | ScheduleDriver] = []
+        self.drivers: list[Any] = []
         self.resources: StackResources | None = None
         self._moto: Any = None
         self._saved_env: dict[str, str | None] = {}
@@ -223,12 +223,12 @@ class LocalStack:
                 queue_url = queue_urls[queue]
                 arn = self.client("sqs").get_queue_attributes(
                     QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-                # Notifications are few: one poller, polling less often (moto answers one request at a time).
-                transfer = queue in ("TransferQueue", "SubmitQueue", "PollQueue")  # the busy ones
-                driver = QueueDriver(fn, queue_url, arn, batch, self.client("sqs"),
-                                     workers=self.options.transfer_workers if transfer else 1)
-                driver.idle_seconds = driver.idle_seconds if transfer else 0.3
-                self.drivers.append(driver)
+                # As many consumers as the mapping's MaximumConcurrency (or transfer_workers for
+                # the transfer queue), each long-polling with its own connection.
+                workers = QueueDriver.concurrency(
+                    fn, queue, self.options.transfer_workers if queue == "TransferQueue" else None)
+                self.drivers.append(QueueDriver(fn, queue_url, arn, batch,
+                                                self.client("sqs", connections=workers + 2), workers=workers))
             if fn.scheduled:
                 self.drivers.append(ScheduleDriver(fn, self.options.schedule_seconds))
         # The DynamoDB stream mapping and the S3 -> EventBridge rule, as the template declares them.
@@ -246,19 +246,22 @@ class LocalStack:
             # starts with the stream.
             self.drivers.append(StreamDriver.from_template(  # type: ignore[arg-type]
                 fns[fid], props, stream_arn, self.client("dynamodbstreams"),
-                on_failure=send_to(resources.notifier_failure_queue_url), starting_position="LATEST"))
+                on_failure=send_to(resources.notifier_failure_queue_url), starting_position="LATEST",
+                interval=0.1))
         for fid, props in function_events(template, "EventBridgeRule"):
             pattern = resolve_value(props["Pattern"], resources)
             if pattern.get("source") != ["aws.s3"]:
                 raise NotImplementedError(f"{fid}: only S3 object rules are driven locally")
             self.drivers.append(S3InboxDriver(  # type: ignore[arg-type]
-                fns[fid], resources.bucket_name, self.client("s3"), pattern=pattern,
-                interval=max(1.0, self.options.schedule_seconds), dead_letter=send_to(resources.inbox_dlq_url)))
+                fns[fid], resources.bucket_name, self.client("s3", connections=10), pattern=pattern,
+                interval=0.2, dead_letter=send_to(resources.inbox_dlq_url)))
         for driver in self.drivers:
             driver.start()
         return self
 
     def stop(self) -> None:
+        for driver in self.drivers:  # all at once: each may be in a long poll
+            driver.stopping.set()
         for driver in self.drivers:
             driver.stop()
         self.drivers = []
@@ -288,12 +291,14 @@ class LocalStack:
         assert self.front is not None
         return self.front.url
 
-    def client(self, service: str) -> Any:
+    def client(self, service: str, connections: int = 10) -> Any:
         import boto3
+        from botocore.config import Config
 
         return boto3.session.Session().client(
             service, endpoint_url=self.aws_endpoint, region_name="us-east-1",
             aws_access_key_id="local", aws_secret_access_key="local",
+            config=Config(max_pool_connections=max(10, connections)),
         )
 
     def provider_base_url(self, provider: str) -> str:
