@@ -91,6 +91,33 @@ def moto_lock_key(environ: dict[str, Any]) -> str | None:
     return None
 
 
+def _moto_queue(params: dict[str, Any]) -> Any:
+    """moto's own queue object for a request's QueueUrl (``.../<account>/<name>``), or None."""
+    try:
+        from moto.sqs.models import sqs_backends
+
+        account, name = str(params["QueueUrl"]).rstrip("/").split("/")[-2:]
+        for region in ("us-east-1", *sqs_backends[account].regions):
+            queue = sqs_backends[account][region].queues.get(name)
+            if queue is not None:
+                return queue
+    except Exception:  # moto's internals moved: poll instead
+        return None
+    return None
+
+
+def _due_in(queue: Any) -> float | None:
+    """Seconds until a message of moto's ``queue`` can be received (0 if one can now), None if empty."""
+    try:
+        from moto.core.utils import unix_time_millis
+
+        now = unix_time_millis()
+        due = min((max(m.visible_at, m.delayed_until) for m in list(queue._messages)), default=None)
+    except Exception:
+        return 0.0  # unknown: ask moto
+    return None if due is None else max(0.0, (due - now) / 1000)
+
+
 def _has_messages(body: bytes) -> bool:
     try:
         return bool(json.loads(body or b"{}").get("Messages"))
@@ -137,6 +164,8 @@ class AtomicMotoServer:
         return answer
 
     def _sqs_long_poll(self, environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        """ReceiveMessage: with a wait, short receives under the lock while the queue (read in
+        moto's process, without a request) has a message due, waiting outside the lock otherwise."""
         import io
 
         length = int(environ.get("CONTENT_LENGTH") or 0)
@@ -148,6 +177,7 @@ class AtomicMotoServer:
             params, wait = None, 0.0
         if params is not None and wait > 0:
             raw = json.dumps(params | {"WaitTimeSeconds": 0}).encode()
+        queue = _moto_queue(params) if params is not None and wait > 0 else None
         deadline = time.monotonic() + (wait if params is not None else 0.0)
         answered: list[Any] = []
 
@@ -155,15 +185,26 @@ class AtomicMotoServer:
             answered[:] = [status, headers, exc_info]
             return lambda _data: None
 
+        body = b""
         while True:
-            attempt = dict(environ, **{"wsgi.input": io.BytesIO(raw), "CONTENT_LENGTH": str(len(raw))})
-            with self._sqs_changed:  # a send between the receive and the wait still wakes it
-                with self.locks["sqs"]:
+            with self.locks["sqs"]:
+                # Other receivers woke too: only one of them need ask moto for what is due.
+                ask = queue is None or not answered or _due_in(queue) == 0.0 or time.monotonic() >= deadline
+                if ask:
+                    attempt = dict(environ, **{"wsgi.input": io.BytesIO(raw), "CONTENT_LENGTH": str(len(raw))})
                     body = b"".join(self._backend(attempt, capture))
-                remaining = deadline - time.monotonic()
-                if not answered[0].startswith("200") or remaining <= 0 or _has_messages(body):
-                    break
-                self._sqs_changed.wait(min(remaining, self.poll_interval))
+            remaining = deadline - time.monotonic()
+            if ask and (not answered[0].startswith("200") or remaining <= 0 or _has_messages(body)):
+                break
+            if queue is None:
+                with self._sqs_changed:
+                    self._sqs_changed.wait(min(remaining, self.poll_interval))
+                continue
+            # Until the next message is due, or a new one is sent (moto notifies its condition).
+            due = _due_in(queue)
+            pause = min(remaining, 1.0 if due is None else max(0.01, due))
+            with queue._messages_lock:
+                queue._messages_lock.wait(pause)
         start_response(*answered)
         return [body]
 

@@ -5,8 +5,12 @@ from __future__ import annotations
 
 import select
 import socket
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pytest
 
 from reelhook_local.front import LocalFront
 from reelhook_local.template import functions
@@ -59,3 +63,124 @@ def test_front_accepts_500_simultaneous_connections_before_it_reads_any() -> Non
         for sock in sockets:
             sock.close()
         front.stop()
+
+
+# -- moto's server: locks per service, only where atomicity needs them ------------------------------
+
+
+def _environ(target: str = "", service: str = "") -> dict[str, Any]:
+    environ: dict[str, Any] = {"REQUEST_METHOD": "POST"}
+    if target:
+        environ["HTTP_X_AMZ_TARGET"] = target
+    if service:
+        environ["HTTP_AUTHORIZATION"] = (f"AWS4-HMAC-SHA256 Credential=local/20260101/us-east-1/{service}/aws4_request, "
+                                         "SignedHeaders=host, Signature=00")
+    return environ
+
+
+@pytest.mark.parametrize(("target", "service", "lock"), [
+    ("DynamoDB_20120810.UpdateItem", "dynamodb", "dynamodb"),
+    ("DynamoDB_20120810.TransactWriteItems", "dynamodb", "dynamodb"),
+    ("DynamoDB_20120810.Query", "dynamodb", "dynamodb"),  # iterates dicts a concurrent write resizes
+    ("AmazonSQS.ReceiveMessage", "sqs", "sqs"),
+    ("AmazonSQS.DeleteMessageBatch", "sqs", "sqs"),
+    ("", "sqs", "sqs"),  # SQS's query protocol
+    ("DynamoDBStreams_20120810.GetRecords", "dynamodb", None),
+    ("secretsmanager.GetSecretValue", "secretsmanager", None),
+    ("AWSEvents.PutEvents", "events", None),
+    ("", "s3", None),
+])
+def test_moto_requests_take_their_service_lock_or_none(target: str, service: str, lock: str | None) -> None:
+    from reelhook_local.stack import moto_lock_key
+
+    assert moto_lock_key(_environ(target, service)) == lock
+
+
+@pytest.fixture
+def moto_server() -> Any:
+    from reelhook_local.stack import AtomicMotoServer
+
+    server = AtomicMotoServer()
+    server.start()
+    yield server
+    server.stop()
+
+
+def _client(service: str, server: Any) -> Any:
+    import boto3
+    from botocore.config import Config
+
+    host, port = server.address
+    return boto3.session.Session().client(service, endpoint_url=f"http://{host}:{port}", region_name="us-east-1",
+                                          aws_access_key_id="local", aws_secret_access_key="local",
+                                          config=Config(max_pool_connections=50, retries={"max_attempts": 1}))
+
+
+def test_s3_requests_do_not_wait_for_a_busy_dynamodb(moto_server: Any) -> None:
+    s3 = _client("s3", moto_server)
+    s3.create_bucket(Bucket="free-running")
+    with moto_server.locks["dynamodb"], moto_server.locks["sqs"]:  # both held: S3 must still answer
+        s3.put_object(Bucket="free-running", Key="k", Body=b"x")
+        assert s3.get_object(Bucket="free-running", Key="k")["Body"].read() == b"x"
+
+
+def test_conditional_updates_from_many_threads_stay_atomic_through_the_server(moto_server: Any) -> None:
+    ddb = _client("dynamodb", moto_server)
+    table = f"counter-{threading.get_ident()}"
+    ddb.create_table(TableName=table, KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                     AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+                     BillingMode="PAY_PER_REQUEST")
+    ddb.put_item(TableName=table, Item={"pk": {"S": "slots"}, "used": {"N": "0"}})
+    cap = 10
+
+    def take(_: int) -> bool:
+        try:
+            ddb.update_item(TableName=table, Key={"pk": {"S": "slots"}}, UpdateExpression="SET used = used + :one",
+                            ConditionExpression="used < :cap",
+                            ExpressionAttributeValues={":one": {"N": "1"}, ":cap": {"N": str(cap)}})
+            return True
+        except ddb.exceptions.ConditionalCheckFailedException:
+            return False
+
+    with ThreadPoolExecutor(32) as pool:
+        taken = sum(pool.map(take, range(200)))
+    used = ddb.get_item(TableName=table, Key={"pk": {"S": "slots"}}, ConsistentRead=True)["Item"]["used"]["N"]
+    assert (taken, used) == (cap, str(cap))
+
+
+def test_many_receivers_never_get_one_message_twice_within_its_visibility(moto_server: Any) -> None:
+    sqs = _client("sqs", moto_server)
+    url = sqs.create_queue(QueueName=f"fanout-{threading.get_ident()}",
+                           Attributes={"VisibilityTimeout": "60"})["QueueUrl"]
+    sent = 300
+    for start in range(0, sent, 10):
+        sqs.send_message_batch(QueueUrl=url, Entries=[{"Id": str(i), "MessageBody": str(start + i)}
+                                                      for i in range(10)])
+    received: list[str] = []
+    lock = threading.Lock()
+
+    def receive(_: int) -> None:
+        while True:
+            messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1).get("Messages", [])
+            if not messages:
+                return
+            with lock:
+                received.extend(m["Body"] for m in messages)
+
+    with ThreadPoolExecutor(24) as pool:
+        list(pool.map(receive, range(24)))
+    assert len(received) == sent
+    assert len(set(received)) == sent
+
+
+def test_a_long_poll_does_not_hold_up_other_sqs_requests(moto_server: Any) -> None:
+    sqs = _client("sqs", moto_server)
+    url = sqs.create_queue(QueueName=f"longpoll-{threading.get_ident()}")["QueueUrl"]
+    answers: list[Any] = []
+    waiting = threading.Thread(target=lambda: answers.append(
+        sqs.receive_message(QueueUrl=url, WaitTimeSeconds=20, MaxNumberOfMessages=1)))
+    waiting.start()
+    # While that poll waits, sends go through, and the waiting poll gets the message.
+    sqs.send_message(QueueUrl=url, MessageBody="hello")
+    waiting.join(timeout=30)
+    assert [m["Body"] for m in answers[0].get("Messages", [])] == ["hello"]
