@@ -184,3 +184,161 @@ def test_a_long_poll_does_not_hold_up_other_sqs_requests(moto_server: Any) -> No
     sqs.send_message(QueueUrl=url, MessageBody="hello")
     waiting.join(timeout=30)
     assert [m["Body"] for m in answers[0].get("Messages", [])] == ["hello"]
+
+
+# -- drivers: concurrency, recovery --------------------------------------------------------------
+
+
+def _fake_function(logical_id: str, handler: Any) -> Any:
+    from pathlib import Path
+
+    from reelhook_local import front
+    from reelhook_local.template import FunctionDef
+
+    fn = FunctionDef(logical_id=logical_id, code_dir=Path("."), handler="app.handler")
+    with front._load_lock:
+        front._loaded[logical_id] = handler
+    return fn
+
+
+def test_queue_consumers_follow_the_mappings_maximum_concurrency() -> None:
+    from reelhook_local.front import QueueDriver
+
+    fns = functions()
+    assert QueueDriver.concurrency(fns["PollWorkerFunction"], "PollQueue") == 20  # PollMaximumConcurrency
+    assert QueueDriver.concurrency(fns["SubmitFunction"], "SubmitQueue") == 10  # SubmitMaximumConcurrency
+    assert QueueDriver.concurrency(fns["NotifyFunction"], "NotifyQueue") == QueueDriver.DEFAULT_CONCURRENCY
+    assert QueueDriver.concurrency(fns["TransferFunction"], "TransferQueue", 4) == 4
+
+
+class FakeSqs:
+    """Every receive gets one new message; deletes are recorded."""
+
+    def __init__(self) -> None:
+        self.sent = 0
+        self.waits: list[int] = []
+        self.deleted: list[str] = []
+        self.lock = threading.Lock()
+
+    def receive_message(self, **kwargs: Any) -> dict[str, Any]:
+        with self.lock:
+            self.sent += 1
+            self.waits.append(kwargs["WaitTimeSeconds"])
+            n = self.sent
+        return {"Messages": [{"MessageId": f"m{n}", "ReceiptHandle": f"r{n}", "Body": "{}"}]}
+
+    def delete_message_batch(self, QueueUrl: str, Entries: list[dict[str, str]]) -> dict[str, Any]:  # noqa: N803
+        with self.lock:
+            self.deleted += [e["ReceiptHandle"] for e in Entries]
+        return {"Successful": Entries}
+
+
+def test_queue_driver_runs_several_batches_at_once() -> None:
+    from reelhook_local.front import QueueDriver
+
+    together = threading.Barrier(3, timeout=20)  # passes only when three batches are in flight at once
+
+    def slow_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        together.wait()
+        return {"batchItemFailures": []}
+
+    sqs = FakeSqs()
+    driver = QueueDriver(_fake_function("FakeSlowQueueFunction", slow_handler), "url", "arn", 10, sqs, workers=3)
+    driver.start()
+    try:
+        for _ in range(400):
+            if len(sqs.deleted) >= 6:
+                break
+            driver.stopping.wait(0.05)
+    finally:
+        together.abort()
+        driver.stop()
+    assert driver.most_in_flight >= 3
+    assert len(sqs.deleted) >= 6
+    assert set(sqs.waits) == {driver.wait_seconds} and driver.wait_seconds > 0  # long polls
+
+
+class FakeStreams:
+    """One open shard; GetRecords answers from a script (an answer, or an exception to raise)."""
+
+    def __init__(self, script: list[Any]) -> None:
+        self.script = list(script)
+        self.iterator_requests: list[dict[str, Any]] = []
+        self.describes = 0
+
+    def describe_stream(self, StreamArn: str) -> dict[str, Any]:  # noqa: N803
+        self.describes += 1
+        return {"StreamDescription": {"Shards": [{"ShardId": "shard-1",
+                                                  "SequenceNumberRange": {"StartingSequenceNumber": "100"}}]}}
+
+    def get_shard_iterator(self, **kwargs: Any) -> dict[str, Any]:
+        self.iterator_requests.append(kwargs)
+        return {"ShardIterator": f"it-{len(self.iterator_requests)}"}
+
+    def get_records(self, ShardIterator: str, Limit: int) -> dict[str, Any]:  # noqa: N803
+        step = self.script.pop(0) if self.script else {"Records": [], "NextShardIterator": "it-idle"}
+        if isinstance(step, Exception):
+            raise step
+        return step
+
+
+def _stream_record(sequence: int) -> dict[str, Any]:
+    return {"eventID": str(sequence), "eventName": "MODIFY",
+            "dynamodb": {"SequenceNumber": str(sequence), "Keys": {"pk": {"S": f"job#{sequence}"}}}}
+
+
+def test_stream_driver_reacquires_a_lost_iterator_and_survives_errors() -> None:
+    from reelhook_local.front import StreamDriver
+
+    seen: list[str] = []
+
+    def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        seen.extend(r["dynamodb"]["SequenceNumber"] for r in event["Records"])
+        return {"batchItemFailures": []}
+
+    streams = FakeStreams([
+        {"Records": [_stream_record(101)]},  # no NextShardIterator, yet the shard is open
+        RuntimeError("ExpiredIteratorException"),  # GetRecords fails
+        {"Records": [_stream_record(102)], "NextShardIterator": "it-next"},
+    ])
+    driver = StreamDriver(_fake_function("FakeStreamFunction", handler), "arn:stream", streams,
+                          starting_position="LATEST")
+    driver.start = lambda: None  # type: ignore[method-assign]  # driven by hand below
+    for _ in range(4):
+        driver.poll_once()
+    assert seen == ["101", "102"]
+    after = [r for r in streams.iterator_requests if r["ShardIteratorType"] == "AFTER_SEQUENCE_NUMBER"]
+    assert [r["SequenceNumber"] for r in after] == ["101", "101"]  # once per lost iterator
+    assert driver.errors == 1 and "shard-1" not in driver.finished
+
+
+def test_stream_driver_thread_keeps_going_after_failures() -> None:
+    from reelhook_local.front import StreamDriver
+
+    delivered = threading.Event()
+
+    def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        delivered.set()
+        return {"batchItemFailures": []}
+
+    class Flaky(FakeStreams):
+        failures = 3
+
+        def describe_stream(self, StreamArn: str) -> dict[str, Any]:  # noqa: N803
+            if self.describes and self.failures:  # after start(): DescribeStream fails a few times
+                self.failures -= 1
+                raise ConnectionError("moto restarting")
+            return super().describe_stream(StreamArn)
+
+    streams = Flaky([RuntimeError("boom"), {"Records": [], "NextShardIterator": None},
+                     {"Records": [_stream_record(7)], "NextShardIterator": "it-next"}])
+    driver = StreamDriver(_fake_function("FakeFlakyStreamFunction", handler), "arn:stream", streams,
+                          interval=0.01)
+    driver.SHARDS_EVERY = 0.0
+    driver.start()
+    try:
+        assert delivered.wait(30)
+        assert driver.thread.is_alive()
+    finally:
+        driver.stop()
+    assert driver.errors >= 2
