@@ -227,7 +227,7 @@ class FakeSqs:
             n = self.sent
         return {"Messages": [{"MessageId": f"m{n}", "ReceiptHandle": f"r{n}", "Body": "{}"}]}
 
-    def delete_message_batch(self, QueueUrl: str, Entries: list[dict[str, str]]) -> dict[str, Any]:  # noqa: N803
+    def delete_message_batch(self, QueueUrl: str, Entries: list[dict[str, str]]) -> dict[str, Any]:
         with self.lock:
             self.deleted += [e["ReceiptHandle"] for e in Entries]
         return {"Successful": Entries}
@@ -266,7 +266,7 @@ class FakeStreams:
         self.iterator_requests: list[dict[str, Any]] = []
         self.describes = 0
 
-    def describe_stream(self, StreamArn: str) -> dict[str, Any]:  # noqa: N803
+    def describe_stream(self, StreamArn: str) -> dict[str, Any]:
         self.describes += 1
         return {"StreamDescription": {"Shards": [{"ShardId": "shard-1",
                                                   "SequenceNumberRange": {"StartingSequenceNumber": "100"}}]}}
@@ -275,7 +275,7 @@ class FakeStreams:
         self.iterator_requests.append(kwargs)
         return {"ShardIterator": f"it-{len(self.iterator_requests)}"}
 
-    def get_records(self, ShardIterator: str, Limit: int) -> dict[str, Any]:  # noqa: N803
+    def get_records(self, ShardIterator: str, Limit: int) -> dict[str, Any]:
         step = self.script.pop(0) if self.script else {"Records": [], "NextShardIterator": "it-idle"}
         if isinstance(step, Exception):
             raise step
@@ -324,7 +324,7 @@ def test_stream_driver_thread_keeps_going_after_failures() -> None:
     class Flaky(FakeStreams):
         failures = 3
 
-        def describe_stream(self, StreamArn: str) -> dict[str, Any]:  # noqa: N803
+        def describe_stream(self, StreamArn: str) -> dict[str, Any]:
             if self.describes and self.failures:  # after start(): DescribeStream fails a few times
                 self.failures -= 1
                 raise ConnectionError("moto restarting")
