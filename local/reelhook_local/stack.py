@@ -118,6 +118,34 @@ def _due_in(queue: Any) -> float | None:
     return None if due is None else max(0.0, (due - now) / 1000)
 
 
+_clock_lock = threading.Lock()
+_clock_users = 0
+_moto_clock: Any = None
+
+
+def _fast_sqs_clock(on: bool) -> None:
+    """moto's SQS asks the time twice per message per receive (visible? delayed?) through
+    datetime arithmetic, which with hundreds of delayed messages made every ReceiveMessage cost
+    milliseconds; while a server runs, it reads ``time.time()`` instead (the same value)."""
+    global _clock_users, _moto_clock
+    from moto.sqs import models
+
+    with _clock_lock:
+        if on:
+            _clock_users += 1
+            if _clock_users == 1:
+                _moto_clock = models.unix_time_millis
+
+                def unix_time_millis(dt: Any = None) -> float:
+                    return time.time() * 1000.0 if dt is None else float(_moto_clock(dt))
+
+                models.unix_time_millis = unix_time_millis
+        elif _clock_users:
+            _clock_users -= 1
+            if not _clock_users:
+                models.unix_time_millis = _moto_clock
+
+
 def _has_messages(body: bytes) -> bool:
     try:
         return bool(json.loads(body or b"{}").get("Messages"))
@@ -214,12 +242,14 @@ class AtomicMotoServer:
         return str(host), int(port)
 
     def start(self) -> None:
+        _fast_sqs_clock(True)
         self._thread.start()
 
     def stop(self) -> None:
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(timeout=5)
+        _fast_sqs_clock(False)
 
 
 class LocalStack:
