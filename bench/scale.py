@@ -751,7 +751,8 @@ def _bottleneck_text(result: dict[str, Any]) -> str:
     if moto:
         parts.append(
             f"The local stack's moto serialises DynamoDB and SQS requests per service (`AtomicMotoServer`); "
-            f"its requests' time summed to {moto['busy_share'] * 100:.0f}% of the run, answering {moto['requests_per_second']:.0f} requests/s at "
+            f"its requests' time summed to {moto['busy_share'] * 100:.0f}% of the run, answering "
+            f"{moto['requests_per_second']:.0f} requests/s at "
             f"{moto['ms_per_request']:.1f} ms each. Its time by operation: " + ", ".join(
                 f"{k} {v * 100:.0f}%" for k, v in moto["share_by_operation"].items()) + ".")
     profile = result.get("profile")
