@@ -22,6 +22,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import ModuleType
@@ -213,6 +214,15 @@ def _route_regex(path: str) -> re.Pattern[str]:
     return re.compile(f"^{pattern}$")
 
 
+class FrontServer(ThreadingHTTPServer):
+    """A thread per connection, with a listen backlog for bursts: the default (5) refuses
+    connections as soon as a few clients arrive together, which API Gateway never does."""
+
+    request_queue_size = 1024
+    daemon_threads = True
+    block_on_close = False
+
+
 class LocalFront:
     """API Gateway in front of the handlers.
 
@@ -249,8 +259,7 @@ class LocalFront:
 
             do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _serve
 
-        self.server = ThreadingHTTPServer((host, port), RequestHandler)
-        self.server.daemon_threads = True
+        self.server = FrontServer((host, port), RequestHandler)
         self.thread = threading.Thread(target=self.server.serve_forever, name="front", daemon=True)
 
     @property
@@ -262,7 +271,8 @@ class LocalFront:
         self.thread.start()
 
     def stop(self) -> None:
-        self.server.shutdown()
+        if self.thread.is_alive():  # shutdown() waits for a serve_forever that never started otherwise
+            self.server.shutdown()
         self.server.server_close()
 
     def match(self, method: str, path: str) -> tuple[Route, dict[str, str]] | None:
@@ -361,18 +371,55 @@ class LocalFront:
         }
 
 
+def _log(message: str) -> None:
+    print(message, file=sys.stderr)
+
+
+class Backoff:
+    """Idle waits that double from ``base`` up to ``most`` seconds, back to ``base`` on work."""
+
+    def __init__(self, base: float, most: float = 1.5) -> None:
+        self.base, self.most = base, max(base, most)
+        self.current = base
+
+    def idle(self) -> float:
+        wait, self.current = self.current, min(self.most, self.current * 2)
+        return wait
+
+    def busy(self) -> None:
+        self.current = self.base
+
+
 class QueueDriver:
-    """Polls one SQS queue and feeds its function, like an event source mapping."""
+    """Polls one SQS queue and feeds its function, like an event source mapping.
+
+    ``workers`` consumers (the mapping's ``ScalingConfig.MaximumConcurrency`` where the template
+    sets one) each long-poll the queue and invoke the handler with what they get, so that many
+    batches are in flight at once. What succeeded is deleted; reported failures come back after
+    the visibility timeout (so the redrive policy sends them to the DLQ).
+    """
+
+    DEFAULT_CONCURRENCY = 5
+    LOCAL_MOST = 20  # one process on a small machine: more consumers only queue for the GIL
 
     def __init__(self, fn: FunctionDef, queue_url: str, queue_arn: str, batch_size: int, sqs: Any,
-                 workers: int = 4) -> None:
+                 workers: int = DEFAULT_CONCURRENCY, wait_seconds: int = 1) -> None:
         self.fn, self.queue_url, self.queue_arn, self.batch_size, self.sqs = fn, queue_url, queue_arn, batch_size, sqs
+        self.wait_seconds = wait_seconds  # long polls: an idle consumer waits in moto, not in a loop
         self.stopping = threading.Event()
         self.threads = [threading.Thread(target=self._run, name=f"sqs-{fn.logical_id}-{i}", daemon=True)
-                        for i in range(workers)]
+                        for i in range(max(1, workers))]
         self.invocations = 0
         self.errors = 0
-        self.idle_seconds = 0.1
+        self.in_flight = 0
+        self.most_in_flight = 0
+        self._count_lock = threading.Lock()
+
+    @classmethod
+    def concurrency(cls, fn: FunctionDef, queue: str, default: int | None = None) -> int:
+        """Consumers for ``fn``'s mapping on ``queue``: its MaximumConcurrency, else ``default``."""
+        most = fn.queue_concurrency.get(queue) or default or cls.DEFAULT_CONCURRENCY
+        return max(1, min(int(most), cls.LOCAL_MOST))
 
     def start(self) -> None:
         for thread in self.threads:
@@ -384,35 +431,49 @@ class QueueDriver:
             thread.join(timeout=5)
 
     def _run(self) -> None:
-        handler = load_handler(self.fn)
+        backoff = Backoff(0.1, 2.0)
         while not self.stopping.is_set():
             try:
-                # Short polls: moto answers one request at a time (see AtomicMotoServer), and a
-                # long poll would hold everyone else up while it waits.
-                answer = self.sqs.receive_message(
-                    QueueUrl=self.queue_url, MaxNumberOfMessages=self.batch_size, WaitTimeSeconds=0,
-                    AttributeNames=["All"], MessageAttributeNames=["All"],
-                )
-            except Exception:
+                self.receive_once()
+                backoff.busy()
+            except Exception as exc:  # moto restarting, a handler's delete failing: log, wait, go on
                 if self.stopping.is_set():
                     return
-                time.sleep(0.2)
-                continue
-            messages = answer.get("Messages", [])
-            if not messages:
-                self.stopping.wait(self.idle_seconds)
-                continue
-            event = {"Records": [self._record(m) for m in messages]}
+                _log(f"queue driver for {self.fn.logical_id} failed: {exc!r}")
+                self.stopping.wait(backoff.idle())
+
+    def receive_once(self) -> int:
+        """One long poll and, if it got messages, one invocation; returns how many messages."""
+        answer = self.sqs.receive_message(
+            QueueUrl=self.queue_url, MaxNumberOfMessages=self.batch_size, WaitTimeSeconds=self.wait_seconds,
+            AttributeNames=["All"], MessageAttributeNames=["All"],
+        )
+        messages = answer.get("Messages", [])
+        if not messages:
+            if not self.wait_seconds:
+                self.stopping.wait(0.2)
+            return 0
+        handler = load_handler(self.fn)
+        event = {"Records": [self._record(m) for m in messages]}
+        with self._count_lock:
             self.invocations += 1
-            try:
-                result = handler(event, LambdaContext(self.fn.logical_id, timeout_seconds=900))
-                failed = {f["itemIdentifier"] for f in (result or {}).get("batchItemFailures", [])}
-            except Exception:
+            self.in_flight += 1
+            self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        try:
+            result = handler(event, LambdaContext(self.fn.logical_id, timeout_seconds=900))
+            failed = {f["itemIdentifier"] for f in (result or {}).get("batchItemFailures", [])}
+        except Exception:
+            with self._count_lock:
                 self.errors += 1
-                failed = {m["MessageId"] for m in messages}
-            for message in messages:
-                if message["MessageId"] not in failed:
-                    self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
+            failed = {m["MessageId"] for m in messages}
+        finally:
+            with self._count_lock:
+                self.in_flight -= 1
+        done = [m for m in messages if m["MessageId"] not in failed]
+        if done:  # as the mapping does: one DeleteMessageBatch per batch
+            self.sqs.delete_message_batch(QueueUrl=self.queue_url, Entries=[
+                {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done)])
+        return len(messages)
 
     def _record(self, message: dict[str, Any]) -> dict[str, Any]:
         return {
@@ -544,7 +605,11 @@ class StreamDriver:
         self.starting_position = starting_position
         self.batch_size, self.filters, self.max_retries = batch_size, filters or [], max_retries
         self.on_failure, self.interval = on_failure, interval
-        self.iterators: dict[str, str | None] = {}
+        self.iterators: dict[str, str] = {}
+        self.last_sequence: dict[str, str] = {}  # shard -> sequence number of the last record read
+        self.finished: set[str] = set()  # closed shards read to their end
+        self._closed: set[str] = set()
+        self._initial: set[str] = set()  # shards positioned at start (at starting_position)
         self._shard_ids: list[str] = []
         self._shards_read_at = float("-inf")
         self.stopping = threading.Event()
@@ -556,51 +621,95 @@ class StreamDriver:
     @classmethod
     def from_template(cls, fn: FunctionDef, props: dict[str, Any], stream_arn: str, streams: Any,
                       on_failure: Callable[[dict[str, Any]], None] | None = None,
-                      starting_position: str | None = None) -> StreamDriver:
+                      starting_position: str | None = None, interval: float = 0.5) -> StreamDriver:
         filters = [json.loads(f["Pattern"]) for f in (props.get("FilterCriteria") or {}).get("Filters", [])]
         # Locally a record is retried a few times, not the deployed count (each retry waits).
         retries = min(3, int(props.get("MaximumRetryAttempts", 3)))
         return cls(fn, stream_arn, streams, batch_size=int(props.get("BatchSize", 100)), filters=filters,
-                   max_retries=retries, on_failure=on_failure,
+                   max_retries=retries, on_failure=on_failure, interval=interval,
                    starting_position=starting_position or str(props.get("StartingPosition", "TRIM_HORIZON")))
 
     def start(self) -> None:
         # Positioned now, so nothing written after start() returns is missed.
         for shard in self._shards():
-            self.iterators[shard] = self.streams.get_shard_iterator(
-                StreamArn=self.stream_arn, ShardId=shard, ShardIteratorType=self.starting_position)["ShardIterator"]
+            self.iterators[shard] = self._iterator(shard, self.starting_position)
+            self._initial.add(shard)
         self.thread.start()
 
     def stop(self) -> None:
         self.stopping.set()
         self.thread.join(timeout=10)
 
-    def _shards(self) -> list[str]:
-        # Shards change rarely; every request waits its turn at moto, so ask seldom.
-        if time.monotonic() - self._shards_read_at > 5:
+    IDLE_MOST = 1.5  # seconds: an idle stream is read at most this seldom
+    SHARDS_EVERY = 5.0  # seconds between DescribeStream calls: shards change rarely
+
+    def _shards(self, refresh: bool = False) -> list[str]:
+        if refresh or time.monotonic() - self._shards_read_at > self.SHARDS_EVERY:
             description = self.streams.describe_stream(StreamArn=self.stream_arn)["StreamDescription"]
-            self._shard_ids = [shard["ShardId"] for shard in description.get("Shards", [])]
+            shards = description.get("Shards", [])
+            self._shard_ids = [shard["ShardId"] for shard in shards]
+            self._closed = {shard["ShardId"] for shard in shards
+                            if (shard.get("SequenceNumberRange") or {}).get("EndingSequenceNumber")}
             self._shards_read_at = time.monotonic()
         return self._shard_ids
 
+    def _iterator(self, shard: str, position: str) -> str:
+        """A fresh iterator for ``shard``: after the last record read from it, else at ``position``."""
+        last = self.last_sequence.get(shard)
+        if last is not None:
+            return str(self.streams.get_shard_iterator(StreamArn=self.stream_arn, ShardId=shard,
+                                                       ShardIteratorType="AFTER_SEQUENCE_NUMBER",
+                                                       SequenceNumber=last)["ShardIterator"])
+        return str(self.streams.get_shard_iterator(StreamArn=self.stream_arn, ShardId=shard,
+                                                   ShardIteratorType=position)["ShardIterator"])
+
     def poll_once(self) -> int:
-        """Read each shard once and deliver what matches; returns how many records were read."""
+        """Read each shard once and deliver what matches; returns how many records were read.
+
+        A shard found after start is read from its start (TRIM_HORIZON). An answer without a
+        ``NextShardIterator`` ends a shard only if DescribeStream says it is closed; an open one
+        (or one whose GetRecords failed, e.g. an expired iterator) gets a new iterator after its
+        last record read. Shards are rediscovered every ``SHARDS_EVERY`` seconds.
+        """
         read = 0
         for shard in self._shards():
-            if shard not in self.iterators:
-                self.iterators[shard] = self.streams.get_shard_iterator(
-                    StreamArn=self.stream_arn, ShardId=shard, ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
-            iterator = self.iterators[shard]
-            if iterator is None:  # a closed shard, read to its end
-                continue
-            answer = self.streams.get_records(ShardIterator=iterator, Limit=self.batch_size)
-            self.iterators[shard] = answer.get("NextShardIterator")
-            records = [self._record(r) for r in answer.get("Records", [])]
-            read += len(records)
-            batch = [r for r in records if not self.filters or any(event_matches(f, r) for f in self.filters)]
-            if batch:
-                self._deliver(shard, batch)
+            try:
+                read += self._poll_shard(shard)
+            except Exception as exc:
+                if self.stopping.is_set():
+                    return read
+                self.errors += 1
+                # Re-acquired from the last record read on the next pass.
+                self.iterators.pop(shard, None)
+                _log(f"stream driver for {self.fn.logical_id}: shard {shard} failed: {exc!r}")
         return read
+
+    def _poll_shard(self, shard: str) -> int:
+        if shard in self.finished:
+            return 0
+        iterator = self.iterators.get(shard)
+        if iterator is None:
+            # New since start (TRIM_HORIZON), or its iterator was lost: from the last record read.
+            position = self.starting_position if shard in self._initial else "TRIM_HORIZON"
+            iterator = self.iterators[shard] = self._iterator(shard, position)
+        answer = self.streams.get_records(ShardIterator=iterator, Limit=self.batch_size)
+        raw = answer.get("Records", [])
+        if raw:
+            self.last_sequence[shard] = str(raw[-1]["dynamodb"]["SequenceNumber"])
+        following = answer.get("NextShardIterator")
+        if following:
+            self.iterators[shard] = following
+        else:
+            # Gone: closed (read to its end) if DescribeStream says so; else re-acquired next pass.
+            self.iterators.pop(shard, None)
+            self._shards(refresh=True)
+            if shard in self._closed:
+                self.finished.add(shard)
+        records = [self._record(r) for r in raw]
+        batch = [r for r in records if not self.filters or any(event_matches(f, r) for f in self.filters)]
+        if batch:
+            self._deliver(shard, batch)
+        return len(records)
 
     def _record(self, record: dict[str, Any]) -> dict[str, Any]:
         out = json.loads(json.dumps(record, default=_epoch))
@@ -653,33 +762,39 @@ class StreamDriver:
             self.on_failure(info)
 
     def _run(self) -> None:
+        backoff = Backoff(self.interval, self.IDLE_MOST)
         while not self.stopping.is_set():
             try:
                 read = self.poll_once()
-            except Exception as exc:
+            except Exception as exc:  # DescribeStream failing, the failure queue refusing: log, wait, go on
                 if self.stopping.is_set():
                     return
-                print(f"stream driver for {self.fn.logical_id} failed: {exc!r}", file=sys.stderr)
+                self.errors += 1
+                _log(f"stream driver for {self.fn.logical_id} failed: {exc!r}")
                 read = 0
-            if not read:
-                self.stopping.wait(self.interval)
+            if read:
+                backoff.busy()
+            else:
+                self.stopping.wait(backoff.idle())
 
 
 class S3InboxDriver:
     """The local stand-in for S3 -> EventBridge -> a rule -> the function.
 
     Locally S3 sends no events, so this lists the bucket under the rule's key prefix every
-    ``interval`` seconds and, for each new object or new ETag, invokes the function with the
-    EventBridge "Object Created" event S3 would send, if the rule's pattern matches it. Like
+    ``interval`` seconds (backing off to ``IDLE_MOST`` while nothing arrives) and, for each new
+    object or new ETag, invokes the function with the EventBridge "Object Created" event S3
+    would send, if the rule's pattern matches it, ``workers`` invocations at a time. Like
     an asynchronous invocation, a failure is retried twice (on the next passes), then the
     event goes to the function's dead-letter queue. Objects already there when the driver
     starts made their events before the rule existed: they are not sent.
     """
 
     RETRIES = 2
+    IDLE_MOST = 1.5  # seconds: an idle bucket is listed at most this seldom
 
     def __init__(self, fn: FunctionDef, bucket: str, s3: Any, *, pattern: dict[str, Any], interval: float = 0.3,
-                 dead_letter: Callable[[dict[str, Any]], None] | None = None) -> None:
+                 dead_letter: Callable[[dict[str, Any]], None] | None = None, workers: int = 8) -> None:
         self.fn, self.bucket, self.s3, self.pattern, self.interval = fn, bucket, s3, pattern, interval
         self.dead_letter = dead_letter
         self.prefix = self._prefix(pattern)
@@ -689,6 +804,9 @@ class S3InboxDriver:
         self.thread = threading.Thread(target=self._run, name=f"s3-{fn.logical_id}", daemon=True)
         self.invocations = 0
         self.errors = 0
+        self.workers = max(1, workers)
+        self._pool: ThreadPoolExecutor | None = None
+        self._count_lock = threading.Lock()
 
     @staticmethod
     def _prefix(pattern: dict[str, Any]) -> str:
@@ -704,6 +822,8 @@ class S3InboxDriver:
     def stop(self) -> None:
         self.stopping.set()
         self.thread.join(timeout=10)
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
 
     def event(self, obj: dict[str, Any]) -> dict[str, Any]:
         return {
@@ -720,9 +840,9 @@ class S3InboxDriver:
         }
 
     def scan_once(self) -> int:
-        """Invoke for every new object or ETag under the prefix; returns how many invocations."""
-        handler = load_handler(self.fn)
-        invoked = 0
+        """Invoke for every new object or ETag under the prefix, ``workers`` at a time, and wait
+        for those invocations; returns how many there were."""
+        due: list[tuple[str, str, dict[str, Any]]] = []
         for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=self.prefix):
             for obj in page.get("Contents", []):
                 key, etag = obj["Key"], obj["ETag"]
@@ -732,27 +852,43 @@ class S3InboxDriver:
                 if not event_matches(self.pattern, event):
                     self.seen[key] = etag
                     continue
-                invoked += 1
-                self.invocations += 1
-                try:
-                    handler(event, LambdaContext(self.fn.logical_id, timeout_seconds=60))
-                except Exception as exc:
-                    self.errors += 1
-                    tries = self.attempts.get((key, etag), 0) + 1
-                    self.attempts[(key, etag)] = tries
-                    if tries <= self.RETRIES:
-                        continue
-                    print(f"{self.fn.logical_id} failed on {key}: {exc!r}", file=sys.stderr)
-                    if self.dead_letter is not None:
-                        self.dead_letter(event)
+                due.append((key, etag, event))
+        if not due:
+            return 0
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix=f"s3-{self.fn.logical_id}")
+        for (key, etag, _), handled in zip(due, self._pool.map(self._invoke, due), strict=True):
+            if handled:
                 self.seen[key] = etag
-        return invoked
+        return len(due)
+
+    def _invoke(self, item: tuple[str, str, dict[str, Any]]) -> bool:
+        """One invocation; True when the object is done with (handled, or sent to the DLQ)."""
+        key, etag, event = item
+        with self._count_lock:
+            self.invocations += 1
+        try:
+            load_handler(self.fn)(event, LambdaContext(self.fn.logical_id, timeout_seconds=60))
+            return True
+        except Exception as exc:
+            with self._count_lock:
+                self.errors += 1
+                tries = self.attempts.get((key, etag), 0) + 1
+                self.attempts[(key, etag)] = tries
+            if tries <= self.RETRIES:
+                return False
+            _log(f"{self.fn.logical_id} failed on {key}: {exc!r}")
+            if self.dead_letter is not None:
+                self.dead_letter(event)
+            return True
 
     def _run(self) -> None:
-        while not self.stopping.wait(self.interval):
+        backoff = Backoff(self.interval, self.IDLE_MOST)
+        while not self.stopping.wait(backoff.idle()):
             try:
-                self.scan_once()
-            except Exception as exc:
+                if self.scan_once():
+                    backoff.busy()
+            except Exception as exc:  # moto busy or restarting: log, wait, go on
                 if self.stopping.is_set():
                     return
-                print(f"inbox driver for {self.fn.logical_id} failed: {exc!r}", file=sys.stderr)
+                _log(f"inbox driver for {self.fn.logical_id} failed: {exc!r}")

@@ -16,6 +16,7 @@ import logging
 import os
 import secrets
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -62,27 +63,178 @@ class StackOptions:
     resource_prefix: str = field(default_factory=lambda: f"reelhook-{secrets.token_hex(3)}")
 
 
-class AtomicMotoServer:
-    """moto's server with one request at a time.
+# moto's backends do not lock between request threads. Which services need it:
+# - DynamoDB: a conditional write reads then writes, so two concurrent webhooks could both pass
+#   a condition; and a Query/Scan iterates the table's dicts, which a concurrent PutItem resizes
+#   ("dictionary changed size during iteration"). Every DynamoDB operation takes one lock.
+# - SQS: ReceiveMessage checks visibility then marks a message received (two threads can both
+#   get it), DeleteMessage rebuilds the message list (a concurrent send is lost). Every SQS
+#   operation takes its own lock; a long poll waits outside it (see _sqs_long_poll).
+# - S3 iterates copies of its key store and locks each key; DynamoDB Streams slices a list that
+#   only DynamoDB writes (under their lock) append to; Secrets Manager and EventBridge (a bus
+#   without rules here) only read or append: these run concurrently.
+DYNAMODB_TARGET = "DynamoDB_20120810."
+SQS_TARGET = "AmazonSQS."
+SQS_WAKERS = {"SendMessage", "SendMessageBatch", "ChangeMessageVisibility", "ChangeMessageVisibilityBatch"}
 
-    DynamoDB applies each conditional write atomically; moto's backends do not lock between
-    request threads, so concurrent webhooks could both pass a condition. Serialising requests
-    gives the local stack DynamoDB's guarantee (at the cost of moto's throughput).
+
+def moto_lock_key(environ: dict[str, Any]) -> str | None:
+    """Which lock a request to moto's server takes: ``dynamodb``, ``sqs``, or none."""
+    target = str(environ.get("HTTP_X_AMZ_TARGET") or "")
+    if target.startswith(DYNAMODB_TARGET):
+        return "dynamodb"
+    if target.startswith(SQS_TARGET):
+        return "sqs"
+    scope = str(environ.get("HTTP_AUTHORIZATION") or "").partition("Credential=")[2].split(",")[0].split("/")
+    if not target and len(scope) == 5 and scope[3] == "sqs":  # SQS's query protocol (older clients)
+        return "sqs"
+    return None
+
+
+def _moto_queue(params: dict[str, Any]) -> Any:
+    """moto's own queue object for a request's QueueUrl (``.../<account>/<name>``), or None."""
+    try:
+        from moto.sqs.models import sqs_backends
+
+        account, name = str(params["QueueUrl"]).rstrip("/").split("/")[-2:]
+        for region in ("us-east-1", *sqs_backends[account].regions):
+            queue = sqs_backends[account][region].queues.get(name)
+            if queue is not None:
+                return queue
+    except Exception:  # moto's internals moved: poll instead
+        return None
+    return None
+
+
+def _due_in(queue: Any) -> float | None:
+    """Seconds until a message of moto's ``queue`` can be received (0 if one can now), None if empty."""
+    try:
+        from moto.core.utils import unix_time_millis
+
+        now = unix_time_millis()
+        due = min((max(m.visible_at, m.delayed_until) for m in list(queue._messages)), default=None)
+    except Exception:
+        return 0.0  # unknown: ask moto
+    return None if due is None else max(0.0, (due - now) / 1000)
+
+
+_clock_lock = threading.Lock()
+_clock_users = 0
+_moto_clock: Any = None
+
+
+def _fast_sqs_clock(on: bool) -> None:
+    """moto's SQS asks the time twice per message per receive (visible? delayed?) through
+    datetime arithmetic, which with hundreds of delayed messages made every ReceiveMessage cost
+    milliseconds; while a server runs, it reads ``time.time()`` instead (the same value)."""
+    global _clock_users, _moto_clock
+    from moto.sqs import models
+
+    with _clock_lock:
+        if on:
+            _clock_users += 1
+            if _clock_users == 1:
+                _moto_clock = models.unix_time_millis
+
+                def unix_time_millis(dt: Any = None) -> float:
+                    return time.time() * 1000.0 if dt is None else float(_moto_clock(dt))
+
+                models.unix_time_millis = unix_time_millis
+        elif _clock_users:
+            _clock_users -= 1
+            if not _clock_users:
+                models.unix_time_millis = _moto_clock
+
+
+def _has_messages(body: bytes) -> bool:
+    try:
+        return bool(json.loads(body or b"{}").get("Messages"))
+    except (ValueError, AttributeError):
+        return True  # not ours to judge: hand it back
+
+
+class AtomicMotoServer:
+    """moto's server, serialised only where DynamoDB's and SQS's guarantees need it.
+
+    DynamoDB applies each conditional write atomically and SQS hands a message to one receiver
+    within its visibility timeout; moto's backends do not lock between request threads, so each
+    of those services gets one lock (``moto_lock_key``). S3, DynamoDB Streams, Secrets Manager
+    and EventBridge requests run concurrently. A long-polling ReceiveMessage does not hold the
+    SQS lock while it waits: it is answered by short receives under the lock, waiting between
+    them (outside it) until a message is sent or made visible, or every ``poll_interval``.
     """
+
+    poll_interval = 0.25
 
     def __init__(self, port: int = 0) -> None:
         from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
         from werkzeug.serving import make_server
 
-        backend = DomainDispatcherApplication(create_backend_app)
-        lock = threading.Lock()
-
-        def one_at_a_time(environ: dict[str, Any], start_response: Any) -> list[bytes]:
-            with lock:
-                return list(backend(environ, start_response))
-
-        self._server = make_server("127.0.0.1", port, one_at_a_time, threaded=True, request_handler=MotoRequestHandler)
+        self._backend = DomainDispatcherApplication(create_backend_app)
+        self.locks = {"dynamodb": threading.Lock(), "sqs": threading.Lock()}
+        self._sqs_changed = threading.Condition()
+        self._server = make_server("127.0.0.1", port, self.app, threaded=True, request_handler=MotoRequestHandler)
+        self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, name="moto", daemon=True)
+
+    def app(self, environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        key = moto_lock_key(environ)
+        if key is None:
+            return list(self._backend(environ, start_response))
+        target = str(environ.get("HTTP_X_AMZ_TARGET") or "")
+        if target == SQS_TARGET + "ReceiveMessage":
+            return self._sqs_long_poll(environ, start_response)
+        with self.locks[key]:
+            answer = list(self._backend(environ, start_response))
+        if key == "sqs" and target.removeprefix(SQS_TARGET) in SQS_WAKERS:
+            with self._sqs_changed:
+                self._sqs_changed.notify_all()
+        return answer
+
+    def _sqs_long_poll(self, environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        """ReceiveMessage: with a wait, short receives under the lock while the queue (read in
+        moto's process, without a request) has a message due, waiting outside the lock otherwise."""
+        import io
+
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        raw = environ["wsgi.input"].read(length) if length else b""
+        try:
+            params = json.loads(raw or b"{}")
+            wait = float(params.get("WaitTimeSeconds") or 0)
+        except (ValueError, TypeError, AttributeError):
+            params, wait = None, 0.0
+        if params is not None and wait > 0:
+            raw = json.dumps(params | {"WaitTimeSeconds": 0}).encode()
+        queue = _moto_queue(params) if params is not None and wait > 0 else None
+        deadline = time.monotonic() + (wait if params is not None else 0.0)
+        answered: list[Any] = []
+
+        def capture(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            answered[:] = [status, headers, exc_info]
+            return lambda _data: None
+
+        body = b""
+        while True:
+            with self.locks["sqs"]:
+                # Other receivers woke too: only one of them need ask moto for what is due.
+                ask = queue is None or not answered or _due_in(queue) == 0.0 or time.monotonic() >= deadline
+                if ask:
+                    attempt = dict(environ, **{"wsgi.input": io.BytesIO(raw), "CONTENT_LENGTH": str(len(raw))})
+                    body = b"".join(self._backend(attempt, capture))
+            remaining = deadline - time.monotonic()
+            if ask and (not answered[0].startswith("200") or remaining <= 0 or _has_messages(body)):
+                break
+            if queue is None:
+                with self._sqs_changed:
+                    self._sqs_changed.wait(min(remaining, self.poll_interval))
+                continue
+            # Until the next message is due, or a new one is sent (moto notifies its condition).
+            due = _due_in(queue)
+            pause = min(remaining, 1.0 if due is None else max(0.01, due))
+            with queue._messages_lock:
+                queue._messages_lock.wait(pause)
+        start_response(*answered)
+        return [body]
 
     @property
     def address(self) -> tuple[str, int]:
@@ -90,12 +242,14 @@ class AtomicMotoServer:
         return str(host), int(port)
 
     def start(self) -> None:
+        _fast_sqs_clock(True)
         self._thread.start()
 
     def stop(self) -> None:
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(timeout=5)
+        _fast_sqs_clock(False)
 
 
 class LocalStack:
@@ -103,7 +257,7 @@ class LocalStack:
         self.options = options or StackOptions()
         self.sandbox = ProviderSandbox(self.options.sandbox)
         self.front: LocalFront | None = None
-        self.drivers: list[QueueDriver | ScheduleDriver] = []
+        self.drivers: list[Any] = []
         self.resources: StackResources | None = None
         self._moto: Any = None
         self._saved_env: dict[str, str | None] = {}
@@ -140,12 +294,12 @@ class LocalStack:
                 queue_url = queue_urls[queue]
                 arn = self.client("sqs").get_queue_attributes(
                     QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-                # Notifications are few: one poller, polling less often (moto answers one request at a time).
-                transfer = queue in ("TransferQueue", "SubmitQueue", "PollQueue")  # the busy ones
-                driver = QueueDriver(fn, queue_url, arn, batch, self.client("sqs"),
-                                     workers=self.options.transfer_workers if transfer else 1)
-                driver.idle_seconds = driver.idle_seconds if transfer else 0.3
-                self.drivers.append(driver)
+                # As many consumers as the mapping's MaximumConcurrency (or transfer_workers for
+                # the transfer queue), each long-polling with its own connection.
+                workers = QueueDriver.concurrency(
+                    fn, queue, self.options.transfer_workers if queue == "TransferQueue" else None)
+                self.drivers.append(QueueDriver(fn, queue_url, arn, batch,
+                                                self.client("sqs", connections=workers + 2), workers=workers))
             if fn.scheduled:
                 self.drivers.append(ScheduleDriver(fn, self.options.schedule_seconds))
         # The DynamoDB stream mapping and the S3 -> EventBridge rule, as the template declares them.
@@ -163,19 +317,22 @@ class LocalStack:
             # starts with the stream.
             self.drivers.append(StreamDriver.from_template(  # type: ignore[arg-type]
                 fns[fid], props, stream_arn, self.client("dynamodbstreams"),
-                on_failure=send_to(resources.notifier_failure_queue_url), starting_position="LATEST"))
+                on_failure=send_to(resources.notifier_failure_queue_url), starting_position="LATEST",
+                interval=0.1))
         for fid, props in function_events(template, "EventBridgeRule"):
             pattern = resolve_value(props["Pattern"], resources)
             if pattern.get("source") != ["aws.s3"]:
                 raise NotImplementedError(f"{fid}: only S3 object rules are driven locally")
             self.drivers.append(S3InboxDriver(  # type: ignore[arg-type]
-                fns[fid], resources.bucket_name, self.client("s3"), pattern=pattern,
-                interval=max(1.0, self.options.schedule_seconds), dead_letter=send_to(resources.inbox_dlq_url)))
+                fns[fid], resources.bucket_name, self.client("s3", connections=10), pattern=pattern,
+                interval=0.2, dead_letter=send_to(resources.inbox_dlq_url)))
         for driver in self.drivers:
             driver.start()
         return self
 
     def stop(self) -> None:
+        for driver in self.drivers:  # all at once: each may be in a long poll
+            driver.stopping.set()
         for driver in self.drivers:
             driver.stop()
         self.drivers = []
@@ -205,12 +362,14 @@ class LocalStack:
         assert self.front is not None
         return self.front.url
 
-    def client(self, service: str) -> Any:
+    def client(self, service: str, connections: int = 10) -> Any:
         import boto3
+        from botocore.config import Config
 
         return boto3.session.Session().client(
             service, endpoint_url=self.aws_endpoint, region_name="us-east-1",
             aws_access_key_id="local", aws_secret_access_key="local",
+            config=Config(max_pool_connections=max(10, connections)),
         )
 
     def provider_base_url(self, provider: str) -> str:

@@ -39,6 +39,8 @@ class FunctionDef:
     handler: str
     routes: tuple[Route, ...] = ()
     queues: tuple[tuple[str, int], ...] = ()  # (queue logical id, batch size)
+    # queue logical id -> the SQS event's ScalingConfig.MaximumConcurrency, where it has one
+    queue_concurrency: dict[str, int] = field(default_factory=dict)
     scheduled: bool = False
     environment: dict[str, Any] = field(default_factory=dict)
 
@@ -51,6 +53,17 @@ def _ref(value: Any) -> str | None:
             target = value["Fn::GetAtt"]
             return str(target[0] if isinstance(target, list) else str(target).split(".")[0])
     return None
+
+
+def _number(template: dict[str, Any], value: Any) -> int | None:
+    """A number, or a ``!Ref`` to a parameter's default."""
+    ref = _ref(value)
+    if ref is not None:
+        value = ((template.get("Parameters") or {}).get(ref) or {}).get("Default")
+    try:
+        return int(value) if value is not None else None
+    except (TypeError, ValueError):
+        return None
 
 
 def _default_authorizer(template: dict[str, Any], api_ref: str | None) -> str:
@@ -80,6 +93,7 @@ def functions(template: dict[str, Any] | None = None) -> dict[str, FunctionDef]:
         props = resource.get("Properties", {})
         routes: list[Route] = []
         queues: list[tuple[str, int]] = []
+        concurrency: dict[str, int] = {}
         scheduled = False
         for event in (props.get("Events") or {}).values():
             kind, ev_props = event.get("Type"), event.get("Properties", {})
@@ -90,6 +104,9 @@ def functions(template: dict[str, Any] | None = None) -> dict[str, FunctionDef]:
                 queue = _ref(ev_props.get("Queue"))
                 if queue:
                     queues.append((queue, int(ev_props.get("BatchSize", 10))))
+                    most = _number(template, (ev_props.get("ScalingConfig") or {}).get("MaximumConcurrency"))
+                    if most is not None:
+                        concurrency[queue] = most
             elif kind in {"Schedule", "ScheduleV2"}:
                 scheduled = True
         found[logical_id] = FunctionDef(
@@ -98,6 +115,7 @@ def functions(template: dict[str, Any] | None = None) -> dict[str, FunctionDef]:
             handler=str(props.get("Handler", "app.handler")),
             routes=tuple(routes),
             queues=tuple(queues),
+            queue_concurrency=concurrency,
             scheduled=scheduled,
             environment=dict((props.get("Environment") or {}).get("Variables") or {}),
         )

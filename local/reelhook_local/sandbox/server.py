@@ -298,6 +298,7 @@ class ProviderSandbox:
 
 
 class _Server(ThreadingHTTPServer):
+    request_queue_size = 1024  # listen backlog: a burst of connections waits instead of being refused
     daemon_threads = True
     block_on_close = False
 

@@ -1,0 +1,344 @@
+"""The local stack under load: the front's listen backlog, moto's per-service locks, and drivers
+that keep up (and recover) instead of being the bottleneck."""
+
+from __future__ import annotations
+
+import select
+import socket
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pytest
+
+from reelhook_local.front import LocalFront
+from reelhook_local.template import functions
+
+CONNECTIONS = 500
+
+
+def _connect_all(address: tuple[str, int], count: int, wait: float) -> tuple[list[socket.socket], int]:
+    """Start ``count`` TCP connections at once; how many the kernel completed within ``wait``."""
+    sockets = []
+    for _ in range(count):
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setblocking(False)
+        sock.connect_ex(address)
+        sockets.append(sock)
+    pending = set(sockets)
+    established = 0
+    end = time.monotonic() + wait
+    while pending and time.monotonic() < end:
+        _, writable, _ = select.select([], list(pending)[:900], [], max(0.0, end - time.monotonic()))
+        for sock in writable:
+            pending.discard(sock)
+            if sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) == 0:
+                established += 1
+    return sockets, established
+
+
+def test_front_accepts_500_simultaneous_connections_before_it_reads_any() -> None:
+    # Not started yet: nothing accepts, so every connection must wait in the listen backlog
+    # (the kernel completes the handshake only for as many as the backlog holds).
+    front = LocalFront(functions())
+    sockets, established = _connect_all(front.server.server_address[:2], CONNECTIONS, wait=2.0)
+    try:
+        assert established == CONNECTIONS
+        front.start()
+
+        def ask(sock: socket.socket) -> bytes:
+            sock.setblocking(True)
+            sock.settimeout(30)
+            sock.sendall(b"GET /no-such-route HTTP/1.1\r\nHost: local\r\nConnection: close\r\n\r\n")
+            data = b""
+            while chunk := sock.recv(4096):
+                data += chunk
+            return data
+
+        with ThreadPoolExecutor(64) as pool:
+            answers = list(pool.map(ask, sockets))
+        assert sum(a.startswith(b"HTTP/1.1 404") for a in answers) == CONNECTIONS
+    finally:
+        for sock in sockets:
+            sock.close()
+        front.stop()
+
+
+# -- moto's server: locks per service, only where atomicity needs them ------------------------------
+
+
+def _environ(target: str = "", service: str = "") -> dict[str, Any]:
+    environ: dict[str, Any] = {"REQUEST_METHOD": "POST"}
+    if target:
+        environ["HTTP_X_AMZ_TARGET"] = target
+    if service:
+        environ["HTTP_AUTHORIZATION"] = (f"AWS4-HMAC-SHA256 Credential=local/20260101/us-east-1/{service}/aws4_request, "
+                                         "SignedHeaders=host, Signature=00")
+    return environ
+
+
+@pytest.mark.parametrize(("target", "service", "lock"), [
+    ("DynamoDB_20120810.UpdateItem", "dynamodb", "dynamodb"),
+    ("DynamoDB_20120810.TransactWriteItems", "dynamodb", "dynamodb"),
+    ("DynamoDB_20120810.Query", "dynamodb", "dynamodb"),  # iterates dicts a concurrent write resizes
+    ("AmazonSQS.ReceiveMessage", "sqs", "sqs"),
+    ("AmazonSQS.DeleteMessageBatch", "sqs", "sqs"),
+    ("", "sqs", "sqs"),  # SQS's query protocol
+    ("DynamoDBStreams_20120810.GetRecords", "dynamodb", None),
+    ("secretsmanager.GetSecretValue", "secretsmanager", None),
+    ("AWSEvents.PutEvents", "events", None),
+    ("", "s3", None),
+])
+def test_moto_requests_take_their_service_lock_or_none(target: str, service: str, lock: str | None) -> None:
+    from reelhook_local.stack import moto_lock_key
+
+    assert moto_lock_key(_environ(target, service)) == lock
+
+
+@pytest.fixture
+def moto_server() -> Any:
+    from reelhook_local.stack import AtomicMotoServer
+
+    server = AtomicMotoServer()
+    server.start()
+    yield server
+    server.stop()
+
+
+def _client(service: str, server: Any) -> Any:
+    import boto3
+    from botocore.config import Config
+
+    host, port = server.address
+    return boto3.session.Session().client(service, endpoint_url=f"http://{host}:{port}", region_name="us-east-1",
+                                          aws_access_key_id="local", aws_secret_access_key="local",
+                                          config=Config(max_pool_connections=50, retries={"max_attempts": 1}))
+
+
+def test_s3_requests_do_not_wait_for_a_busy_dynamodb(moto_server: Any) -> None:
+    s3 = _client("s3", moto_server)
+    s3.create_bucket(Bucket="free-running")
+    with moto_server.locks["dynamodb"], moto_server.locks["sqs"]:  # both held: S3 must still answer
+        s3.put_object(Bucket="free-running", Key="k", Body=b"x")
+        assert s3.get_object(Bucket="free-running", Key="k")["Body"].read() == b"x"
+
+
+def test_conditional_updates_from_many_threads_stay_atomic_through_the_server(moto_server: Any) -> None:
+    ddb = _client("dynamodb", moto_server)
+    table = f"counter-{threading.get_ident()}"
+    ddb.create_table(TableName=table, KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                     AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+                     BillingMode="PAY_PER_REQUEST")
+    ddb.put_item(TableName=table, Item={"pk": {"S": "slots"}, "used": {"N": "0"}})
+    cap = 10
+
+    def take(_: int) -> bool:
+        try:
+            ddb.update_item(TableName=table, Key={"pk": {"S": "slots"}}, UpdateExpression="SET used = used + :one",
+                            ConditionExpression="used < :cap",
+                            ExpressionAttributeValues={":one": {"N": "1"}, ":cap": {"N": str(cap)}})
+            return True
+        except ddb.exceptions.ConditionalCheckFailedException:
+            return False
+
+    with ThreadPoolExecutor(32) as pool:
+        taken = sum(pool.map(take, range(200)))
+    used = ddb.get_item(TableName=table, Key={"pk": {"S": "slots"}}, ConsistentRead=True)["Item"]["used"]["N"]
+    assert (taken, used) == (cap, str(cap))
+
+
+def test_many_receivers_never_get_one_message_twice_within_its_visibility(moto_server: Any) -> None:
+    sqs = _client("sqs", moto_server)
+    url = sqs.create_queue(QueueName=f"fanout-{threading.get_ident()}",
+                           Attributes={"VisibilityTimeout": "60"})["QueueUrl"]
+    sent = 300
+    for start in range(0, sent, 10):
+        sqs.send_message_batch(QueueUrl=url, Entries=[{"Id": str(i), "MessageBody": str(start + i)}
+                                                      for i in range(10)])
+    received: list[str] = []
+    lock = threading.Lock()
+
+    def receive(_: int) -> None:
+        while True:
+            messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1).get("Messages", [])
+            if not messages:
+                return
+            with lock:
+                received.extend(m["Body"] for m in messages)
+
+    with ThreadPoolExecutor(24) as pool:
+        list(pool.map(receive, range(24)))
+    assert len(received) == sent
+    assert len(set(received)) == sent
+
+
+def test_a_long_poll_does_not_hold_up_other_sqs_requests(moto_server: Any) -> None:
+    sqs = _client("sqs", moto_server)
+    url = sqs.create_queue(QueueName=f"longpoll-{threading.get_ident()}")["QueueUrl"]
+    answers: list[Any] = []
+    waiting = threading.Thread(target=lambda: answers.append(
+        sqs.receive_message(QueueUrl=url, WaitTimeSeconds=20, MaxNumberOfMessages=1)))
+    waiting.start()
+    # While that poll waits, sends go through, and the waiting poll gets the message.
+    sqs.send_message(QueueUrl=url, MessageBody="hello")
+    waiting.join(timeout=30)
+    assert [m["Body"] for m in answers[0].get("Messages", [])] == ["hello"]
+
+
+# -- drivers: concurrency, recovery --------------------------------------------------------------
+
+
+def _fake_function(logical_id: str, handler: Any) -> Any:
+    from pathlib import Path
+
+    from reelhook_local import front
+    from reelhook_local.template import FunctionDef
+
+    fn = FunctionDef(logical_id=logical_id, code_dir=Path("."), handler="app.handler")
+    with front._load_lock:
+        front._loaded[logical_id] = handler
+    return fn
+
+
+def test_queue_consumers_follow_the_mappings_maximum_concurrency() -> None:
+    from reelhook_local.front import QueueDriver
+
+    fns = functions()
+    assert QueueDriver.concurrency(fns["PollWorkerFunction"], "PollQueue") == 20  # PollMaximumConcurrency
+    assert QueueDriver.concurrency(fns["SubmitFunction"], "SubmitQueue") == 10  # SubmitMaximumConcurrency
+    assert QueueDriver.concurrency(fns["NotifyFunction"], "NotifyQueue") == QueueDriver.DEFAULT_CONCURRENCY
+    assert QueueDriver.concurrency(fns["TransferFunction"], "TransferQueue", 4) == 4
+
+
+class FakeSqs:
+    """Every receive gets one new message; deletes are recorded."""
+
+    def __init__(self) -> None:
+        self.sent = 0
+        self.waits: list[int] = []
+        self.deleted: list[str] = []
+        self.lock = threading.Lock()
+
+    def receive_message(self, **kwargs: Any) -> dict[str, Any]:
+        with self.lock:
+            self.sent += 1
+            self.waits.append(kwargs["WaitTimeSeconds"])
+            n = self.sent
+        return {"Messages": [{"MessageId": f"m{n}", "ReceiptHandle": f"r{n}", "Body": "{}"}]}
+
+    def delete_message_batch(self, QueueUrl: str, Entries: list[dict[str, str]]) -> dict[str, Any]:
+        with self.lock:
+            self.deleted += [e["ReceiptHandle"] for e in Entries]
+        return {"Successful": Entries}
+
+
+def test_queue_driver_runs_several_batches_at_once() -> None:
+    from reelhook_local.front import QueueDriver
+
+    together = threading.Barrier(3, timeout=20)  # passes only when three batches are in flight at once
+
+    def slow_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        together.wait()
+        return {"batchItemFailures": []}
+
+    sqs = FakeSqs()
+    driver = QueueDriver(_fake_function("FakeSlowQueueFunction", slow_handler), "url", "arn", 10, sqs, workers=3)
+    driver.start()
+    try:
+        for _ in range(400):
+            if len(sqs.deleted) >= 6:
+                break
+            driver.stopping.wait(0.05)
+    finally:
+        together.abort()
+        driver.stop()
+    assert driver.most_in_flight >= 3
+    assert len(sqs.deleted) >= 6
+    assert set(sqs.waits) == {driver.wait_seconds} and driver.wait_seconds > 0  # long polls
+
+
+class FakeStreams:
+    """One open shard; GetRecords answers from a script (an answer, or an exception to raise)."""
+
+    def __init__(self, script: list[Any]) -> None:
+        self.script = list(script)
+        self.iterator_requests: list[dict[str, Any]] = []
+        self.describes = 0
+
+    def describe_stream(self, StreamArn: str) -> dict[str, Any]:
+        self.describes += 1
+        return {"StreamDescription": {"Shards": [{"ShardId": "shard-1",
+                                                  "SequenceNumberRange": {"StartingSequenceNumber": "100"}}]}}
+
+    def get_shard_iterator(self, **kwargs: Any) -> dict[str, Any]:
+        self.iterator_requests.append(kwargs)
+        return {"ShardIterator": f"it-{len(self.iterator_requests)}"}
+
+    def get_records(self, ShardIterator: str, Limit: int) -> dict[str, Any]:
+        step = self.script.pop(0) if self.script else {"Records": [], "NextShardIterator": "it-idle"}
+        if isinstance(step, Exception):
+            raise step
+        return step
+
+
+def _stream_record(sequence: int) -> dict[str, Any]:
+    return {"eventID": str(sequence), "eventName": "MODIFY",
+            "dynamodb": {"SequenceNumber": str(sequence), "Keys": {"pk": {"S": f"job#{sequence}"}}}}
+
+
+def test_stream_driver_reacquires_a_lost_iterator_and_survives_errors() -> None:
+    from reelhook_local.front import StreamDriver
+
+    seen: list[str] = []
+
+    def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        seen.extend(r["dynamodb"]["SequenceNumber"] for r in event["Records"])
+        return {"batchItemFailures": []}
+
+    streams = FakeStreams([
+        {"Records": [_stream_record(101)]},  # no NextShardIterator, yet the shard is open
+        RuntimeError("ExpiredIteratorException"),  # GetRecords fails
+        {"Records": [_stream_record(102)], "NextShardIterator": "it-next"},
+    ])
+    driver = StreamDriver(_fake_function("FakeStreamFunction", handler), "arn:stream", streams,
+                          starting_position="LATEST")
+    driver.start = lambda: None  # type: ignore[method-assign]  # driven by hand below
+    for _ in range(4):
+        driver.poll_once()
+    assert seen == ["101", "102"]
+    after = [r for r in streams.iterator_requests if r["ShardIteratorType"] == "AFTER_SEQUENCE_NUMBER"]
+    assert [r["SequenceNumber"] for r in after] == ["101", "101"]  # once per lost iterator
+    assert driver.errors == 1 and "shard-1" not in driver.finished
+
+
+def test_stream_driver_thread_keeps_going_after_failures() -> None:
+    from reelhook_local.front import StreamDriver
+
+    delivered = threading.Event()
+
+    def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        delivered.set()
+        return {"batchItemFailures": []}
+
+    class Flaky(FakeStreams):
+        failures = 3
+
+        def describe_stream(self, StreamArn: str) -> dict[str, Any]:
+            if self.describes and self.failures:  # after start(): DescribeStream fails a few times
+                self.failures -= 1
+                raise ConnectionError("moto restarting")
+            return super().describe_stream(StreamArn)
+
+    streams = Flaky([RuntimeError("boom"), {"Records": [], "NextShardIterator": None},
+                     {"Records": [_stream_record(7)], "NextShardIterator": "it-next"}])
+    driver = StreamDriver(_fake_function("FakeFlakyStreamFunction", handler), "arn:stream", streams,
+                          interval=0.01)
+    driver.SHARDS_EVERY = 0.0
+    driver.start()
+    try:
+        assert delivered.wait(30)
+        assert driver.thread.is_alive()
+    finally:
+        driver.stop()
+    assert driver.errors >= 2
