@@ -66,9 +66,9 @@ EXPECTED_PERMISSIONS: dict[str, set[tuple[str, str]]] = {
         ("s3:GetObject", "arn:${AWS::Partition}:s3:::${Buckets}/*"),
         ("sqs:SendMessage", SUBMIT_QUEUE),
     },
+    # Moves existing jobs on: never creates an item.
     "CallbackFunction": {
         ("dynamodb:GetItem", TABLE),
-        ("dynamodb:PutItem", TABLE),
         ("dynamodb:UpdateItem", TABLE),
         ("sqs:SendMessage", QUEUE),
         ("secretsmanager:GetSecretValue", SECRET),
@@ -949,3 +949,12 @@ def test_the_poller_writes_only_in_flight_items(transformed: dict[str, Any]) -> 
     writes = [st for st in statements if "dynamodb:UpdateItem" in str(st["Action"])]
     only_in_flight = {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["gov#*#in-flight"]}}
     assert writes and all(st.get("Condition") == only_in_flight for st in writes)
+
+
+def test_the_webhook_route_has_a_throttle_of_its_own(transformed: dict[str, Any]) -> None:
+    [stage] = [r["Properties"] for r in transformed["Resources"].values() if r["Type"] == "AWS::ApiGatewayV2::Stage"]
+    route = "POST /v1/callbacks/{provider}/{job_id}"
+    assert stage["RouteSettings"][route] == {"ThrottlingBurstLimit": {"Ref": "CallbackBurstLimit"},
+                                             "ThrottlingRateLimit": {"Ref": "CallbackRateLimit"}}
+    body = json.dumps(transformed["Resources"]["HttpApi"]["Properties"]["Body"]["paths"])
+    assert "/v1/callbacks/{provider}/{job_id}" in body
