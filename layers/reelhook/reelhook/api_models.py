@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from reelhook.config import settings
+from reelhook.errors import error_body
 from reelhook.spec import FieldError, NormalizedRequest
 
 MAX_URL_LENGTH = 2048
@@ -137,8 +138,4 @@ def pydantic_errors(exc: ValidationError) -> list[FieldError]:
     return list(unique.values())
 
 
-def error_body(code: str, message: str, fields: list[FieldError] | None = None) -> dict[str, Any]:
-    body: dict[str, Any] = {"error": {"code": code, "message": message}}
-    if fields:
-        body["error"]["fields"] = [f.as_dict() for f in fields]
-    return body
+__all__ = ["JobRequest", "ReferenceIn", "error_body", "pydantic_errors"]

@@ -1,6 +1,8 @@
 """The client API's behaviour, independent of the Lambda event format.
 
 Each function returns ``(status_code, body)``; the ``api`` handler only routes to them.
+The request model (pydantic) is imported by the first ``create_job``: reading a job or the
+model catalogue never needs it.
 """
 
 from __future__ import annotations
@@ -9,10 +11,8 @@ import json
 import re
 from typing import Any
 
-from pydantic import ValidationError
-
 from reelhook.adapters.jobs_table import IdempotencyMismatch, JobStore
-from reelhook.api_models import JobRequest, error_body, pydantic_errors
+from reelhook.errors import error_body
 from reelhook.providers import all_models
 from reelhook.services.media import check_s3_inputs
 from reelhook.services.submit import submit_job
@@ -43,6 +43,10 @@ def create_job(
         return 400, error_body("invalid_json", "the body must be a JSON object (NaN and Infinity are not JSON)")
     if not isinstance(data, dict):
         return 400, error_body("invalid_json", "the body must be a JSON object")
+    from pydantic import ValidationError
+
+    from reelhook.api_models import JobRequest, pydantic_errors
+
     try:
         request = JobRequest.model_validate(data)
     except ValidationError as exc:

@@ -15,8 +15,8 @@ from urllib.parse import unquote, unquote_plus
 
 from reelhook import http_api
 from reelhook.adapters.outbox import delete_document, put_document, read_object
-from reelhook.api_models import error_body
 from reelhook.config import settings
+from reelhook.errors import error_body
 from reelhook.records import record
 from reelhook.services.outbox_paths import ERROR_SUFFIX, INBOX_PREFIX, ORIGIN_KIND, outbox_key
 
