@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from reelhook.config import settings
+from reelhook.errors import error_body
 from reelhook.spec import FieldError, NormalizedRequest
 
 MAX_URL_LENGTH = 2048
@@ -146,20 +147,4 @@ def pydantic_errors(exc: ValidationError) -> list[FieldError]:
     return list(unique.values())
 
 
-MAX_FIELD_ERRORS = 50  # a body of a million unknown fields gets a short answer, not a 6 MB one
-MAX_FIELD_NAME = 200
-
-
-def error_body(code: str, message: str, fields: list[FieldError] | None = None) -> dict[str, Any]:
-    body: dict[str, Any] = {"error": {"code": code, "message": message}}
-    if fields:
-        shown = []
-        for error in fields[:MAX_FIELD_ERRORS]:
-            entry = error.as_dict()
-            if len(entry["field"]) > MAX_FIELD_NAME:
-                entry["field"] = entry["field"][:MAX_FIELD_NAME] + "…"
-            shown.append(entry)
-        body["error"]["fields"] = shown
-        if len(fields) > MAX_FIELD_ERRORS:
-            body["error"]["fields_omitted"] = len(fields) - MAX_FIELD_ERRORS
-    return body
+__all__ = ["JobRequest", "ReferenceIn", "error_body", "pydantic_errors"]

@@ -7,8 +7,9 @@ Secrets Manager secret named by ``SECRET_ID`` (see ``adapters.secrets``).
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
 from functools import cache
+
+from reelhook.records import field, record
 
 
 def _env(name: str, default: str = "") -> str:
@@ -27,7 +28,7 @@ def _env_int(name: str, default: int) -> int:
     return int(raw) if raw else default
 
 
-@dataclass(frozen=True)
+@record
 class ProviderSettings:
     """Where a provider lives and how it authenticates (never the key itself).
 
@@ -76,7 +77,7 @@ def _hosts(raw: str) -> tuple[str, ...]:
     return tuple(h.strip().lower() for h in raw.split(",") if h.strip())
 
 
-@dataclass(frozen=True)
+@record
 class Settings:
     jobs_table: str
     video_bucket: str

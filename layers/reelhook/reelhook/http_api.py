@@ -1,6 +1,8 @@
 """The client API's behaviour, independent of the Lambda event format.
 
 Each function returns ``(status_code, body)``; the ``api`` handler only routes to them.
+The request model (pydantic) is imported by the first ``create_job``: reading a job or the
+model catalogue never needs it.
 """
 
 from __future__ import annotations
@@ -8,11 +10,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from pydantic import ValidationError
-
 from reelhook import json_input
 from reelhook.adapters.jobs_table import IdempotencyMismatch, JobStore
-from reelhook.api_models import JobRequest, error_body, pydantic_errors
+from reelhook.errors import error_body
 from reelhook.providers import all_models
 from reelhook.services.media import check_s3_inputs
 from reelhook.services.submit import submit_job
@@ -64,6 +64,10 @@ def create_job(
     if unstorable:
         return 422, error_body("validation_error", "the job is not valid",
                                [FieldError(field, problem) for field, problem in unstorable])
+    from pydantic import ValidationError
+
+    from reelhook.api_models import JobRequest, pydantic_errors
+
     try:
         request = JobRequest.model_validate(data)
     except ValidationError as exc:

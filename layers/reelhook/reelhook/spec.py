@@ -12,8 +12,9 @@ This module is pure Python (no pydantic, no boto3) so every function can import 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any, Literal, TypedDict
+
+from reelhook.records import field, record
 
 INPUT_FIELDS: tuple[str, ...] = (
     "reference_images",
@@ -52,7 +53,7 @@ class NormalizedRequest(TypedDict, total=False):
     notify_url: str
 
 
-@dataclass(frozen=True)
+@record
 class FieldError:
     field: str
     message: str
@@ -65,7 +66,7 @@ class FieldError:
         return out
 
 
-@dataclass(frozen=True)
+@record
 class InputRule:
     """How many of one input a mode takes, whether references may carry a voice, and what an
     ``s3://`` input must be (checked from the object's metadata before the provider call)."""
@@ -88,7 +89,7 @@ class InputRule:
         return out
 
 
-@dataclass(frozen=True)
+@record
 class Mode:
     """A set of inputs a model accepts together. The job's inputs pick the mode."""
 
@@ -101,7 +102,7 @@ class Mode:
         return {name for name, rule in self.inputs.items() if rule.min > 0}
 
 
-@dataclass(frozen=True)
+@record
 class Combined:
     """A limit on several list inputs counted together (e.g. WAN: 1-5 images+videos)."""
 
@@ -110,7 +111,7 @@ class Combined:
     max: int
 
 
-@dataclass(frozen=True)
+@record
 class OptionSpec:
     """A provider-specific extra accepted under ``options``."""
 
@@ -153,7 +154,7 @@ class OptionSpec:
         return out
 
 
-@dataclass(frozen=True)
+@record
 class ModelSpec:
     id: str
     provider: str

@@ -9,8 +9,9 @@ from __future__ import annotations
 import ipaddress
 import socket
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
+
+from reelhook.records import record
 
 Resolver = Callable[[str, int], list[str]]
 
@@ -109,7 +110,7 @@ def _is_public(address: str) -> bool:
     return address_refusal(ipaddress.ip_address(address.split("%", 1)[0])) is None
 
 
-@dataclass(frozen=True)
+@record
 class SafeTarget:
     """A checked URL and the address to connect to (pinned, so DNS cannot change it later)."""
 

@@ -6,12 +6,12 @@ import json
 import logging
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from reelhook.adapters.aws import client
+from reelhook.records import record
 
 logger = logging.getLogger(__name__)
 SOURCE = "reelhook"
@@ -20,7 +20,7 @@ MAX_ENTRIES_PER_CALL = 10  # PutEvents' limit
 MAX_DETAIL_BYTES = 200 * 1024
 
 
-@dataclass(frozen=True)
+@record
 class JobEvent:
     detail_type: str
     detail: dict[str, Any]

@@ -13,7 +13,6 @@ import hashlib
 import time
 import zlib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -21,6 +20,7 @@ from botocore.exceptions import ClientError
 from reelhook.adapters.aws import client
 from reelhook.adapters.dynamo_types import from_attribute, to_attribute
 from reelhook.config import settings
+from reelhook.records import record
 from reelhook.states import ALLOWED_FROM, TERMINAL, Status
 
 ACTIVE_INDEX = "active-index"
@@ -30,7 +30,7 @@ class IdempotencyMismatch(Exception):
     """The Idempotency-Key was used before with a different body."""
 
 
-@dataclass(frozen=True)
+@record
 class Transition:
     applied: bool
     found: bool

@@ -13,7 +13,6 @@ import random
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import Any
 
@@ -25,6 +24,7 @@ from urllib3.exceptions import ConnectTimeoutError, HTTPError, NewConnectionErro
 from reelhook import json_input
 from reelhook.config import settings
 from reelhook.providers.base import HttpCall, Provider
+from reelhook.records import record
 
 REFUSED_STATUSES = frozenset({429, 503})
 MAX_ATTEMPTS = 4
@@ -63,7 +63,7 @@ class OutcomeUnknown(Exception):
     """The request may have taken effect (sent, then no clear answer)."""
 
 
-@dataclass(frozen=True)
+@record
 class ProviderResponse:
     status_code: int
     body: Any

@@ -9,11 +9,11 @@ means adding a module here (plus its sandbox double and fixtures), never a handl
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol
 
 from reelhook.config import ProviderSettings
+from reelhook.records import field, record
 from reelhook.spec import ModelSpec, NormalizedRequest
 
 
@@ -26,7 +26,7 @@ class Phase(StrEnum):
     FAILED = "failed"
 
 
-@dataclass(frozen=True)
+@record
 class ProviderStatus:
     task_id: str | None
     phase: Phase
@@ -36,7 +36,7 @@ class ProviderStatus:
     progress: int | None = None
 
 
-@dataclass(frozen=True)
+@record
 class HttpCall:
     method: str
     path: str
@@ -56,7 +56,7 @@ class MalformedPayload(ValueError):
     """A provider body that does not have the documented shape."""
 
 
-@dataclass(frozen=True)
+@record
 class WebhookContext:
     headers: Mapping[str, str]  # lower-cased names
     raw_body: bytes

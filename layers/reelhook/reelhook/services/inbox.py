@@ -10,21 +10,21 @@ the job's status document, ``outbox/<path>.status.json``, is kept by the notifie
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote, unquote_plus
 
 from reelhook import http_api
 from reelhook.adapters.outbox import delete_document, put_document, read_object
-from reelhook.api_models import error_body
 from reelhook.config import settings
+from reelhook.errors import error_body
+from reelhook.records import record
 from reelhook.services.outbox_paths import ERROR_SUFFIX, INBOX_PREFIX, ORIGIN_KIND, outbox_key
 
 # The API's own body limit is API Gateway's; a manifest this large is not a job.
 MAX_MANIFEST_BYTES = 256 * 1024
 
 
-@dataclass(frozen=True)
+@record
 class InboxOutcome:
     outcome: str  # accepted | rejected | ignored
     key: str

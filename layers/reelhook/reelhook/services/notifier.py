@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from reelhook.adapters.event_bus import JobEvent, put_job_events
 from reelhook.adapters.jobs_table import from_dynamo
 from reelhook.adapters.notify_queue import send_delivery
 from reelhook.adapters.outbox import put_document
+from reelhook.records import record
 from reelhook.services.outbox_paths import ORIGIN_KIND, STATUS_SUFFIX, outbox_key
 from reelhook.states import TERMINAL
 from reelhook.views import public_job
@@ -29,7 +29,7 @@ DETAIL_TYPES = {"succeeded": "Video Job Succeeded", "failed": "Video Job Failed"
 TERMINAL_VALUES = frozenset(s.value for s in TERMINAL)
 
 
-@dataclass(frozen=True)
+@record
 class StatusChange:
     sequence: str
     job: dict[str, Any]
@@ -58,7 +58,7 @@ def status_change(record: Mapping[str, Any]) -> StatusChange | None:
     return StatusChange(str(data.get("SequenceNumber", "")), new, old_status)
 
 
-@dataclass(frozen=True)
+@record
 class Summary:
     documents: int = 0
     events: int = 0

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -24,6 +23,7 @@ from reelhook.adapters.notifications import claim_attempt, record_attempt
 from reelhook.adapters.notify_queue import MAX_DELAY_SECONDS, send_delivery
 from reelhook.adapters.notify_secret import signing_key
 from reelhook.config import settings
+from reelhook.records import record
 from reelhook.ssrf import UnsafeUrl
 from reelhook.views import public_job
 from reelhook.webhook_auth import sign_standard
@@ -52,7 +52,7 @@ def signed_headers(msg_id: str, body: bytes, *, key: bytes, timestamp: int) -> d
             "webhook-signature": sign_standard(key, msg_id, timestamp, body)}
 
 
-@dataclass(frozen=True)
+@record
 class Delivery:
     outcome: str  # delivered | retrying | gave_up | refused | skipped
     status_code: int | None = None

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from reelhook import clock
@@ -11,6 +10,7 @@ from reelhook.adapters.queue import send_transfer
 from reelhook.links import links_deadline
 from reelhook.providers import get_provider
 from reelhook.providers.base import Phase, ProviderStatus
+from reelhook.records import record
 from reelhook.services.rate_limit import release_in_flight
 from reelhook.states import Status
 
@@ -30,7 +30,7 @@ def storing_check_at(now: float, links_expire_at: int) -> int:
     return int(max(now + 30, min(now + STORING_GRACE_SECONDS, links_expire_at - EXPIRY_MARGIN_SECONDS)))
 
 
-@dataclass(frozen=True)
+@record
 class Applied:
     transition: Transition
     target: Status

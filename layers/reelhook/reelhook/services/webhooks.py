@@ -6,7 +6,6 @@ Nothing here downloads a video; a completion only queues the copy.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from reelhook import clock, json_input
@@ -14,13 +13,14 @@ from reelhook.adapters.secrets import callback_token_key, get_secrets
 from reelhook.config import settings
 from reelhook.providers import get_provider, provider_names
 from reelhook.providers.base import MalformedPayload, ProviderStatus, WebhookContext, WebhookRejected
+from reelhook.records import record
 from reelhook.services.status import apply_status
 from reelhook.webhook_auth import verify_job_token
 
 MAX_BODY_BYTES = 256 * 1024
 
 
-@dataclass(frozen=True)
+@record
 class WebhookAnswer:
     status_code: int
     body: dict[str, Any]
