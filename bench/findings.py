@@ -90,11 +90,16 @@ def _scale(r: dict[str, Any] | None) -> str:
         return ""
     moto = r.get("moto", {})
     passes = r.get("poller_passes", {})
-    text = [f"- **Scale.** {r['jobs']} jobs, {r['lost']} lost. The bottleneck is moto: the local stack serialises it "
-            f"(one request at a time) and it shares the GIL with everything else, so it was busy "
-            f"{moto.get('busy_share', math.nan) * 100:.0f}% of the run at "
-            f"{moto.get('ms_per_request', math.nan):.1f} ms per request, and the handlers spent "
-            f"{r['aws_share_of_handler_time'] * 100:.0f}% of their time waiting for it."]
+    if moto.get("requests"):
+        text = [f"- **Scale.** {r['jobs']} jobs, {r['lost']} lost. moto ran in the stack's process, serialised "
+                f"per service and sharing the GIL with everything else: busy "
+                f"{moto.get('busy_share', math.nan) * 100:.0f}% of the run at "
+                f"{moto.get('ms_per_request', math.nan):.1f} ms per request, and the handlers spent "
+                f"{r['aws_share_of_handler_time'] * 100:.0f}% of their time waiting for it."]
+    else:
+        text = [f"- **Scale.** {r['jobs']} jobs, {r['lost']} lost, {r['jobs_per_second']:.1f} jobs/s. moto ran in a "
+                f"process of its own (its request times are not seen from here); the handlers spent "
+                f"{r['aws_share_of_handler_time'] * 100:.0f}% of their time waiting for it."]
     if moto.get("requests") and moto.get("ms_per_request"):
         per_job = moto["requests"] / r["jobs"]
         cap = 1000 / moto["ms_per_request"] / per_job

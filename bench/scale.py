@@ -748,7 +748,7 @@ def _bottleneck_text(result: dict[str, Any]) -> str:
     parts = [f"The process used {result['process_cpu_cores']:.2f} of the machine's 2 cores on average; the handlers "
              f"spent {result['aws_share_of_handler_time'] * 100:.0f}% of their time inside AWS calls (to moto's "
              f"server)."]
-    if moto:
+    if moto.get("requests"):
         parts.append(
             f"The local stack's moto serialises DynamoDB and SQS requests per service (`AtomicMotoServer`); "
             f"its requests' time summed to {moto['busy_share'] * 100:.0f}% of the run, answering "

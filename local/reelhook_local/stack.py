@@ -54,6 +54,9 @@ class StackOptions:
     front_port: int = 0
     moto_port: int = 0
     aihubmax_callbacks: bool = True
+    # moto's server in a child process (a core of its own); False keeps it in this process,
+    # where a benchmark can look inside it.
+    moto_process: bool = True
     extra_env: dict[str, str] = field(default_factory=dict)
     # Check SigV4 on the template's AWS_IAM routes, as deployed, against LOCAL_CREDENTIALS.
     # Off by default so tests can post unsigned; `make serve` and `make demo` turn it on.
@@ -267,7 +270,12 @@ class LocalStack:
 
     def start(self) -> LocalStack:
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
-        self._moto = AtomicMotoServer(port=self.options.moto_port)
+        if self.options.moto_process:
+            from reelhook_local.moto_process import MotoProcess
+
+            self._moto = MotoProcess(port=self.options.moto_port)
+        else:
+            self._moto = AtomicMotoServer(port=self.options.moto_port)
         self._moto.start()
         host, port = self._moto.address
         self.aws_endpoint = f"http://{host}:{port}"

@@ -3,6 +3,7 @@ that keep up (and recover) instead of being the bottleneck."""
 
 from __future__ import annotations
 
+import os
 import select
 import socket
 import threading
@@ -342,3 +343,25 @@ def test_stream_driver_thread_keeps_going_after_failures() -> None:
     finally:
         driver.stop()
     assert driver.errors >= 2
+
+
+def test_moto_runs_in_a_process_of_its_own_and_ends_with_the_stack():
+    import boto3
+
+    from reelhook_local.moto_process import MotoProcess
+
+    moto = MotoProcess()
+    moto.start()
+    host, port = moto.address
+    child = moto._child
+    ddb = boto3.client("dynamodb", endpoint_url=f"http://{host}:{port}", region_name="us-east-1",
+                       aws_access_key_id="local", aws_secret_access_key="local")
+    ddb.create_table(TableName="t", KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                     AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+                     BillingMode="PAY_PER_REQUEST")
+    assert ddb.list_tables()["TableNames"] == ["t"]
+    assert child is not None and child.pid != os.getpid()
+    moto.stop()
+    assert child.returncode == 0  # it shut down when told, not killed
+    with pytest.raises(OSError), socket.create_connection((host, port), timeout=1):
+        pass
