@@ -324,8 +324,11 @@ class LocalFront:
             if name not in {"content-length", "connection"}:
                 request.send_header(name, value)
         request.send_header("content-length", str(len(body)))
-        request.end_headers()
-        request.wfile.write(body)
+        try:
+            request.end_headers()
+            request.wfile.write(body)
+        except (BrokenPipeError, ConnectionResetError):  # the client gave up waiting, as API Gateway's do
+            request.close_connection = True
 
     def http_event(self, request: BaseHTTPRequestHandler, route: Route, params: dict[str, str],
                    query: str, body: bytes) -> dict[str, Any]:
