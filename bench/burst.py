@@ -165,11 +165,12 @@ def _wait_terminal(stack: Any, expected: int, *, timeout: float, stall: float = 
                 last_change, last_done = time.monotonic(), done
             if done >= expected:
                 break
-            time.sleep(2.0)
-    return items
+            time.sleep(5.0)  # each look is a Scan, which the stack's moto serves under its DynamoDB lock
+    return _job_items(stack, full=True)
 
 
-def _job_items(stack: Any) -> dict[str, dict[str, Any]]:
+def _job_items(stack: Any, *, full: bool = False) -> dict[str, dict[str, Any]]:
+    """Every job item (only its status and times unless ``full``)."""
     from boto3.dynamodb.types import TypeDeserializer
 
     ddb = stack.client("dynamodb")
@@ -178,6 +179,9 @@ def _job_items(stack: Any) -> dict[str, dict[str, Any]]:
     request: dict[str, Any] = {"TableName": stack.resources.table_name,
                                "FilterExpression": "begins_with(pk, :job)",
                                "ExpressionAttributeValues": {":job": {"S": "job#"}}}
+    if not full:
+        request |= {"ProjectionExpression": "pk, #status, created_at",
+                    "ExpressionAttributeNames": {"#status": "status"}}
     while True:
         page = ddb.scan(**request)
         for raw in page["Items"]:
