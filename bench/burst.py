@@ -245,8 +245,9 @@ def _figures(kind: str, jobs: int, started: float, accepted: int, latencies: lis
         "failed_by_code": {code: list(failed.values()).count(code) for code in sorted(set(failed.values()))},
         "failed_for_rate": sum(1 for code in failed.values() if code in RATE_FAILURES),
         "succeeded": sum(1 for item in items.values() if item["status"] == "succeeded"),
-        # A job is lost if it was accepted and never finished (or vanished).
+        # Accepted and never finished (or vanished); undetermined while any is still in flight.
         "lost": max(0, accepted - len(items)) + len(not_terminal),
+        "unfinished": len(not_terminal) + max(0, accepted - len(items)),
         "providers": providers,
         "drain_s": rnd(drain, 1),
         "drain_theory_s": rnd(theory, 1),
@@ -275,8 +276,21 @@ def _section_rows(result: dict[str, Any], section: dict[str, Any]) -> list[list[
         [f"{name}: drain vs (jobs - burst) ÷ rate",
          f"{ratio:.2f}× ({section['drain_s']:.1f} s vs {section['drain_theory_s']:.1f} s)" if ratio else "n/a",
          f"≤ {DRAIN_TARGET}×", verdict(ratio is not None and ratio <= DRAIN_TARGET)],
-        [f"{name}: lost", str(section["lost"]), "0", verdict(section["lost"] == 0)],
+        _lost_row(name, section),
     ]
+
+
+def _lost_row(name: str, section: dict[str, Any]) -> list[Any]:
+    # Jobs still queued or in flight when the wait ended are not lost, but nor are they proven
+    # delivered: with any of them the figure is undetermined, and says how many.
+    finished = section["succeeded"] + section["failed"]
+    unfinished = max(0, max(section["accepted"], section["jobs_found"]) - finished)
+    if unfinished:
+        what = "jobs" if section["kind"] == "api" else "manifests"
+        found = section["jobs_found"]
+        return [f"{name}: lost", f"undetermined: {unfinished} {what} unfinished when the wait ended "
+                f"({found} jobs in the table, {finished} finished)", "0", "❌ fail"]
+    return [f"{name}: lost", "0", "0", verdict(True)]
 
 
 def summary_rows(result: dict[str, Any]) -> list[list[Any]]:
@@ -306,7 +320,8 @@ def render(result: dict[str, Any]) -> str:
     out.append("")
     for section in (result["api"], result["inbox"]):
         out.append(f"- **{section['kind']}:** {section['accepted']} accepted, {section['succeeded']} succeeded, "
-                   f"{section['failed']} failed {section['failed_by_code'] or ''}, {section['lost']} lost; "
+                   f"{section['failed']} failed {section['failed_by_code'] or ''}, "
+                   f"{section['jobs_found']} jobs in the table at the end; "
                    f"{section['errors_total']} client errors"
                    + (f" (first: {section['errors'][0]})" if section["errors"] else "") + ".")
     out.append("")
