@@ -39,7 +39,20 @@ def _connect_all(address: tuple[str, int], count: int, wait: float) -> tuple[lis
     return sockets, established
 
 
-def test_front_accepts_500_simultaneous_connections_before_it_reads_any() -> None:
+@pytest.fixture
+def enough_file_descriptors() -> None:
+    """Both ends of every connection live in this process: make sure it may open them."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    needed = 2 * CONNECTIONS + 512
+    if soft < needed:
+        if hard != resource.RLIM_INFINITY and hard < needed:
+            pytest.fail(f"this machine allows {hard} open files; the test needs {needed}")
+        resource.setrlimit(resource.RLIMIT_NOFILE, (needed, hard))
+
+
+def test_front_accepts_500_simultaneous_connections_before_it_reads_any(enough_file_descriptors) -> None:
     # Not started yet: nothing accepts, so every connection must wait in the listen backlog
     # (the kernel completes the handshake only for as many as the backlog holds).
     front = LocalFront(functions())
