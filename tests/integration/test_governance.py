@@ -164,3 +164,19 @@ def test_the_poller_releases_places_that_finished_jobs_still_hold(aws, sandbox, 
     # A place is free again: a new job is sent at once instead of waiting.
     _, job = create(handlers, UNIALL)
     assert job["status"] == "submitted"
+
+
+def test_a_failed_sweep_does_not_fail_the_dispatch(aws, sandbox, handlers, monkeypatch):
+    monkeypatch.setenv("UNIALL_MAX_IN_FLIGHT", "2")
+    from reelhook.adapters import governance
+    from reelhook.services.polling import dispatch_due
+    from tests.conftest import reset_caches
+
+    reset_caches()
+
+    def refused(provider):
+        raise RuntimeError("AccessDenied")
+
+    monkeypatch.setattr(governance, "in_flight", refused)
+    outcomes = dispatch_due(seconds=5)
+    assert outcomes["in_flight_sweep_failed"] == 1  # only UniAll has a cap; the others were never asked

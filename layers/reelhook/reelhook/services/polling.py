@@ -43,6 +43,7 @@ OUTCOME_METRICS = {
     "transfer_redriven_near_expiry": "JobsNearLinkExpiry", "failed_output_expired": "JobsOutputExpired",
     "failed_unknown_submit": "JobsSubmitOutcomeUnknown", "waiting_for_submit": "JobsUnchanged",
     "submit_requeued": "SubmitsRequeued", "in_flight_released": "InFlightReleased",
+    "in_flight_sweep_failed": "PollErrors",
     "deferred": "JobsDeferred", "dispatched": "ChecksDispatched", "dispatch_refused": "PollErrors",
     "already_checked": "JobsUnchanged", "unreadable": "PollErrors",
     "moved_on": "JobsUnchanged", "terminal": "JobsUnchanged", "error": "PollErrors",
@@ -228,7 +229,12 @@ def dispatch_due(*, store: JobStore | None = None, horizon: int = DISPATCH_HORIZ
         for found in pool.map(shard_pass, range(shards)):
             counts.update(found)
     for provider in provider_names():
-        released = sweep_in_flight(provider, store)
+        try:
+            released = sweep_in_flight(provider, store)
+        except Exception:  # the checks are queued already; a failed sweep is retried next minute
+            logger.exception("in-flight sweep failed", extra={"provider": provider})
+            counts["in_flight_sweep_failed"] += 1
+            continue
         if released:
             logger.warning("released in-flight places of finished jobs", extra={"provider": provider,
                                                                                 "job_ids": sorted(released)})
