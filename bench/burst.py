@@ -25,18 +25,12 @@ import os
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime
 from typing import Any
 
-from bench.common import median, percentile, progress, rnd, table, verdict
+from bench.common import iso_epoch, median, percentile, progress, rnd, table, verdict
+from bench.scale import MIX  # the same mix of providers as the scale run
 
 NAME = "burst"
-IMG = "https://example.com/ref.png"
-MIX = (
-    ("freepik", {"model": "freepik/veo-3-1-reference-to-video", "prompt": "walk", "reference_images": [IMG]}),
-    ("uniall", {"model": "uniall/veo3.1-video-720p", "prompt": "a lighthouse at dusk"}),
-    ("aihubmax", {"model": "aihubmax/veo-3.1-reference-to-video", "prompt": "wave", "reference_images": [IMG]}),
-)
 PROVIDERS = tuple(provider for provider, _ in MIX)
 RATE = 9.5  # requests/s reelhook takes from each provider (Freepik's default)
 BURST = 5
@@ -88,7 +82,7 @@ def _section(kind: str, jobs: int, clients: int) -> dict[str, Any]:
         log = stack.sandbox.request_log
         refused = {p: stack.sandbox.rate_limited(p) for p in PROVIDERS}
     if kind == "inbox":
-        latencies = [_epoch(item["created_at"]) - started for item in items.values()]
+        latencies = [iso_epoch(item["created_at"]) - started for item in items.values()]
     return _figures(kind, jobs, started, accepted, latencies, errors, items, log, refused, limits)
 
 
@@ -191,9 +185,6 @@ def _job_items(stack: Any, *, full: bool = False) -> dict[str, dict[str, Any]]:
             return items
         request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
-
-def _epoch(iso: str) -> float:
-    return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
 
 
 def peak_in_window(times: list[float], window: float) -> int:

@@ -61,6 +61,13 @@ def percentile(values: Iterable[float], pct: float) -> float:
     return data[low] + (data[high] - data[low]) * (rank - low)
 
 
+def iso_epoch(iso: str) -> float:
+    """Epoch seconds of an ISO-8601 time as the jobs table stores it (``...Z``)."""
+    from datetime import datetime
+
+    return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
+
+
 def rnd(value: float, digits: int = 2) -> float:
     return round(value, digits) if isinstance(value, float) and math.isfinite(value) else value
 

@@ -33,7 +33,6 @@ import threading
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +42,7 @@ from bench.common import (
     MotoBusy,
     function_name,
     install_handler_wrappers,
+    iso_epoch,
     median,
     percentile,
     progress,
@@ -423,9 +423,6 @@ def _read_items(ddb: Any, table_name: str, job_ids: list[str]) -> dict[str, dict
     return items
 
 
-def _epoch(iso: str) -> float:
-    return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
-
 
 def _summarise(stack: Any, submitted: dict[str, dict[str, Any]], statuses: dict[str, str],
                items: dict[str, dict[str, Any]], calls: list[Any], invocations: list[Any], started: float,
@@ -454,10 +451,10 @@ def _summarise(stack: Any, submitted: dict[str, dict[str, Any]], statuses: dict[
         if job["status"] != "succeeded":
             continue
         done = next(e for e in job["events"] if e["status"] == "succeeded")
-        succeeded_at.append(_epoch(done["at"]))
+        succeeded_at.append(iso_epoch(done["at"]))
         task = stack.sandbox.tasks.get(job.get("provider_task_id", ""))
         if task is not None and task.completed_at is not None:
-            latencies.setdefault(meta["provider"], []).append((_epoch(done["at"]) - task.completed_at) * 1000)
+            latencies.setdefault(meta["provider"], []).append((iso_epoch(done["at"]) - task.completed_at) * 1000)
             # The sandbox records a delivery once its POST is answered (one sender thread, in order).
             webhook_lag += [(d.sent_at - task.completed_at) * 1000 for d in task.deliveries
                             if d.status == task.status]

@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
+from bench.burst import peak_in_window
 from reelhook.services.submit import LATE_SLOT_SECONDS
 from reelhook_local.sandbox import RateLimit, SandboxConfig
 from reelhook_local.stack import LocalStack, StackOptions
@@ -21,16 +22,6 @@ JOBS = 80
 # LATE_SLOT_SECONDS after it, so any 5-s window holds at most RATE * (5 + late) + BURST.
 WINDOW_LIMIT = RateLimit(5.0, int(RATE * (5 + LATE_SLOT_SECONDS) + BURST))
 VEO = {"model": "freepik/veo-3-1-reference-to-video", "prompt": "walk", "reference_images": ["https://example.com/r.png"]}
-
-
-def peak_in_window(times: list[float], window: float) -> int:
-    times = sorted(times)
-    best, start = 0, 0
-    for end, t in enumerate(times):
-        while t - times[start] >= window:
-            start += 1
-        best = max(best, end - start + 1)
-    return best
 
 
 def test_peak_in_window_is_exact():

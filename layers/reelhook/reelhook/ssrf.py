@@ -53,7 +53,6 @@ _DENIED_V4 = tuple((ipaddress.IPv4Network(net), why) for net, why in (
     ("192.168.0.0/16", "private"), ("198.18.0.0/15", "benchmarking"), ("198.51.100.0/24", "documentation"),
     ("203.0.113.0/24", "documentation"), ("224.0.0.0/4", "multicast"), ("240.0.0.0/4", "reserved"),
 ))
-_IPV4_MAPPED = ipaddress.IPv6Network("::ffff:0:0/96")
 _DENIED_V6 = tuple((ipaddress.IPv6Network(net), why) for net, why in (
     ("::/128", "unspecified"), ("::1/128", "loopback"), ("::/96", "IPv4-compatible"),
     ("::ffff:0:0:0/96", "IPv4-translated"), ("64:ff9b::/96", "NAT64"),
@@ -67,8 +66,8 @@ _GLOBAL_UNICAST_V6 = ipaddress.IPv6Network("2000::/3")
 def address_refusal(ip: IPAddress) -> str | None:
     """Why ``ip`` may not be connected to (a category such as "link-local"), or None if it is public."""
     if isinstance(ip, ipaddress.IPv6Address):
-        if ip in _IPV4_MAPPED:
-            return address_refusal(ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF))
+        if ip.ipv4_mapped is not None:
+            return address_refusal(ip.ipv4_mapped)
         for network, why in _DENIED_V6:
             if ip in network:
                 return why

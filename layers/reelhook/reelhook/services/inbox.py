@@ -20,8 +20,8 @@ from reelhook.errors import error_body
 from reelhook.records import record
 from reelhook.services.outbox_paths import ERROR_SUFFIX, INBOX_PREFIX, ORIGIN_KIND, outbox_key
 
-# The API's own body limit is API Gateway's; a manifest this large is not a job.
-MAX_MANIFEST_BYTES = 256 * 1024
+# A manifest is an API body put in S3: the same limit.
+MAX_MANIFEST_BYTES = http_api.MAX_BODY_BYTES
 
 
 @record
