@@ -494,50 +494,43 @@ def silence_powertools() -> None:
 
 
 class MotoBusy:
-    """Time moto's server spends answering (the local stack lets one request in at a time)."""
+    """moto's own figures per operation (requests, wall and CPU seconds), read from the local
+    stack's moto server (``GET /_reelhook/moto-stats``, ``reelhook_local.stack.MotoStats``)
+    wherever it runs: in the stack's process or in its own."""
 
-    def __init__(self) -> None:
-        self.seconds = 0.0
-        self.requests = 0
-        self.by_target: Counter[str] = Counter()
-        self.seconds_by_target: dict[str, float] = {}
-        self._lock = threading.Lock()
-        self._original: Any = None
+    def __init__(self, endpoint: str) -> None:
+        self.endpoint = endpoint.rstrip("/")
 
-    def install(self) -> MotoBusy:
-        from moto.moto_server.werkzeug_app import DomainDispatcherApplication
+    def snapshot(self) -> dict[str, Any]:
+        import httpx
 
-        original = DomainDispatcherApplication.__call__
-        busy = self
+        from reelhook_local.stack import MotoStats
 
-        def timed(app: Any, environ: dict[str, Any], start_response: Any) -> list[bytes]:
-            started = time.perf_counter()
-            try:
-                return list(original(app, environ, start_response))
-            finally:
-                spent = time.perf_counter() - started
-                target = environ.get("HTTP_X_AMZ_TARGET") or f"{environ.get('REQUEST_METHOD')} s3"
-                target = target.split(".")[-1]
-                with busy._lock:
-                    busy.seconds += spent
-                    busy.requests += 1
-                    busy.by_target[target] += 1
-                    busy.seconds_by_target[target] = busy.seconds_by_target.get(target, 0.0) + spent
+        return httpx.get(self.endpoint + MotoStats.PATH, timeout=30).json()
 
-        self._original = original
-        DomainDispatcherApplication.__call__ = timed  # type: ignore[method-assign]
-        return self
-
-    def uninstall(self) -> None:
-        from moto.moto_server.werkzeug_app import DomainDispatcherApplication
-
-        if self._original is not None:
-            DomainDispatcherApplication.__call__ = self._original  # type: ignore[method-assign]
-            self._original = None
-
-    def snapshot(self) -> tuple[float, int, dict[str, int], dict[str, float]]:
-        with self._lock:
-            return self.seconds, self.requests, dict(self.by_target), dict(self.seconds_by_target)
+    @staticmethod
+    def between(start: dict[str, Any], end: dict[str, Any], wall: float) -> dict[str, Any]:
+        """What moto did from ``start`` to ``end`` (two snapshots), over ``wall`` seconds."""
+        before = start["operations"]
+        rows = {}
+        for name, row in end["operations"].items():
+            was = before.get(name, {"requests": 0, "wall_seconds": 0.0, "cpu_seconds": 0.0})
+            requests = row["requests"] - was["requests"]
+            if requests:
+                rows[name] = (requests, row["cpu_seconds"] - was["cpu_seconds"])
+        requests = sum(r for r, _ in rows.values())
+        cpu = sum(c for _, c in rows.values())
+        return {
+            "requests": requests,
+            "requests_per_second": rnd(requests / wall, 1) if wall else None,
+            "cpu_ms_per_request": rnd(cpu * 1000 / max(1, requests), 2),
+            "request_cpu_cores": rnd(cpu / wall, 3) if wall else None,
+            "process_cpu_cores": rnd((end["process_cpu_seconds"] - start["process_cpu_seconds"]) / wall, 3)
+            if wall else None,
+            "cpu_share_by_operation": {k: rnd(c / cpu, 3) for k, (_, c) in
+                                       sorted(rows.items(), key=lambda kv: -kv[1][1]) if cpu and c / cpu >= 0.005},
+            "requests_by_operation": {k: r for k, (r, _) in sorted(rows.items(), key=lambda kv: -kv[1][0])},
+        }
 
 
 def restore_handlers() -> None:

@@ -91,29 +91,22 @@ def _scale(r: dict[str, Any] | None) -> str:
         return ""
     moto = r.get("moto", {})
     passes = r.get("poller_passes", {})
-    if moto.get("requests"):
-        text = [f"- **Scale.** {r['jobs']} jobs, {r['lost']} lost. moto ran in the stack's process, serialised "
-                f"per service and sharing the GIL with everything else: busy "
-                f"{moto.get('busy_share', math.nan) * 100:.0f}% of the run at "
-                f"{moto.get('ms_per_request', math.nan):.1f} ms per request, and the handlers spent "
-                f"{r['aws_share_of_handler_time'] * 100:.0f}% of their time waiting for it."]
-    else:
-        text = [f"- **Scale.** {r['jobs']} jobs, {r['lost']} lost, {r['jobs_per_second']:.1f} jobs/s. moto ran in a "
-                f"process of its own (its request times are not seen from here); the handlers spent "
-                f"{r['aws_share_of_handler_time'] * 100:.0f}% of their time waiting for it."]
-    if moto.get("requests") and moto.get("ms_per_request"):
+    text = [f"- **Scale.** {r['jobs']} jobs, {r['lost']} lost, {r['jobs_per_second']:.1f} jobs/s; the handlers spent "
+            f"{r['aws_share_of_handler_time'] * 100:.0f}% of their time waiting for moto, in a process of its own."]
+    if moto.get("requests") and moto.get("cpu_ms_per_request"):
         per_job = moto["requests"] / r["jobs"]
-        cap = 1000 / moto["ms_per_request"] / per_job
-        text.append(f"  moto answered {per_job:.1f} requests per job (event plumbing polls included); at "
-                    f"{moto['ms_per_request']:.1f} ms each, one at a time, that caps the stack at about {cap:.1f} "
-                    f"jobs/s, against {r['jobs_per_second']:.1f} measured.")
-    share = moto.get("share_by_operation", {})
+        cap = 1000 / moto["cpu_ms_per_request"] / per_job
+        text.append(f"  moto answered {per_job:.1f} requests per job (event plumbing polls included) at "
+                    f"{moto['cpu_ms_per_request']:.1f} ms of CPU each; one core (its GIL) caps the stack at about "
+                    f"{cap:.1f} jobs/s, against {r['jobs_per_second']:.1f} measured (its process used "
+                    f"{moto['process_cpu_cores']:.2f} cores).")
+    share = moto.get("cpu_share_by_operation", {})
     plumbing = sum(v for k, v in share.items() if k in ("GetRecords", "ReceiveMessage", "DescribeStream",
                                                         "GetShardIterator", "ListStreams"))
     if plumbing:
         text.append(f"  {plumbing * 100:.0f}% of moto's time went to the local event plumbing polling it (stream "
                     "`GetRecords`, queue `ReceiveMessage` mostly empty), which on AWS costs the functions nothing; "
-                    "with one request at a time that time is taken from the handlers.")
+                    "and on one core that CPU is taken from the handlers' requests.")
     if passes:
         text.append(f"  The poller checked {passes.get('jobs_checked', 0)} jobs at "
                     f"{passes.get('checks_per_second', 0):.1f} checks/s (longest pass "

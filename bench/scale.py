@@ -209,15 +209,13 @@ def run(quick: bool) -> dict[str, Any]:
                            poll_max_seconds=2, reconcile_after_seconds=60, transfer_workers=4,
                            aihubmax_callbacks=False)
     recorder = AwsCalls(with_params=False).install()
-    busy = MotoBusy().install()
     install_handler_wrappers(recorder)
     stack = LocalStack(options).start()
     try:
-        return _run(stack, recorder, busy, jobs_total, quick, options)
+        return _run(stack, recorder, MotoBusy(stack.aws_endpoint), jobs_total, quick, options)
     finally:
         stack.stop()
         restore_handlers()
-        busy.uninstall()
         recorder.uninstall()
         LocalStack._reset_caches()
 
@@ -299,19 +297,7 @@ def _run(stack: Any, recorder: AwsCalls, busy: MotoBusy, jobs_total: int, quick:
                         cpu_start, cpu_end, profile, dlq, submit_errors, jobs_total, options)
     result["durations_light_ms"] = {f: {"p50": rnd(median(v), 1), "n": len(v)} for f, v in light.items()}
     result["front_burst"] = front_burst(stack.api_url, BURST_CLIENTS)
-    wall = finished - started
-    seconds = busy_end[0] - busy_start[0]
-    by_target = {k: v - busy_start[2].get(k, 0) for k, v in busy_end[2].items()}
-    seconds_by_target = {k: v - busy_start[3].get(k, 0.0) for k, v in busy_end[3].items()}
-    result["moto"] = {
-        "busy_share": rnd(seconds / wall, 3),
-        "requests": busy_end[1] - busy_start[1],
-        "requests_per_second": rnd((busy_end[1] - busy_start[1]) / wall, 1),
-        "ms_per_request": rnd(seconds * 1000 / max(1, busy_end[1] - busy_start[1]), 2),
-        "share_by_operation": {k: rnd(v / seconds, 3) for k, v in
-                               sorted(seconds_by_target.items(), key=lambda kv: -kv[1]) if v / seconds >= 0.005},
-        "requests_by_operation": dict(sorted(by_target.items(), key=lambda kv: -kv[1])),
-    }
+    result["moto"] = MotoBusy.between(busy_start, busy_end, finished - started)
     invocations_total = sum(result["invocations"].values())
     result["log_bytes_per_invocation"] = rnd(log_bytes / max(1, invocations_total), 1)
     result["emf_metrics"] = sorted(METER.metrics)
@@ -747,11 +733,11 @@ def _bottleneck_text(result: dict[str, Any]) -> str:
              f"server)."]
     if moto.get("requests"):
         parts.append(
-            f"The local stack's moto serialises DynamoDB and SQS requests per service (`AtomicMotoServer`); "
-            f"its requests' time summed to {moto['busy_share'] * 100:.0f}% of the run, answering "
-            f"{moto['requests_per_second']:.0f} requests/s at "
-            f"{moto['ms_per_request']:.1f} ms each. Its time by operation: " + ", ".join(
-                f"{k} {v * 100:.0f}%" for k, v in moto["share_by_operation"].items()) + ".")
+            f"moto's server (a process of its own: one GIL, so at most one core) answered "
+            f"{moto['requests_per_second']:.0f} requests/s at {moto['cpu_ms_per_request']:.1f} ms of CPU each; "
+            f"its process used {moto['process_cpu_cores']:.2f} cores. DynamoDB requests take one lock and "
+            f"SQS requests another (`AtomicMotoServer`). Its CPU by operation: " + ", ".join(
+                f"{k} {v * 100:.0f}%" for k, v in moto["cpu_share_by_operation"].items()) + ".")
     profile = result.get("profile")
     if profile and "share" in profile:
         share = ", ".join(f"{k} {v * 100:.0f}%" for k, v in profile["share"].items())

@@ -524,6 +524,16 @@ def test_poller_runs_every_minute(transformed: dict[str, Any]) -> None:
     assert rule["Properties"]["Targets"][0]["Arn"] == {"Fn::GetAtt": ["PollerFunction", "Arn"]}
 
 
+def test_the_code_is_told_the_pollers_period(template: dict[str, Any]) -> None:
+    # Each pass queues the checks due before the next one: the period the code is told must be
+    # the schedule's, or checks are queued many times over (shorter) or late (longer).
+    (event,) = props(template, "PollerFunction")["Events"].values()
+    rate = re.fullmatch(r"rate\((\d+) (minute|minutes|hour|hours)\)", event["Properties"]["Schedule"])
+    assert rate
+    seconds = int(rate[1]) * (60 if rate[2].startswith("minute") else 3600)
+    assert template["Globals"]["Function"]["Environment"]["Variables"]["POLLER_PERIOD_SECONDS"] == str(seconds)
+
+
 # ---------------------------------------------------------------------------- secrets, parameters
 
 

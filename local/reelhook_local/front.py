@@ -406,9 +406,11 @@ class QueueDriver:
     LOCAL_MOST = 20  # one process on a small machine: more consumers only queue for the GIL
 
     def __init__(self, fn: FunctionDef, queue_url: str, queue_arn: str, batch_size: int, sqs: Any,
-                 workers: int = DEFAULT_CONCURRENCY, wait_seconds: int = 1) -> None:
+                 workers: int = DEFAULT_CONCURRENCY, wait_seconds: int = 20) -> None:
         self.fn, self.queue_url, self.queue_arn, self.batch_size, self.sqs = fn, queue_url, queue_arn, batch_size, sqs
-        self.wait_seconds = wait_seconds  # long polls: an idle consumer waits in moto, not in a loop
+        # As the mapping does: 20 s long polls. Each empty answer costs moto a whole request, and
+        # with dozens of consumers 1 s polls were a steady load on the local stack's bottleneck.
+        self.wait_seconds = wait_seconds
         self.stopping = threading.Event()
         self.threads = [threading.Thread(target=self._run, name=f"sqs-{fn.logical_id}-{i}", daemon=True)
                         for i in range(max(1, workers))]
@@ -428,10 +430,20 @@ class QueueDriver:
         for thread in self.threads:
             thread.start()
 
-    def stop(self) -> None:
+    def stop(self, timeout: float = 5.0) -> None:
+        """Wait for running invocations, not for idle long polls: a consumer still waiting in
+        one exits when it ends, without invoking (its messages come back after the visibility
+        timeout, as after a crash)."""
         self.stopping.set()
+        deadline = time.monotonic() + timeout
+        with self._count_lock:
+            busy = self.in_flight
+        while busy and time.monotonic() < deadline:
+            time.sleep(0.02)
+            with self._count_lock:
+                busy = self.in_flight
         for thread in self.threads:
-            thread.join(timeout=5)
+            thread.join(timeout=max(0.0, min(0.05, deadline - time.monotonic())))
 
     def _run(self) -> None:
         backoff = Backoff(0.1, 2.0)
@@ -459,6 +471,8 @@ class QueueDriver:
         handler = load_handler(self.fn)
         event = {"Records": [self._record(m) for m in messages]}
         with self._count_lock:
+            if self.stopping.is_set():  # stop() has counted what runs: leave these to come back
+                return 0
             self.invocations += 1
             self.in_flight += 1
             self.most_in_flight = max(self.most_in_flight, self.in_flight)

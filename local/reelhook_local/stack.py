@@ -11,13 +11,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import math
 import os
 import secrets
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -156,6 +158,44 @@ def _has_messages(body: bytes) -> bool:
         return True  # not ours to judge: hand it back
 
 
+class MotoStats:
+    """Requests, wall seconds and CPU seconds per operation, for the benchmarks: moto runs in a
+    process of its own, so they read these from ``GET /_reelhook/moto-stats``."""
+
+    PATH = "/_reelhook/moto-stats"
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._by_operation: dict[str, list[float]] = {}
+
+    @staticmethod
+    def operation(environ: dict[str, Any]) -> str:
+        target = str(environ.get("HTTP_X_AMZ_TARGET") or "")
+        if target:
+            return target.rpartition(".")[2]
+        return f"s3:{environ.get('REQUEST_METHOD', '')}"
+
+    @contextlib.contextmanager
+    def measure(self, environ: dict[str, Any]) -> Iterator[None]:
+        wall, cpu = time.perf_counter(), time.thread_time()
+        try:
+            yield
+        finally:
+            spent_wall, spent_cpu = time.perf_counter() - wall, time.thread_time() - cpu
+            name = self.operation(environ)
+            with self._lock:
+                row = self._by_operation.setdefault(name, [0, 0.0, 0.0])
+                row[0] += 1
+                row[1] += spent_wall
+                row[2] += spent_cpu
+
+    def snapshot(self) -> dict[str, Any]:
+        with self._lock:
+            rows = {name: {"requests": int(r[0]), "wall_seconds": r[1], "cpu_seconds": r[2]}
+                    for name, r in self._by_operation.items()}
+        return {"process_cpu_seconds": time.process_time(), "operations": rows}
+
+
 class AtomicMotoServer:
     """moto's server, serialised only where DynamoDB's and SQS's guarantees need it.
 
@@ -173,14 +213,25 @@ class AtomicMotoServer:
         from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
         from werkzeug.serving import make_server
 
+        from reelhook_local import moto_speedups
+
+        moto_speedups.install()
         self._backend = DomainDispatcherApplication(create_backend_app)
         self.locks = {"dynamodb": threading.Lock(), "sqs": threading.Lock()}
+        self.stats = MotoStats()
         self._sqs_changed = threading.Condition()
         self._server = make_server("127.0.0.1", port, self.app, threaded=True, request_handler=MotoRequestHandler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, name="moto", daemon=True)
 
     def app(self, environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        if environ.get("PATH_INFO") == MotoStats.PATH:
+            start_response("200 OK", [("Content-Type", "application/json")])
+            return [json.dumps(self.stats.snapshot()).encode()]
+        with self.stats.measure(environ):
+            return self._dispatch(environ, start_response)
+
+    def _dispatch(self, environ: dict[str, Any], start_response: Any) -> list[bytes]:
         key = moto_lock_key(environ)
         if key is None:
             return list(self._backend(environ, start_response))
@@ -412,6 +463,7 @@ class LocalStack:
             "POLL_BASE_SECONDS": str(self.options.poll_base_seconds),
             "POLL_MAX_SECONDS": str(self.options.poll_max_seconds),
             "RECONCILE_AFTER_SECONDS": str(self.options.reconcile_after_seconds),
+            "POLLER_PERIOD_SECONDS": str(max(1, math.ceil(self.options.schedule_seconds))),
             "AIHUBMAX_CALLBACKS": "true" if self.options.aihubmax_callbacks else "false",
             "POWERTOOLS_LOG_LEVEL": os.environ.get("POWERTOOLS_LOG_LEVEL", "WARNING"),
             "POWERTOOLS_METRICS_NAMESPACE": "reelhook",

@@ -272,6 +272,39 @@ def test_queue_driver_runs_several_batches_at_once() -> None:
     assert set(sqs.waits) == {driver.wait_seconds} and driver.wait_seconds > 0  # long polls
 
 
+class HeldSqs(FakeSqs):
+    """Every receive waits until released: a long poll that outlasts stop()."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.waiting = threading.Event()
+        self.release = threading.Event()
+
+    def receive_message(self, **kwargs: Any) -> dict[str, Any]:
+        self.waiting.set()
+        self.release.wait(30)
+        return super().receive_message(**kwargs)
+
+
+def test_queue_driver_stops_without_waiting_out_long_polls_and_never_invokes_after_stop() -> None:
+    from reelhook_local.front import QueueDriver
+
+    invoked: list[Any] = []
+    sqs = HeldSqs()
+    driver = QueueDriver(_fake_function("FakeHeldQueueFunction", lambda event, context: invoked.append(event)),
+                         "url", "arn", 10, sqs, workers=2)
+    assert driver.wait_seconds == 20  # as the event source mapping long-polls
+    driver.start()
+    assert sqs.waiting.wait(10)
+    driver.stop()
+    assert any(thread.is_alive() for thread in driver.threads)  # stop() did not wait for the poll
+    sqs.release.set()  # the poll ends with a message after stop
+    for thread in driver.threads:
+        thread.join(10)
+    assert not any(thread.is_alive() for thread in driver.threads)
+    assert invoked == [] and sqs.deleted == []  # left to come back after the visibility timeout
+
+
 class FakeStreams:
     """One open shard; GetRecords answers from a script (an answer, or an exception to raise)."""
 

@@ -58,6 +58,26 @@ def test_request_slots_hold_the_rate_across_concurrent_callers(aws, atomic_moto)
     assert reserve_request_slot("freepik", 10.0, 5, later) == later
 
 
+def test_a_reservation_is_one_write_once_the_budgets_state_is_known(aws, monkeypatch):
+    from reelhook.adapters import governance
+    from reelhook.adapters.aws import client
+
+    monkeypatch.setattr(governance, "_found_idle", {})
+    writes: list[str] = []
+    client("dynamodb").meta.events.register("before-parameter-build.dynamodb.UpdateItem",
+                                            lambda params, **_: writes.append(params["UpdateExpression"]))
+    now = 1_800_000_000.0
+
+    def reserve(at: float) -> tuple[float, int]:
+        writes.clear()
+        return governance.reserve_request_slot("freepik", 10.0, 1, at), len(writes)
+
+    assert reserve(now) == (now, 2)  # nothing known: the busy form is refused, then the idle one
+    assert reserve(now + 60) == (now + 60, 1)  # idle again: straight to the idle form
+    assert reserve(now + 60) == (now + 60.1, 2)  # busy now: one refused guess...
+    assert reserve(now + 60) == (now + 60.2, 1)  # ...then one write while it stays busy
+
+
 def test_unlimited_providers_make_no_budget_writes(aws):
     from reelhook.services import rate_limit
 

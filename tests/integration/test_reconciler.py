@@ -194,3 +194,40 @@ def test_a_worker_queues_a_check_due_before_the_dispatchers_next_run(aws, sandbo
     assert polling.check_messages([{"messageId": "m", "body": json.dumps(
         {"job_id": job["id"], "due": 0, "next": int(time.time()) + 20})}])[0] == {"already_checked": 1}
     assert len([r for r in sandbox.request_log if r.method == "GET"]) == gets
+
+
+def test_each_pass_queues_only_what_falls_due_before_the_next(aws, sandbox, handlers, monkeypatch):
+    # With a pass every 5 s, a check due in 30 s is the business of a later pass: queued now it
+    # would be queued again by every pass until then.
+    monkeypatch.setenv("POLLER_PERIOD_SECONDS", "5")
+    polling.settings.cache_clear()
+    monkeypatch.setattr(polling.clock, "now", lambda: 1_800_000_000.0)
+    soon, later = (create(handlers, {"model": "uniall/veo3.1-video-720p", "prompt": p})["id"] for p in ("a", "b"))
+    make_due(aws, soon, next_check_at=1_800_000_003)
+    make_due(aws, later, next_check_at=1_800_000_030)
+    try:
+        outcomes = polling.dispatch_due(memo=polling.DispatchMemo())
+    finally:
+        polling.settings.cache_clear()
+    assert outcomes["dispatched"] == 1
+    attributes = boto3.client("sqs").get_queue_attributes(QueueUrl=aws.poll_queue_url,
+                                                           AttributeNames=["All"])["Attributes"]
+    assert attributes["ApproximateNumberOfMessagesDelayed"] == "1"  # the one due in 3 s
+    assert later != soon
+
+
+def test_a_check_queued_but_not_yet_claimed_is_not_queued_again_at_every_pass(aws, sandbox, handlers,
+                                                                               monkeypatch):
+    now = [1_800_000_000.0]
+    monkeypatch.setattr(polling.clock, "now", lambda: now[0])
+    job_id = create(handlers, {"model": "uniall/veo3.1-video-720p", "prompt": "p"})["id"]
+    make_due(aws, job_id, next_check_at=1_800_000_000)  # due now; the workers are behind
+    memo = polling.DispatchMemo()
+    assert polling.dispatch_due(memo=memo)["dispatched"] == 1
+    for _ in range(3):  # passes while the check waits in the queue
+        now[0] += 1
+        outcomes = polling.dispatch_due(memo=memo)
+        assert outcomes["dispatched"] == 0 and outcomes["already_dispatched"] == 1
+    now[0] += memo.hold_seconds()  # never claimed (a lost message): queued again
+    assert polling.dispatch_due(memo=memo)["dispatched"] == 1
+    assert len(queue_messages(aws, aws.poll_queue_url)) == 2

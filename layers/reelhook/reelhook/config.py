@@ -92,6 +92,9 @@ class Settings:
     active_shards: int
     poll_base_seconds: int
     poll_max_seconds: int
+    # How often the scheduled poller runs (its schedule's rate): each pass dispatches the checks
+    # due before the next one.
+    poller_period_seconds: int
     # Local development only: lets the fetcher use http:// and loopback hosts.
     allow_insecure_fetch: bool
     max_download_bytes: int
@@ -118,6 +121,7 @@ def settings() -> Settings:
         active_shards=max(1, _env_int("ACTIVE_SHARDS", 4)),
         poll_base_seconds=max(1, _env_int("POLL_BASE_SECONDS", 15)),
         poll_max_seconds=max(1, _env_int("POLL_MAX_SECONDS", 120)),
+        poller_period_seconds=max(1, _env_int("POLLER_PERIOD_SECONDS", 60)),
         allow_insecure_fetch=_env_bool("REELHOOK_ALLOW_INSECURE_FETCH"),
         max_download_bytes=_env_int("MAX_DOWNLOAD_BYTES", 4 * 1024**3),
         input_buckets=tuple(b for b in (x.strip() for x in _env("INPUT_BUCKETS").split(",")) if b),

@@ -45,7 +45,7 @@ OUTCOME_METRICS = {
     "submit_requeued": "SubmitsRequeued", "in_flight_released": "InFlightReleased",
     "in_flight_sweep_failed": "PollErrors",
     "deferred": "JobsDeferred", "dispatched": "ChecksDispatched", "dispatch_refused": "PollErrors",
-    "already_checked": "JobsUnchanged", "unreadable": "PollErrors",
+    "already_checked": "JobsUnchanged", "already_dispatched": "ChecksAlreadyQueued", "unreadable": "PollErrors",
     "moved_on": "JobsUnchanged", "terminal": "JobsUnchanged", "error": "PollErrors",
 }
 
@@ -177,9 +177,47 @@ def _epoch(iso_time: str) -> float:
 
 # Checks one worker runs at once: each mostly waits on the provider and DynamoDB.
 WORKER_THREADS = 10
-# The scheduled dispatcher looks this far ahead; a check due sooner than that after this one
-# would wait for the dispatcher's next run, so the worker queues it itself.
-DISPATCH_HORIZON_SECONDS = 60
+
+
+def dispatch_horizon() -> int:
+    """How far ahead a pass dispatches: up to the next pass (the poller's period), so each check
+    is sent about once. A check due sooner than that after the one being made would wait for
+    the pass after next, so the worker queues it itself."""
+    return settings().poller_period_seconds
+
+
+class DispatchMemo:
+    """Checks this process dispatched lately, by (job id, due time).
+
+    A job stays due until its worker claims it, so a pass that runs before the claim (workers
+    behind under a burst, or a check due now) would send it again, and again at every pass,
+    each copy one more wasted claim. Checks sent within ``hold_seconds`` are skipped; after
+    that they are sent again, so a check lost on the way (a dead-lettered message) is not lost
+    for good. Only an optimisation: the worker's conditional claim is what lets one check in.
+    """
+
+    def __init__(self) -> None:
+        self._sent: dict[tuple[str, int], float] = {}
+
+    @staticmethod
+    def hold_seconds() -> float:
+        return max(30.0, 5.0 * settings().poller_period_seconds)
+
+    def fresh(self, job_id: str, due: int, now: float) -> bool:
+        sent = self._sent.get((job_id, due))
+        return sent is None or now - sent >= self.hold_seconds()
+
+    def sent(self, checks: list[dict[str, object]], now: float) -> None:
+        for check in checks:
+            self._sent[(str(check["job_id"]), int(str(check["due"])))] = now
+
+    def forget_old(self, now: float) -> None:
+        hold = self.hold_seconds()
+        self._sent = {key: at for key, at in self._sent.items() if now - at < hold}
+
+
+# Lives as long as the poller's execution environment: warm passes share it.
+dispatch_memo = DispatchMemo()
 # Outcomes after which the job's next_check_at is the one the claim set.
 STILL_POLLING = frozenset({"unchanged", "moved_to_submitted", "moved_to_running", "provider_unavailable",
                            "poll_rejected"})
@@ -187,22 +225,34 @@ STILL_POLLING = frozenset({"unchanged", "moved_to_submitted", "moved_to_running"
 
 def _follow_up(job: dict[str, Any], due: int) -> None:
     wait = due - int(clock.now())
-    if wait < DISPATCH_HORIZON_SECONDS:
+    if wait < dispatch_horizon():
         send_checks([{"job_id": job["id"], "due": due, "next": due + next_interval(job)}], delays=[wait])
 
 
-def dispatch_due(*, store: JobStore | None = None, horizon: int = DISPATCH_HORIZON_SECONDS,
-                 seconds: float = 50.0) -> Counter[str]:
-    """Put every job due within ``horizon`` seconds on the poll queue, each delayed until it is due.
+def dispatch_due(*, store: JobStore | None = None, horizon: int | None = None,
+                 seconds: float = 50.0, memo: DispatchMemo | None = None) -> Counter[str]:
+    """Put every job due within ``horizon`` seconds (default: until the next pass) on the poll
+    queue, each delayed until it is due.
 
     Shards are read at once, one thread each, so none waits behind another. Each message
     carries the ``next_check_at`` it was found with: the worker's claim is conditional on
-    it, so a job dispatched twice is still checked once.
+    it, so a job dispatched twice is still checked once. Checks this process sent lately are
+    not sent again (``DispatchMemo``).
     """
     store = store or JobStore()
+    memo = memo or dispatch_memo
     now = int(clock.now())
+    horizon = dispatch_horizon() if horizon is None else horizon
     deadline = time.monotonic() + seconds
     counts: Counter[str] = Counter()
+    memo.forget_old(now)
+
+    def send(batch: list[dict[str, object]], delays: list[int], found: Counter[str]) -> None:
+        refused = send_checks(batch, delays=delays)
+        found["dispatched"] += len(batch)
+        found["dispatch_refused"] += refused
+        if not refused:
+            memo.sent(batch, now)
 
     def shard_pass(shard: int) -> Counter[str]:
         found: Counter[str] = Counter()
@@ -210,18 +260,19 @@ def dispatch_due(*, store: JobStore | None = None, horizon: int = DISPATCH_HORIZ
         delays: list[int] = []
         for job in store.due_in_shard(shard, now + horizon):
             due = int(job["next_check_at"])
+            if not memo.fresh(job["id"], due, now):
+                found["already_dispatched"] += 1
+                continue
             batch.append({"job_id": job["id"], "due": due, "next": due + next_interval(job)})
             delays.append(due - now)
             if len(batch) == 100 or time.monotonic() >= deadline:
-                found["dispatched"] += len(batch)
-                found["dispatch_refused"] += send_checks(batch, delays=delays)
+                send(batch, delays, found)
                 batch, delays = [], []
                 if time.monotonic() >= deadline:
                     found["deferred"] += 1  # the rest stays due for the next run
                     break
         if batch:
-            found["dispatched"] += len(batch)
-            found["dispatch_refused"] += send_checks(batch, delays=delays)
+            send(batch, delays, found)
         return found
 
     shards = settings().active_shards
