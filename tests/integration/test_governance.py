@@ -106,6 +106,25 @@ def test_a_job_refused_budget_is_queued_not_failed(aws, sandbox, handlers, monke
     assert not [j for j in jobs(aws).values() if j["status"] == "failed"]
 
 
+def test_a_job_that_must_wait_is_written_once_already_saying_why(aws, sandbox, handlers, monkeypatch):
+    monkeypatch.setenv("FREEPIK_REQUESTS_PER_SECOND", "0.02")
+    monkeypatch.setenv("FREEPIK_BURST", "1")
+    from reelhook.adapters.aws import client
+    from tests.conftest import reset_caches
+
+    reset_caches()
+    create(handlers, VEO)  # takes the only free slot
+    writes: list[tuple[str, str]] = []
+    for operation in ("PutItem", "UpdateItem"):
+        client("dynamodb").meta.events.register(
+            f"before-parameter-build.dynamodb.{operation}",
+            lambda params, op=operation, **_: writes.append((op, (params.get("Item") or params["Key"])["pk"]["S"])))
+    status, job = create(handlers, VEO)
+    assert (status, job["status"], job["waiting_for"]) == (202, "queued", "rate_limit")
+    assert [op for op, pk in writes if pk.startswith("job#")] == ["PutItem"]  # no second write to say why
+    assert {pk for op, pk in writes if not pk.startswith("job#")} == {"gov#freepik#rate"}
+
+
 def test_the_in_flight_cap_holds_under_concurrency_and_frees_on_completion(aws, sandbox, handlers, monkeypatch,
                                                                            atomic_moto):
     monkeypatch.setenv("UNIALL_MAX_IN_FLIGHT", "3")

@@ -95,17 +95,32 @@ def submit_job(
         job["notify_url"] = req["notify_url"]  # the notify function delivers the terminal status here
     if origin:
         job["origin"] = dict(origin)  # where the job came from, e.g. an S3 inbox manifest
+    # The request slot is reserved before the job is stored, so that a job which must wait is
+    # written once, already saying why (in a burst, most do). A replayed idempotency key wastes
+    # its slot: that only slows sending down, it never overspends.
+    slot_at = _reserve_quietly(spec.provider)
+    if slot_at is not None and slot_at - time.time() > INLINE_WAIT_SECONDS:
+        job["waiting_for"] = "rate_limit"
     job, created = store.create(
         job, idempotency_key=idempotency_key, body_hash=body_hash(req), ttl=job["expires_at"]
     )
     if not created:
         return job, False
     try:
-        return dispatch(spec, job, callback_base_url=callback_base_url, store=store, max_wait=INLINE_WAIT_SECONDS), True
+        return dispatch(spec, job, callback_base_url=callback_base_url, store=store, max_wait=INLINE_WAIT_SECONDS,
+                        slot_at=slot_at), True
     except Exception:
         # The job is stored and queued: the reconciler puts it on the submit queue when it comes due.
         logger.exception("job %s stored but not yet handed on; the reconciler will", job_id)
         return store.get(job_id, consistent=True) or job, True
+
+
+def _reserve_quietly(provider: str) -> float | None:
+    try:
+        return rate_limit.reserve(provider)
+    except Exception:  # the budget item is unreachable: store the job anyway, dispatch tries again
+        logger.exception("could not reserve a %s request slot before storing the job", provider)
+        return None
 
 
 def dispatch(
