@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import json
 import logging
@@ -158,6 +159,45 @@ def _has_messages(body: bytes) -> bool:
         return True  # not ours to judge: hand it back
 
 
+class FairLock:
+    """A lock granted in the order it was asked for.
+
+    ``threading.Lock`` lets whichever thread runs next take it, so under a burst a request can
+    lose the race for seconds while later ones go ahead (the long tail of client latency). Here
+    a waiting thread is handed the lock by the one releasing it, oldest first, as a service's
+    queue would serve it.
+    """
+
+    def __init__(self) -> None:
+        self._state = threading.Lock()
+        self._held = False
+        self._waiters: collections.deque[threading.Lock] = collections.deque()
+
+    def acquire(self) -> None:
+        with self._state:
+            if not self._held:
+                self._held = True
+                return
+            turn = threading.Lock()
+            turn.acquire()
+            self._waiters.append(turn)
+        turn.acquire()  # released by the thread handing the lock over: it is ours now
+
+    def release(self) -> None:
+        with self._state:
+            if self._waiters:
+                self._waiters.popleft().release()  # still held: ownership passes on
+            else:
+                self._held = False
+
+    def __enter__(self) -> FairLock:
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
 class MotoStats:
     """Requests, wall seconds and CPU seconds per operation, for the benchmarks: moto runs in a
     process of its own, so they read these from ``GET /_reelhook/moto-stats``."""
@@ -217,7 +257,7 @@ class AtomicMotoServer:
 
         moto_speedups.install()
         self._backend = DomainDispatcherApplication(create_backend_app)
-        self.locks = {"dynamodb": threading.Lock(), "sqs": threading.Lock()}
+        self.locks = {"dynamodb": FairLock(), "sqs": FairLock()}
         self.stats = MotoStats()
         self._sqs_changed = threading.Condition()
         self._server = make_server("127.0.0.1", port, self.app, threaded=True, request_handler=MotoRequestHandler)

@@ -411,3 +411,24 @@ def test_moto_runs_in_a_process_of_its_own_and_ends_with_the_stack():
     assert child.returncode == 0  # it shut down when told, not killed
     with pytest.raises(OSError), socket.create_connection((host, port), timeout=1):
         pass
+
+
+def test_moto_service_locks_serve_waiters_in_the_order_they_asked() -> None:
+    from reelhook_local.stack import FairLock
+
+    lock = FairLock()
+    order: list[int] = []
+    lock.acquire()
+    threads = []
+    for i in range(8):
+        thread = threading.Thread(target=lambda i=i: (lock.acquire(), order.append(i), lock.release()))
+        thread.start()
+        threads.append(thread)
+        while len(lock._waiters) < i + 1:  # each has asked before the next starts
+            time.sleep(0.001)
+    lock.release()
+    for thread in threads:
+        thread.join(10)
+    assert order == list(range(8))
+    assert lock.acquire() is None and not lock._waiters  # free again once everyone is through
+    lock.release()
