@@ -263,7 +263,8 @@ def render(result: dict[str, Any]) -> str:
         "interleaved per round; figures are medians (every run's seconds are listed: the machine is shared, so "
         "throughput is the noisiest figure here).",
         "",
-        "- **reelhook**: `reelhook.services.transfer.copy_output` (SSRF check, httpx streaming, "
+        "- **reelhook**: `reelhook.services.transfer.copy_output` (SSRF check, `http.client` reading "
+        "straight into the part buffers, "
         "`stream_to_s3`: up to 16 MiB with a Content-Length, one PutObject carrying the SHA-256 computed while "
         "reading; above that 8 MiB parts, 4 in flight, a CRC32 per part; every byte through SHA-256 once, and "
         "the payload unsigned since the signed checksum header binds it).",

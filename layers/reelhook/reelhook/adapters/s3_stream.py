@@ -1,22 +1,27 @@
 """Stream bytes into S3 with bounded memory, every byte hashed with SHA-256 exactly once.
 
+The source is a ``Readable`` (``readinto``, as an ``http.client`` response, a file or a
+socket has) or an iterable of chunks. A ``Readable`` fills each part's buffer directly (for
+a socket: one copy from the kernel, with the GIL released while it waits); each part is then
+copied once into the bytes that go up, so the buffer can be refilled while it uploads.
+
 Two ways up, chosen before the first byte is read:
 
 - **One PutObject** when the source announced its length (Content-Length) and it is at most
-  ``SINGLE_PUT_MAX``: the body is read into memory while its SHA-256 is computed, its length
-  is checked against the announced one (a short or long body raises ``Truncated`` and
-  stores nothing), and the PUT carries that SHA-256 (``ChecksumSHA256``) for S3 to verify.
-  Memory is about twice the object (the chunks, then the joined body), so at most
-  ``2 * SINGLE_PUT_MAX``.
+  ``SINGLE_PUT_MAX``: the body is read into one buffer, its length is checked against the
+  announced one (a short or long body raises ``Truncated`` and stores nothing), and the PUT
+  carries its SHA-256 (``ChecksumSHA256``) for S3 to verify. Memory is about twice the
+  object (the buffer, then its bytes), so at most ``2 * SINGLE_PUT_MAX``.
 - **Multipart** otherwise (large, or length unknown): parts of ``part_size`` bytes, at most
-  ``max_in_flight`` uploading while the next one fills, so memory is at most
-  ``(max_in_flight + 1) * part_size`` plus one chunk. Each part carries a CRC32 that S3
-  verifies (computed in the upload thread; CRC32 costs a fraction of a second SHA-256 pass),
-  and the composite S3 reports is checked against the parts' CRC32s. An unknown-length
-  source that ends within the first part goes up in one PutObject after all, with the SHA-256
-  already computed. An object appears only on CompleteMultipartUpload, so a copy that dies
-  midway leaves nothing visible, and the upload is aborted so no parts linger (the bucket's
-  lifecycle rule is the backstop for processes killed outright).
+  ``max_in_flight`` uploading while the next one fills, so memory is about
+  ``(max_in_flight + 2) * part_size`` (the parts in flight, the fill buffer and the part
+  waiting for a slot). Each part carries a CRC32 that S3 verifies (computed in the upload
+  thread; CRC32 costs a fraction of a second SHA-256 pass), and the composite S3 reports is
+  checked against the parts' CRC32s. An unknown-length source that ends within the first
+  part goes up in one PutObject after all, with the SHA-256 already computed. An object
+  appears only on CompleteMultipartUpload, so a copy that dies midway leaves nothing
+  visible, and the upload is aborted so no parts linger (the bucket's lifecycle rule is the
+  backstop for processes killed outright).
 
 ``StoredObject.sha256`` is the SHA-256 of the whole object either way, computed as the
 bytes stream past. The S3 client should send ``UNSIGNED-PAYLOAD`` (see

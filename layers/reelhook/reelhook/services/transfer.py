@@ -2,6 +2,11 @@
 
 Object keys are fixed per job and output index, so a retried copy overwrites the same
 key instead of adding a second object.
+
+Links are fetched with ``http.client`` over a socket connected to the address the SSRF
+check resolved (every hop checked again), and the body is read straight into the upload's
+part buffers: no HTTP parser copies the bytes on the way, and the GIL is free while the
+socket waits, for the part uploads and the SHA-256 thread.
 """
 
 from __future__ import annotations
