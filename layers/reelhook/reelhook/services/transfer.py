@@ -83,7 +83,8 @@ class _Body:
         try:
             return self._response.readinto(buffer)
         except http.client.IncompleteRead as exc:
-            raise Truncated(f"the source closed the connection early ({exc.partial} bytes short of a read)") from exc
+            # Not the partial bytes themselves in the message: they would reach the logs.
+            raise Truncated("the source closed the connection before the body ended") from exc
 
 
 def _connect(target: SafeTarget) -> http.client.HTTPConnection:
