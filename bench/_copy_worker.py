@@ -2,7 +2,7 @@
 
     python -m bench._copy_worker METHOD SIZE URL ENDPOINT BUCKET KEY LOCAL_FILE
 
-METHOD is ``reelhook`` (``reelhook.services.transfer.copy_output``: SSRF check, httpx
+METHOD is ``reelhook`` (``reelhook.services.transfer.copy_output``: SSRF check, http.client
 streaming, ``stream_to_s3``), ``boto3`` (``upload_fileobj`` of LOCAL_FILE, default
 TransferConfig) or ``naive`` (download URL to a file in /tmp, then upload it part by part,
 one part at a time). Prints one JSON line: seconds, baseline RSS, peak RSS.

@@ -240,3 +240,51 @@ def test_reelhooks_s3_client_sends_unsigned_payloads(s3, monkeypatch):
                  max_bytes=PART, expected_bytes=1000, s3=ours)
     assert sent == [b"UNSIGNED-PAYLOAD"]
     aws.reset_clients()
+
+
+class Trickle:
+    """A Readable that hands out at most ``step`` bytes per readinto, as a socket does."""
+
+    def __init__(self, data: bytes, step: int = 100_003) -> None:
+        self._data = memoryview(data)
+        self._step = step
+
+    def readinto(self, buffer):
+        n = min(len(buffer), self._step, len(self._data))
+        buffer[:n] = self._data[:n]
+        self._data = self._data[n:]
+        return n
+
+
+@pytest.mark.parametrize("single_put_max", [0, SINGLE_PUT_MAX], ids=["multipart", "single-put-up-to-16MiB"])
+@pytest.mark.parametrize("known", [True, False], ids=["length-known", "length-unknown"])
+@pytest.mark.parametrize("size", [0, PART - 1, PART, 2 * PART + 12345])
+def test_a_readable_source_is_read_into_parts_whole_and_hashed_once(s3, calls, hashed, size, known, single_put_max):
+    data = os.urandom(size)
+    stored = stream_to_s3(Trickle(data), bucket="videos", key="k.mp4", content_type="video/mp4",
+                          max_bytes=10 * PART, expected_bytes=size if known else None, part_size=PART,
+                          max_in_flight=2, single_put_max=single_put_max, s3=s3)
+    assert s3.get_object(Bucket="videos", Key="k.mp4")["Body"].read() == data
+    assert (stored.bytes, stored.sha256) == (size, hashlib.sha256(data).hexdigest())
+    assert hashed[0] == size
+    if size > PART and (single_put_max == 0 or not known):
+        assert uploads(calls).count("UploadPart") == -(-size // PART)
+    assert pending_uploads(s3) == []
+
+
+@pytest.mark.parametrize("single_put_max", [0, SINGLE_PUT_MAX], ids=["multipart", "single-put"])
+@pytest.mark.parametrize("sent", [PART // 2, 2 * PART + 1, 2 * PART + 3], ids=["short", "one-short", "one-long"])
+def test_a_readable_source_of_another_length_than_announced_stores_nothing(s3, calls, sent, single_put_max):
+    with pytest.raises(Truncated):
+        stream_to_s3(Trickle(os.urandom(sent)), bucket="videos", key="k.mp4", content_type="video/mp4",
+                     max_bytes=10 * PART, expected_bytes=2 * PART + 2, part_size=PART,
+                     single_put_max=single_put_max, s3=s3)
+    assert "PutObject" not in calls and "CompleteMultipartUpload" not in calls
+    assert objects(s3) == [] and pending_uploads(s3) == []
+
+
+def test_a_readable_source_over_the_cap_is_too_large(s3):
+    with pytest.raises(TooLarge):
+        stream_to_s3(Trickle(os.urandom(2 * PART + 1)), bucket="videos", key="k.mp4", content_type="video/mp4",
+                     max_bytes=2 * PART, part_size=PART, s3=s3)
+    assert objects(s3) == [] and pending_uploads(s3) == []

@@ -1,22 +1,27 @@
 """Stream bytes into S3 with bounded memory, every byte hashed with SHA-256 exactly once.
 
+The source is a ``Readable`` (``readinto``, as an ``http.client`` response, a file or a
+socket has) or an iterable of chunks. A ``Readable`` fills each part's buffer directly (for
+a socket: one copy from the kernel, with the GIL released while it waits); each part is then
+copied once into the bytes that go up, so the buffer can be refilled while it uploads.
+
 Two ways up, chosen before the first byte is read:
 
 - **One PutObject** when the source announced its length (Content-Length) and it is at most
-  ``SINGLE_PUT_MAX``: the body is read into memory while its SHA-256 is computed, its length
-  is checked against the announced one (a short or long body raises ``Truncated`` and
-  stores nothing), and the PUT carries that SHA-256 (``ChecksumSHA256``) for S3 to verify.
-  Memory is about twice the object (the chunks, then the joined body), so at most
-  ``2 * SINGLE_PUT_MAX``.
+  ``SINGLE_PUT_MAX``: the body is read into one buffer, its length is checked against the
+  announced one (a short or long body raises ``Truncated`` and stores nothing), and the PUT
+  carries its SHA-256 (``ChecksumSHA256``) for S3 to verify. Memory is about twice the
+  object (the buffer, then its bytes), so at most ``2 * SINGLE_PUT_MAX``.
 - **Multipart** otherwise (large, or length unknown): parts of ``part_size`` bytes, at most
-  ``max_in_flight`` uploading while the next one fills, so memory is at most
-  ``(max_in_flight + 1) * part_size`` plus one chunk. Each part carries a CRC32 that S3
-  verifies (computed in the upload thread; CRC32 costs a fraction of a second SHA-256 pass),
-  and the composite S3 reports is checked against the parts' CRC32s. An unknown-length
-  source that ends within the first part goes up in one PutObject after all, with the SHA-256
-  already computed. An object appears only on CompleteMultipartUpload, so a copy that dies
-  midway leaves nothing visible, and the upload is aborted so no parts linger (the bucket's
-  lifecycle rule is the backstop for processes killed outright).
+  ``max_in_flight`` uploading while the next one fills, so memory is about
+  ``(max_in_flight + 2) * part_size`` (the parts in flight, the fill buffer and the part
+  waiting for a slot). Each part carries a CRC32 that S3 verifies (computed in the upload
+  thread; CRC32 costs a fraction of a second SHA-256 pass), and the composite S3 reports is
+  checked against the parts' CRC32s. An unknown-length source that ends within the first
+  part goes up in one PutObject after all, with the SHA-256 already computed. An object
+  appears only on CompleteMultipartUpload, so a copy that dies midway leaves nothing
+  visible, and the upload is aborted so no parts linger (the bucket's lifecycle rule is the
+  backstop for processes killed outright).
 
 ``StoredObject.sha256`` is the SHA-256 of the whole object either way, computed as the
 bytes stream past. The S3 client should send ``UNSIGNED-PAYLOAD`` (see
@@ -33,7 +38,7 @@ import zlib
 from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from reelhook.adapters.aws import client
 
@@ -75,8 +80,50 @@ def _b64_crc32(body: bytes) -> str:
     return _b64(zlib.crc32(body).to_bytes(4, "big"))
 
 
+class Readable(Protocol):
+    """A byte source that fills a caller's buffer (``http.client.HTTPResponse``, files, sockets)."""
+
+    def readinto(self, buffer: memoryview, /) -> int | None: ...
+
+
+class _ChunkReader:
+    """An iterable of chunks read as a ``Readable``: each byte copied once, into its part."""
+
+    def __init__(self, chunks: Iterable[bytes]) -> None:
+        self._chunks = iter(chunks)
+        self._rest = memoryview(b"")
+
+    def readinto(self, buffer: memoryview, /) -> int:
+        while not self._rest:
+            chunk = next(self._chunks, None)
+            if chunk is None:
+                return 0
+            self._rest = memoryview(chunk)
+        n = min(len(buffer), len(self._rest))
+        buffer[:n] = self._rest[:n]
+        self._rest = self._rest[n:]
+        return n
+
+
+def _fill(source: Readable, buffer: bytearray) -> int:
+    """Read into ``buffer`` until it is full or the source ends; the number of bytes read."""
+    got = 0
+    with memoryview(buffer) as view:  # released before the caller trims the buffer
+        while got < len(view):
+            n = source.readinto(view[got:])
+            if not n:
+                break
+            got += n
+    return got
+
+
+def _ended(source: Readable) -> bool:
+    """True if the source has nothing more (a body longer than announced does)."""
+    return not source.readinto(memoryview(bytearray(1)))
+
+
 def stream_to_s3(
-    chunks: Iterable[bytes],
+    source: Readable | Iterable[bytes],
     *,
     bucket: str,
     key: str,
@@ -88,34 +135,38 @@ def stream_to_s3(
     single_put_max: int = SINGLE_PUT_MAX,
     s3: Any = None,
 ) -> StoredObject:
+    """Store ``source`` (a ``Readable`` or an iterable of chunks) at ``bucket``/``key``.
+
+    A ``Readable`` is read straight into each part's buffer (for a socket: one copy from the
+    kernel, with the GIL released while it waits), so no chunk list is joined.
+    """
     s3 = s3 or client("s3")
+    reader: Readable = source if hasattr(source, "readinto") else _ChunkReader(source)  # type: ignore[arg-type]
     if expected_bytes is not None and expected_bytes <= min(single_put_max, max_bytes):
-        return _single_put(chunks, bucket=bucket, key=key, content_type=content_type, expected_bytes=expected_bytes,
+        return _single_put(reader, bucket=bucket, key=key, content_type=content_type, expected_bytes=expected_bytes,
                            s3=s3)
-    return _multipart(chunks, bucket=bucket, key=key, content_type=content_type, max_bytes=max_bytes,
+    return _multipart(reader, bucket=bucket, key=key, content_type=content_type, max_bytes=max_bytes,
                       expected_bytes=expected_bytes, part_size=part_size, max_in_flight=max_in_flight, s3=s3)
 
 
-def _single_put(chunks: Iterable[bytes], *, bucket: str, key: str, content_type: str, expected_bytes: int,
+def _single_put(source: Readable, *, bucket: str, key: str, content_type: str, expected_bytes: int,
                 s3: Any) -> StoredObject:
-    digest = hashlib.sha256()
-    pending: list[bytes] = []
-    total = 0
-    for chunk in chunks:
-        total += len(chunk)
-        if total > expected_bytes:
-            raise Truncated(f"received more than the {expected_bytes} bytes announced")
-        digest.update(chunk)
-        pending.append(chunk)
+    # The announced length is read straight into one buffer, then made bytes once (the same
+    # single copy the chunks' join used to make).
+    buffer = bytearray(expected_bytes)
+    total = _fill(source, buffer)
     if total != expected_bytes:
         raise Truncated(f"received {total} of {expected_bytes} bytes")
-    body = b"".join(pending)
-    del pending
+    if not _ended(source):
+        raise Truncated(f"received more than the {expected_bytes} bytes announced")
+    body = bytes(buffer)  # botocore's in-process stubs (moto) take bytes, not a bytearray
+    del buffer
+    digest = hashlib.sha256(body)
     s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType=content_type, ChecksumSHA256=_b64(digest.digest()))
     return StoredObject(bucket, key, total, digest.hexdigest(), content_type)
 
 
-def _multipart(chunks: Iterable[bytes], *, bucket: str, key: str, content_type: str, max_bytes: int,
+def _multipart(source: Readable, *, bucket: str, key: str, content_type: str, max_bytes: int,
                expected_bytes: int | None, part_size: int, max_in_flight: int, s3: Any) -> StoredObject:
     digest = hashlib.sha256()
     total = 0
@@ -160,38 +211,33 @@ def _multipart(chunks: Iterable[bytes], *, bucket: str, key: str, content_type: 
         for done in [p for p in parts if p.done()]:
             done.result()  # surface a failed part early
 
-    # Chunks wait in a list and are joined once per part: one copy of each byte on its way
-    # to S3, not the two a growing bytearray and its slices would make.
-    pending: list[bytes] = []
-    pending_len = 0
+    # One fill buffer, reused: each part is read straight into it, then copied once into the
+    # bytes that go up (botocore's in-process stubs take bytes, and the buffer is refilled
+    # while the part uploads).
+    buffer = bytearray(part_size)
     try:
-        for chunk in chunks:
-            total += len(chunk)
+        while True:
+            got = _fill(source, buffer)
+            total += got
             if total > max_bytes:
                 raise TooLarge(f"source is larger than {max_bytes} bytes")
-            pending.append(chunk)
-            pending_len += len(chunk)
-            while pending_len >= part_size:
-                over = pending_len - part_size
-                if over:  # split only the last chunk (at most one chunk's worth of copying)
-                    last = pending.pop()
-                    pending.append(last[: len(last) - over])
-                    rest = [last[len(last) - over:]]
-                else:
-                    rest = []
-                flush_part(b"".join(pending))
-                pending, pending_len = rest, over
+            if expected_bytes is not None and total > expected_bytes:
+                raise Truncated(f"received more than the {expected_bytes} bytes announced")
+            body = bytes(buffer) if got == part_size else bytes(memoryview(buffer)[:got])
+            if got < part_size:
+                break  # the source ended
+            flush_part(body)
+        del buffer
         if expected_bytes is not None and total != expected_bytes:
             raise Truncated(f"received {total} of {expected_bytes} bytes")
         if upload_id is None:
-            body = b"".join(pending)
             digest.update(body)
             s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType=content_type,
                           ChecksumSHA256=_b64(digest.digest()))
         else:
-            if pending:
-                flush_part(b"".join(pending))
-                pending = []
+            if body:
+                flush_part(body)
+            del body
             assert hashing is not None
             hashing.result()
             completed = [p.result() for p in parts]

@@ -2,33 +2,40 @@
 
 Object keys are fixed per job and output index, so a retried copy overwrites the same
 key instead of adding a second object.
+
+Links are fetched with ``http.client`` over a socket connected to the address the SSRF
+check resolved (every hop checked again), and the body is read straight into the upload's
+part buffers: no HTTP parser copies the bytes on the way, and the GIL is free while the
+socket waits, for the part uploads and the SHA-256 thread.
 """
 
 from __future__ import annotations
 
 import contextlib
+import http.client
+import socket
+import ssl
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
-import httpx
-
 from reelhook import clock
 from reelhook.adapters.jobs_table import JobStore
-from reelhook.adapters.s3_stream import StoredObject, TooLarge, stream_to_s3
+from reelhook.adapters.s3_stream import StoredObject, TooLarge, Truncated, stream_to_s3
 from reelhook.config import settings
 from reelhook.services.status import fail_job
-from reelhook.ssrf import UnsafeUrl, check_url
+from reelhook.ssrf import SafeTarget, UnsafeUrl, check_url
 from reelhook.states import Status
 
 MAX_REDIRECTS = 3
-# None: the body in the pieces it arrives in (up to 64 KiB each). Re-chunking to a fixed size
-# would copy every byte once more (httpx's chunker), and stream_to_s3 joins pieces into parts anyway.
-CHUNK_BYTES: int | None = None
+CONNECT_TIMEOUT = 5.0
+READ_TIMEOUT = 30.0  # for each read: a stalled source fails, a slow steady one does not
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 EXPIRED_STATUSES = frozenset({401, 403, 404, 410})
 EXTENSIONS = {"video/mp4": "mp4", "video/quicktime": "mov", "video/webm": "webm"}
-_download_client: httpx.Client | None = None
+USER_AGENT = "reelhook/0.1"
+_tls_context: ssl.SSLContext | None = None
 
 
 class PermanentCopyError(Exception):
@@ -40,24 +47,66 @@ class PermanentCopyError(Exception):
         self.message = message
 
 
-def _client() -> httpx.Client:
-    global _download_client
-    if _download_client is None:
-        _download_client = httpx.Client(
-            timeout=httpx.Timeout(connect=5.0, read=30.0, write=30.0, pool=5.0),
-            follow_redirects=False,
-            # Store the bytes exactly as served, and compare them with Content-Length.
-            headers={"accept-encoding": "identity", "user-agent": "reelhook/0.1"},
-        )
-    return _download_client
+class DownloadFailed(Exception):
+    """The result link answered an error that may pass (5xx, 429, ...); the copy is retried."""
+
+
+def _tls() -> ssl.SSLContext:
+    """The TLS context for result links, made once (loading the CA bundle costs milliseconds)."""
+    global _tls_context
+    if _tls_context is None:
+        try:
+            import certifi  # the bundle httpx and botocore trust, also on Lambda
+
+            _tls_context = ssl.create_default_context(cafile=certifi.where())
+        except ImportError:
+            _tls_context = ssl.create_default_context()
+    return _tls_context
 
 
 def _allowed_hosts(provider: str) -> tuple[str, ...]:
     return settings().provider(provider).download_hosts
 
 
+class _Body:
+    """A response body as a ``Readable`` for ``stream_to_s3``: bytes land in the part buffer.
+
+    ``http.client`` reads straight into the caller's buffer (no parser copies, the GIL let go
+    while the socket waits) and enforces Content-Length and chunked framing itself; a source
+    that closes early raises ``IncompleteRead``, reported as ``Truncated`` so nothing is stored.
+    """
+
+    def __init__(self, response: http.client.HTTPResponse) -> None:
+        self._response = response
+
+    def readinto(self, buffer: memoryview, /) -> int:
+        try:
+            return self._response.readinto(buffer)
+        except http.client.IncompleteRead as exc:
+            # Not the partial bytes themselves in the message: they would reach the logs.
+            raise Truncated("the source closed the connection before the body ended") from exc
+
+
+def _connect(target: SafeTarget) -> http.client.HTTPConnection:
+    """A connection to the checked address; TLS verifies the URL's host name (and sends it as SNI)."""
+    parts = urlsplit(target.url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    sock: socket.socket = socket.create_connection((target.address, port), timeout=CONNECT_TIMEOUT)
+    try:
+        sock.settimeout(READ_TIMEOUT)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if parts.scheme == "https":
+            sock = _tls().wrap_socket(sock, server_hostname=target.host)
+    except BaseException:
+        sock.close()
+        raise
+    conn = http.client.HTTPConnection(target.address, port, timeout=READ_TIMEOUT)
+    conn.sock = sock  # already connected (and pinned): http.client never resolves the name
+    return conn
+
+
 @contextmanager
-def open_download(url: str, provider: str) -> Iterator[httpx.Response]:
+def open_download(url: str, provider: str) -> Iterator[http.client.HTTPResponse]:
     """GET ``url`` with every hop checked against the SSRF rules; redirects re-validated."""
     conf = settings()
     for _ in range(MAX_REDIRECTS + 1):
@@ -65,29 +114,30 @@ def open_download(url: str, provider: str) -> Iterator[httpx.Response]:
             target = check_url(url, allowed_hosts=_allowed_hosts(provider), allow_insecure=conf.allow_insecure_fetch)
         except UnsafeUrl as exc:
             raise PermanentCopyError("output_url_refused", str(exc)) from exc
-        netloc = urlsplit(url).netloc.rpartition("@")[2]
-        request = _client().build_request(
-            "GET", target.pinned_url(), headers={"host": netloc}, extensions={"sni_hostname": target.host}
-        )
-        response = _client().send(request, stream=True)
-        with contextlib.closing(response):
-            if response.is_redirect and "location" in response.headers:
-                url = urljoin(url, response.headers["location"])
+        parts = urlsplit(url)
+        path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        conn = _connect(target)
+        with contextlib.closing(conn):
+            # Store the bytes exactly as served, and compare them with Content-Length.
+            conn.request("GET", path, headers={
+                "Host": parts.netloc.rpartition("@")[2], "Accept-Encoding": "identity", "User-Agent": USER_AGENT,
+            })
+            response = conn.getresponse()
+            location = response.getheader("location")
+            if response.status in REDIRECT_STATUSES and location:
+                url = urljoin(url, location)
                 continue
-            if response.status_code in EXPIRED_STATUSES:
-                raise PermanentCopyError("output_expired", f"the result link answered HTTP {response.status_code}")
-            if response.status_code >= 400:
-                raise httpx.HTTPStatusError(
-                    f"the result link answered HTTP {response.status_code}",
-                    request=response.request, response=response,
-                )
+            if response.status in EXPIRED_STATUSES:
+                raise PermanentCopyError("output_expired", f"the result link answered HTTP {response.status}")
+            if response.status >= 400:
+                raise DownloadFailed(f"the result link answered HTTP {response.status}")
             yield response
             return
     raise PermanentCopyError("output_url_refused", f"more than {MAX_REDIRECTS} redirects")
 
 
-def _content_type(response: httpx.Response) -> str:
-    value = response.headers.get("content-type", "application/octet-stream").split(";")[0].strip().lower()
+def _content_type(response: http.client.HTTPResponse) -> str:
+    value = (response.getheader("content-type") or "application/octet-stream").split(";")[0].strip().lower()
     if not (value.startswith("video/") or value == "application/octet-stream"):
         raise PermanentCopyError("output_not_video", f"the result link served {value!r}, not a video")
     return value if value.startswith("video/") else "video/mp4"
@@ -97,14 +147,14 @@ def copy_output(url: str, *, provider: str, job_id: str, index: int) -> StoredOb
     conf = settings()
     with open_download(url, provider) as response:
         content_type = _content_type(response)
-        raw_length = response.headers.get("content-length", "")
+        raw_length = (response.getheader("content-length") or "").strip()
         declared = int(raw_length) if raw_length.isdigit() else None
         if declared is not None and declared > conf.max_download_bytes:
             raise PermanentCopyError("output_too_large", f"the result is {declared} bytes")
         key = f"{conf.output_prefix}{job_id}/{index}.{EXTENSIONS.get(content_type, 'mp4')}"
         try:
             stored = stream_to_s3(
-                response.iter_bytes(CHUNK_BYTES), bucket=conf.video_bucket, key=key,
+                _Body(response), bucket=conf.video_bucket, key=key,
                 content_type=content_type, max_bytes=conf.max_download_bytes, expected_bytes=declared,
             )
         except TooLarge as exc:
