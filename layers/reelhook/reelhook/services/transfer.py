@@ -148,7 +148,7 @@ def copy_output(url: str, *, provider: str, job_id: str, index: int) -> StoredOb
     with open_download(url, provider) as response:
         content_type = _content_type(response)
         raw_length = (response.getheader("content-length") or "").strip()
-        declared = int(raw_length) if raw_length.isdigit() else None
+        declared = int(raw_length) if raw_length.isascii() and raw_length.isdigit() else None
         if declared is not None and declared > conf.max_download_bytes:
             raise PermanentCopyError("output_too_large", f"the result is {declared} bytes")
         key = f"{conf.output_prefix}{job_id}/{index}.{EXTENSIONS.get(content_type, 'mp4')}"
