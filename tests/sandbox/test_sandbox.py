@@ -328,7 +328,7 @@ def test_uniall_result_shapes(make_sandbox: Callable[..., ProviderSandbox], clie
         ({"model": "veo3.1-video-720p", "duration": 5}, "duration"),
         ({"model": "veo3.1-video-720p", "aspect_ratio": "1:1"}, "aspect_ratio"),
         ({"model": "veo3.1-video-720p", "image": IMG, "aspect_ratio": "1:1"}, "aspect_ratio"),
-        ({"model": "veo3.1-video-720p", "video": VID, "aspect_ratio": "9:16"}, "aspect_ratio"),
+        ({"model": "veo3.1-video-720p", "video": VID, "aspect_ratio": "4:3"}, "aspect_ratio"),
         ({"model": "veo3.1-video-720p", "last_image": IMG}, "last_image"),
         ({"model": "veo3.1-video-720p", "video": VID, "image": IMG}, "video"),
         ({"model": "veo3.1-video-720p", "extra_body": {"seed": "7"}}, "extra_body.seed"),

@@ -2,7 +2,8 @@
 
 - ``Authorization: Bearer <key>``; errors are ``{"error": {"code", "message", "type", "param"}}``.
 - ``POST /v1/videos/generations`` creates ``task-unified-<ts>-<8 chars>``; ``GET /v1/tasks/{id}``
-  reports ``pending``/``processing``/``completed``/``failed`` with ``results`` once completed.
+  (both inferred, so ``aihubmax_create_path`` and ``aihubmax_status_prefix`` move them) reports
+  ``pending``/``processing``/``completed``/``failed`` with ``results`` once completed.
 - ``enhance_prompt``, ``person_generation`` and ``reference_image_type`` exist on the standard
   model only; ``duration`` can only be 8.
 - Only ``model`` and ``reference_image_urls`` are named by the document; every other field
@@ -112,12 +113,13 @@ class AihubmaxApi:
         if token is None or not hmac.compare_digest(token.encode(), expected.encode()):
             text = "Missing API key" if token is None else "Invalid API key provided"
             return error(401, "invalid_api_key", text, type_="authentication_error")
-        if request.path == CREATE_PATH:
+        config = self.host.config
+        if request.path == config.aihubmax_create_path:
             if request.method != "POST":
                 return error(405, "method_not_allowed", "Method not allowed")
             return self._create(request)
-        if request.path.startswith(STATUS_PREFIX) and request.method == "GET":
-            return self._status(request.path.removeprefix(STATUS_PREFIX))
+        if request.path.startswith(config.aihubmax_status_prefix) and request.method == "GET":
+            return self._status(request.path.removeprefix(config.aihubmax_status_prefix))
         return error(404, "not_found", "Not found", type_="not_found_error")
 
     def _create(self, request: Request) -> Response:
@@ -149,7 +151,7 @@ class AihubmaxApi:
         )
         self.host.tasks.add(task)
         return Response.json(200, {
-            "id": task.task_id,
+            config.aihubmax_id_field: task.task_id,
             "created": int(now),
             "model": task.model,
             "object": TASK_OBJECT,

@@ -238,6 +238,10 @@ class SandboxConfig:
     # aihubmax_strict_fields refuses any field it does not know, as a provider might.
     aihubmax_field_names: dict[str, str] = field(default_factory=dict)
     aihubmax_strict_fields: bool = False
+    # Its create and status paths are not documented either: these are reelhook's inference.
+    aihubmax_create_path: str = "/v1/videos/generations"
+    aihubmax_status_prefix: str = "/v1/tasks/"
+    aihubmax_id_field: Literal["id", "task_id"] = "id"  # the document shows a "Task ID" value, unnamed
     aihubmax_result_objects: bool = False  # results: [{"url": ...}] instead of [url]
     # AIHubMax reports "completed" with empty results once before the real completion.
     aihubmax_early_completed: bool = False

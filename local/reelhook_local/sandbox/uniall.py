@@ -3,8 +3,8 @@
 - ``Authorization: Bearer <key>``.
 - The mode follows the inputs: text (prompt only), image (``image``), first-last
   (``image`` + ``last_image``), reference (``images``, 2-3, standard models only) and
-  extension (``video``). ``aspect_ratio`` is refused in extension mode only: the document's
-  image-to-video example sends one.
+  extension (``video``). ``aspect_ratio`` (16:9 or 9:16) is accepted in every mode: the
+  document's image-to-video example sends one and no text clearly forbids it elsewhere.
 - The document's only create answer is ``{}`` (``SandboxConfig.uniall_create_answer="empty"``);
   by default the sandbox names the task in ``id``, or in ``task_id``.
 - Status is read at ``GET /v1/videos/{id}`` (plural). Where the video URL appears is not
@@ -94,8 +94,9 @@ def validate(body: dict[str, Any], schemes: tuple[str, ...]) -> tuple[str, list[
     duration = body.get("duration")
     if duration is not None and (isinstance(duration, bool) or str(duration) not in {str(d) for d in DURATIONS}):
         f.problem("duration", "'duration' must be one of 4, 6, 8")
-    if f.string("aspect_ratio", choices=("16:9", "9:16")) is not None and mode == "extension":
-        f.problem("aspect_ratio", f"'aspect_ratio' is not accepted in {mode} mode: the output follows the input")
+    # Allowed in every mode: the document forbids it in none (reelhook's refusal in extension mode
+    # is its own inference, so the sandbox must not be the only place that believes it).
+    f.string("aspect_ratio", choices=("16:9", "9:16"))
     extra = f.nested("extra_body")
     if extra is not None:
         extra.boolean("generate_audio")

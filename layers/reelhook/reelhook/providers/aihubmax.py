@@ -11,7 +11,8 @@ Quirks kept here:
   reference image type but never names their fields (nor those of prompt, aspect ratio,
   duration, resolution and audio): reelhook's names are inferences, marked unconfirmed in the
   catalogue. ``AIHUBMAX_FIELD_NAMES="safety_level=safetyLevel,audio=audio"`` renames any of
-  them without a code change (keys are reelhook's names).
+  them without a code change (keys are reelhook's names). The create and status paths are
+  inferred too: ``AIHUBMAX_CREATE_PATH``, ``AIHUBMAX_STATUS_PATH`` (with ``{task_id}``).
 """
 
 from __future__ import annotations
@@ -126,6 +127,8 @@ def _spec(provider_model: str, title: str, options: Mapping[str, OptionSpec],
 
 STANDARD = "veo-3.1-reference-to-video"
 FAST = "veo-3.1-fast-reference-to-video"
+CREATE_PATH = "/v1/videos/generations"
+STATUS_PATH = "/v1/tasks/{task_id}"
 
 
 def _models() -> tuple[ModelSpec, ...]:
@@ -138,7 +141,9 @@ def _models() -> tuple[ModelSpec, ...]:
 
 class AIHubMax:
     name = NAME
-    defaults = ProviderSettings(base_url="https://api.aihubmax.com", extras={"callbacks": "false", "field_names": ""})
+    # The paths are unconfirmed (by analogy with the same platform's other gateways): configuration.
+    defaults = ProviderSettings(base_url="https://api.aihubmax.com", extras={
+        "callbacks": "false", "field_names": "", "create_path": CREATE_PATH, "status_path": STATUS_PATH})
     link_lifetime_seconds = 24 * 3600
     webhook_needs_confirmation = True
 
@@ -164,13 +169,13 @@ class AIHubMax:
             body[names[name]] = value  # sent only when the client asked, as the document advises
         if webhook_url:
             body["callback_url"] = webhook_url
-        return HttpCall("POST", "/v1/videos/generations", body)
+        return HttpCall("POST", extras.get("create_path") or CREATE_PATH, body)
 
     def parse_submit(self, body: Any) -> str:
         return submit_task_id(body)
 
     def status_call(self, spec: ModelSpec, task_id: str, extras: Mapping[str, str]) -> HttpCall:
-        return HttpCall("GET", f"/v1/tasks/{task_id}")
+        return HttpCall("GET", (extras.get("status_path") or STATUS_PATH).replace("{task_id}", task_id))
 
     def parse_status(self, body: Any, *, from_webhook: bool) -> ProviderStatus:
         # "completed" may come before "results" is filled: read_status keeps that as running.

@@ -85,6 +85,9 @@ OWN_LIMITS = (
     OwnLimit("prompt", "max_length", 20000, "the document gives no limit; reelhook refuses longer prompts "
              "before a paid request, at the length Veo 3.1 takes on Freepik"),
     OwnLimit("negative_prompt", "max_length", 20000, "the document gives no limit; the same cap as the prompt"),
+    OwnLimit("aspect_ratio", "not in video-extension mode", True, "inferred: the extension example sends none "
+             "and the field table's garbled row (\"image-to-video, video extension use, pass\") reads as "
+             "\"follows the input\"; refused rather than sent and perhaps ignored"),
     OwnLimit("seed", "minimum", 0, "the document gives no range; seeds are non-negative on every other Veo 3.1 API"),
     OwnLimit("seed", "maximum", 4294967295, "the document gives no range; reelhook caps seeds at 2^32 - 1 so "
              "that a value the provider might refuse or truncate is refused here"),
