@@ -177,6 +177,9 @@ EXPECTED_ENV = {
     "UNIALL_BASE_URL",
     "AIHUBMAX_BASE_URL",
     "AIHUBMAX_CALLBACKS",
+    "AIHUBMAX_FIELD_NAMES",
+    "AIHUBMAX_CREATE_PATH",
+    "AIHUBMAX_STATUS_PATH",
     "RECONCILE_AFTER_SECONDS",
     "POLLER_PERIOD_SECONDS",
     "FREEPIK_REQUESTS_PER_SECOND",
@@ -746,6 +749,9 @@ def test_template_env() -> None:
     assert env["UNIALL_BASE_URL"] == "https://api.uniall.ai"
     assert env["AIHUBMAX_BASE_URL"] == "https://api.aihubmax.com"
     assert env["AIHUBMAX_CALLBACKS"] == "false"
+    assert env["AIHUBMAX_FIELD_NAMES"] == ""
+    assert env["AIHUBMAX_CREATE_PATH"] == "/v1/videos/generations"
+    assert env["AIHUBMAX_STATUS_PATH"] == "/v1/tasks/{task_id}"
     assert env["RECONCILE_AFTER_SECONDS"] == "900"
     assert env["OUTPUT_PREFIX"] == "videos/"
 

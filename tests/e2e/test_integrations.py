@@ -84,7 +84,8 @@ def test_inbox_manifest_to_outbox_notify_url_and_eventbridge(stack):
 
         refused = wait_for(lambda: read_json(stack, "outbox/campaign/broken.json.error.json"), what="the error document")
         assert refused["status_code"] == 422 and refused["error"]["code"] == "validation_error"
-        assert {f["field"] for f in refused["error"]["fields"]} == {"prompt"}
+        # Every missing field is named: the prompt (Veo requires one) and the reference images.
+        assert {f["field"] for f in refused["error"]["fields"]} == {"prompt", "reference_images"}
 
         [request] = wait_for(lambda: receiver.requests, what="the notify_url POST")
     secret = json.loads(stack.client("secretsmanager").get_secret_value(

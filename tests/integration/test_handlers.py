@@ -85,7 +85,7 @@ def test_idempotency_key_replays_and_refuses_a_different_body(aws, sandbox, hand
     (VEO | {"model": "nope"}, 422, {"model"}),
     (VEO | {"colour": "red"}, 422, {"colour"}),
     (VEO | {"seed": "1"}, 422, {"seed"}),
-    ({"model": VEO["model"]}, 422, {"prompt"}),
+    ({"model": VEO["model"]}, 422, {"prompt", "reference_images"}),
     # Addresses that are not public are refused before any provider call, in every spelling.
     (VEO | {"reference_images": ["https://169.254.169.254/latest/meta-data/"]}, 422, {"reference_images[0].url"}),
     (VEO | {"reference_images": ["https://10.0.0.1/a.png"]}, 422, {"reference_images[0].url"}),

@@ -95,9 +95,9 @@ FREEPIK_CASES = {
     "wan": (WAN_PATH, WAN_BODY, WAN_PATH),
     "kling-pro-documented": ("/v1/ai/video/kling-v3-omni-pro/video-reference", {**KLING_BODY, "cfg_scale": 2},
                              KLING_STATUS),
-    "kling-std-documented": ("/v1/ai/video/kling-v3-omni-std/video-reference", KLING_BODY, KLING_STATUS),
     "kling-pro-current": ("/v1/ai/reference-to-video/kling-v3-omni-pro", KLING_BODY, KLING_STATUS),
     "kling-std-current": ("/v1/ai/reference-to-video/kling-v3-omni-std", {"video_url": VID}, KLING_STATUS),
+    "kling-std-current-full": ("/v1/ai/reference-to-video/kling-v3-omni-std", KLING_BODY, KLING_STATUS),
 }
 
 

@@ -125,7 +125,7 @@ def test_freepik_task_is_only_found_under_its_own_model(sandbox: ProviderSandbox
 
 def test_freepik_lists_tasks_per_model(sandbox: ProviderSandbox, client: httpx.Client) -> None:
     pro = submit(client, sandbox, "freepik", FREEPIK_CASES["kling-pro-current"][0], KLING_BODY).json()
-    std = submit(client, sandbox, "freepik", FREEPIK_CASES["kling-std-documented"][0], KLING_BODY).json()
+    std = submit(client, sandbox, "freepik", FREEPIK_CASES["kling-std-current"][0], KLING_BODY).json()
     submit(client, sandbox, "freepik", VEO_PATH, VEO_BODY)
     listed = client.get(sandbox.base_url("freepik") + KLING_STATUS, headers=AUTH["freepik"]).json()["data"]
     assert [t["task_id"] for t in listed] == [pro["data"]["task_id"], std["data"]["task_id"]]
@@ -327,8 +327,8 @@ def test_uniall_result_shapes(make_sandbox: Callable[..., ProviderSandbox], clie
         ({"model": "veo3.1-video-720p", "size": "1080p"}, "size"),
         ({"model": "veo3.1-video-720p", "duration": 5}, "duration"),
         ({"model": "veo3.1-video-720p", "aspect_ratio": "1:1"}, "aspect_ratio"),
-        ({"model": "veo3.1-video-720p", "image": IMG, "aspect_ratio": "16:9"}, "aspect_ratio"),
-        ({"model": "veo3.1-video-720p", "video": VID, "aspect_ratio": "9:16"}, "aspect_ratio"),
+        ({"model": "veo3.1-video-720p", "image": IMG, "aspect_ratio": "1:1"}, "aspect_ratio"),
+        ({"model": "veo3.1-video-720p", "video": VID, "aspect_ratio": "4:3"}, "aspect_ratio"),
         ({"model": "veo3.1-video-720p", "last_image": IMG}, "last_image"),
         ({"model": "veo3.1-video-720p", "video": VID, "image": IMG}, "video"),
         ({"model": "veo3.1-video-720p", "extra_body": {"seed": "7"}}, "extra_body.seed"),

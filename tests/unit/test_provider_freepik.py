@@ -36,6 +36,9 @@ def test_veo_document_example():
 
 
 def test_wan_document_example():
+    # The example sends "start_image_url" and "aspect_ratio": "16:9" together, but the field's own text says
+    # "If provided, the output aspect ratio is determined by this image instead of the aspect_ratio parameter",
+    # so with a start frame reelhook leaves aspect_ratio out (test_wan_start_frame_drops_aspect_ratio).
     call = body_for("freepik/wan-2-7-reference-to-video", {
         "prompt": "Image 1 is dancing in a garden while Video 1 plays guitar in the background",
         "negative_prompt": "watermark, text, distortion, blurry, extra limbs",
@@ -53,7 +56,7 @@ def test_wan_document_example():
         "image_urls": [{"url": "https://example.com/character1.jpg", "reference_voice": "https://example.com/voice1.wav"}],
         "video_urls": [{"url": "https://example.com/character1.mp4", "reference_voice": "https://example.com/voice1.wav"}],
         "start_image_url": "https://example.com/start-frame.jpg",
-        "aspect_ratio": "16:9", "resolution": "1080P", "duration": 5, "seed": 12345,
+        "resolution": "1080P", "duration": 5, "seed": 12345,
         "additional_settings": {"prompt_extend": True},
     }
 

@@ -25,13 +25,15 @@ def test_text_to_video_example():
 
 
 def test_image_to_video_example():
-    # The document's example also sends aspect_ratio, but its field table says image-to-video follows
-    # the input image; reelhook refuses aspect_ratio in this mode (see test_aspect_ratio_only_where_the_mode_takes_one).
+    # The document's single-image-to-video example, body for body, aspect_ratio included:
+    #   "image": "https://example.com/keyframe.png", "size": "720p", "aspect_ratio": "16:9", "duration": 6,
+    # (its field table's row, "image-to-video, video extension use, pass", is garbled; the example is clear).
     assert body("uniall/veo3.1-video-720p", {
-        "prompt": ", and. ", "first_frame": "https://example.com/keyframe.png", "duration": 6,
-        "audio": False, "negative_prompt": "artifacts, ",
+        "prompt": ", and. ", "first_frame": "https://example.com/keyframe.png", "aspect_ratio": "16:9",
+        "duration": 6, "audio": False, "negative_prompt": "artifacts, ",
     }) == {"model": "veo3.1-video-720p", "prompt": ", and. ", "image": "https://example.com/keyframe.png",
-           "size": "720p", "duration": 6, "extra_body": {"generate_audio": False, "negative_prompt": "artifacts, "}}
+           "size": "720p", "aspect_ratio": "16:9", "duration": 6,
+           "extra_body": {"generate_audio": False, "negative_prompt": "artifacts, "}}
 
 
 def test_first_and_last_frame_example():
@@ -82,8 +84,8 @@ REF = [{"url": "https://example.com/1.png"}, {"url": "https://example.com/2.png"
      "no mode"),
     ("uniall/veo3.1-video-720p", {"duration": 5}, "duration", "4, 6, 8"),
     ("uniall/veo3.1-video-720p", {"resolution": "1080p"}, "resolution", "720p"),
-    ("uniall/veo3.1-video-720p", {"first_frame": "https://e.com/f.png", "aspect_ratio": "16:9"}, "aspect_ratio",
-     "image-to-video"),
+    ("uniall/veo3.1-video-720p", {"first_frame": "https://e.com/f.png", "aspect_ratio": "1:1"}, "aspect_ratio",
+     "16:9, 9:16"),
     ("uniall/veo3.1-video-720p", {"source_video": "https://e.com/s.mp4", "aspect_ratio": "9:16"}, "aspect_ratio",
      "video-extension"),
     ("uniall/veo3.1-video-720p", {"aspect_ratio": "1:1"}, "aspect_ratio", "16:9"),
@@ -111,7 +113,7 @@ def test_mode_follows_from_the_inputs():
     ({"id": "v1", "status": "completed", "result": {"video_url": "https://c/v.mp4"}}, Phase.COMPLETED,
      ("https://c/v.mp4",)),
     ({"id": "v1", "status": "completed", "result": {"outputs": ["https://c/v.mp4", "https://c/w.mp4"]}},
-     Phase.COMPLETED, ("https://c/v.mp4",)),
+     Phase.COMPLETED, ("https://c/v.mp4", "https://c/w.mp4")),
     ({"id": "v1", "status": "completed"}, Phase.RUNNING, ()),
     ({"id": "v1", "status": "failed", "error": {"message": "unsafe"}}, Phase.FAILED, ()),
 ])

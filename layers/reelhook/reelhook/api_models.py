@@ -16,6 +16,10 @@ from reelhook.errors import error_body
 from reelhook.spec import FieldError, NormalizedRequest
 
 MAX_URL_LENGTH = 2048
+# An omitted field is not "off": each model has its own default (Freepik Veo makes sound unless
+# told not to, AIHubMax does not). Both are published per model.
+OMITTED = ("Omitted: the model's default, which differs per model (see defaults in GET /v1/models "
+           "and the table in this document's description)")
 
 
 def _https_url(value: str) -> str:
@@ -102,18 +106,22 @@ class JobRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
 
     model: str = Field(min_length=1, max_length=200, description="A model id from GET /v1/models")
-    prompt: str = Field(min_length=1, max_length=50000)
-    negative_prompt: str | None = Field(default=None, max_length=50000)
+    # Required by every model but Kling (whose document and spec require only video_url): the
+    # model's definition says, and GET /v1/models publishes it.
+    prompt: str | None = Field(default=None, min_length=1, max_length=50000,
+                               description="Required unless the model's catalogue entry says prompt.required false")
+    negative_prompt: str | None = Field(default=None, max_length=50000, description=OMITTED)
     reference_images: list[Reference] | None = Field(default=None, max_length=16)
     reference_videos: list[Reference] | None = Field(default=None, max_length=16)
     first_frame: MediaUrl | None = None
     last_frame: MediaUrl | None = None
     source_video: MediaUrl | None = None
-    duration: int | None = Field(default=None, ge=1, le=600, strict=True)
-    aspect_ratio: str | None = Field(default=None, max_length=16)
-    resolution: Annotated[str, AfterValidator(_resolution)] | None = Field(default=None, max_length=16)
-    audio: bool | None = Field(default=None, strict=True)
-    seed: int | None = Field(default=None, strict=True)
+    duration: int | None = Field(default=None, ge=1, le=600, strict=True, description=OMITTED)
+    aspect_ratio: str | None = Field(default=None, max_length=16, description=OMITTED)
+    resolution: Annotated[str, AfterValidator(_resolution)] | None = Field(default=None, max_length=16,
+                                                                          description=OMITTED)
+    audio: bool | None = Field(default=None, strict=True, description=OMITTED)
+    seed: int | None = Field(default=None, strict=True, description=OMITTED)
     options: Annotated[dict[str, Any], AfterValidator(_scalar_options)] | None = Field(
         default=None, max_length=32, description="Provider-specific extras; see each model's options"
     )

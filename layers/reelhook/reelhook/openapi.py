@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from functools import cache
 from typing import Any, Literal
 
@@ -41,6 +42,16 @@ class JobOut(BaseModel):
     events: list[dict[str, Any]] = Field(default_factory=list)
     notify_url: str | None = None
     notifications: list[dict[str, Any]] = Field(default_factory=list, description="Each notify_url attempt")
+    progress: int | None = None
+    waiting_for: Literal["rate_limit", "provider_concurrency"] | None = None
+    submit_outcome: Literal["unknown"] | None = Field(
+        default=None, description="unknown: the create request may have made (and may bill) a provider task; "
+        "it is never sent again")
+    submit_error: str | None = Field(default=None, description="Why the submit outcome is unknown")
+    effective: dict[str, Any] | None = Field(
+        default=None, description="What the provider was asked: each optional field as sent, else the model's "
+        "default (null where no document gives one, or where an input decides it); options nested")
+    effective_notes: list[str] | None = Field(default=None, description="Why an effective value is null")
 
 REF = "#/components/schemas/{model}"
 
@@ -81,6 +92,34 @@ def _errors(*codes: int) -> dict[str, Any]:
     return {str(code): _json("Error", text[code]) for code in codes}
 
 
+def defaults_table() -> str:
+    """Every model's effective default for every field it takes, as a Markdown table."""
+    from reelhook.providers import all_models
+
+    lines = ["| model | field | default when omitted | source |", "|---|---|---|---|"]
+    for spec in all_models().values():
+        for name in spec.optional_fields():
+            default = spec.default(name)
+            value = json.dumps(default.value) if default.value is not None else "none documented"
+            note = f" ({default.note})" if default.note else ""
+            lines.append(f"| `{spec.id}` | `{name}` | {value} | {default.source}{note} |")
+        for limit in spec.own_limits:
+            lines.append(f"| `{spec.id}` | `{limit.field}` | {limit.limit} {json.dumps(limit.value)} is reelhook's "
+                         f"own limit | {limit.reason} |")
+    return "\n".join(lines)
+
+
+DESCRIPTION = """Generate a video with one call; the result is copied into your S3 bucket.
+
+An omitted field means the model's default, and defaults differ per model. Each job records what
+was asked of the provider in `effective`. Sources: `document` (the provider's document),
+`spec` (Freepik's current OpenAPI spec), `reelhook` (reelhook always sends it), `undocumented`
+(nothing is sent and no document says what the provider does). Limits no document gives are
+marked as reelhook's own, with the reason.
+
+"""
+
+
 @cache
 def document() -> dict[str, Any]:
     schemas: dict[str, Any] = {"Error": ERROR_SCHEMA}
@@ -91,7 +130,26 @@ def document() -> dict[str, Any]:
     schemas["ModelCatalog"] = {
         "type": "object",
         "required": ["models"],
-        "properties": {"models": {"type": "array", "items": {"type": "object", "required": ["id", "provider"]}}},
+        "properties": {"models": {"type": "array", "items": {
+            "type": "object", "required": ["id", "provider", "defaults"],
+            "properties": {
+                "defaults": {
+                    "type": "object",
+                    "description": "Per optional field (options as options.<name>): what the provider uses when "
+                    "the job omits it, and who says so",
+                    "additionalProperties": {
+                        "type": "object", "required": ["value", "source"],
+                        "properties": {"value": {}, "source": {"enum": ["document", "spec", "reelhook",
+                                                                         "undocumented"]},
+                                       "note": {"type": "string"}},
+                    },
+                },
+                "reelhook_limits": {
+                    "type": "array", "description": "Limits no provider document gives, enforced by reelhook",
+                    "items": {"type": "object", "required": ["field", "limit", "value", "reason"]},
+                },
+            },
+        }}},
     }
     job_id = {"name": "id", "in": "path", "required": True, "schema": {"type": "string", "maxLength": 64}}
     return {
@@ -99,7 +157,7 @@ def document() -> dict[str, Any]:
         "info": {
             "title": "reelhook",
             "version": __version__,
-            "description": "Generate a video with one call; the result is copied into your S3 bucket.",
+            "description": DESCRIPTION + defaults_table(),
         },
         "paths": {
             "/v1/jobs": {

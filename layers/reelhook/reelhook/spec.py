@@ -25,6 +25,9 @@ INPUT_FIELDS: tuple[str, ...] = (
 )
 LIST_INPUTS = frozenset({"reference_images", "reference_videos"})
 StatusVia = Literal["webhook", "poll", "webhook+poll"]
+# Who says what an omitted field means: the provider's document, Freepik's current OpenAPI
+# spec, reelhook itself (it always sends a value), or nobody (the provider decides, unseen).
+DefaultSource = Literal["document", "spec", "reelhook", "undocumented"]
 
 
 class Reference(TypedDict, total=False):
@@ -112,15 +115,51 @@ class Combined:
 
 
 @record
+class Default:
+    """What the provider does with a field the job omits, and who says so.
+
+    ``value`` is None when no document gives one; ``note`` then says what is known.
+    """
+
+    value: Any = None
+    source: DefaultSource = "undocumented"
+    note: str = ""
+
+    def catalog(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"value": self.value, "source": self.source}
+        if self.note:
+            out["note"] = self.note
+        return out
+
+
+@record
+class OwnLimit:
+    """A limit reelhook adds where the provider's document gives none, published with its reason."""
+
+    field: str  # "seed", "prompt", "negative_prompt"
+    limit: str  # "minimum", "maximum", "max_length", "required"
+    value: Any
+    reason: str
+
+    def catalog(self) -> dict[str, Any]:
+        return {"field": self.field, "limit": self.limit, "value": self.value, "reason": self.reason}
+
+
+@record
 class OptionSpec:
-    """A provider-specific extra accepted under ``options``."""
+    """A provider-specific extra accepted under ``options``.
+
+    ``provider_field`` is the body field it is sent as (None: the option's own name);
+    ``field_confirmed`` is False where the document describes the option but never names it.
+    """
 
     type: Literal["boolean", "integer", "number", "string"]
     description: str
     minimum: float | None = None
     maximum: float | None = None
     choices: tuple[str, ...] | None = None
-    default: Any = None
+    provider_field: str | None = None
+    field_confirmed: bool = True
 
     def check(self, name: str, value: Any) -> FieldError | None:
         where = f"options.{name}"
@@ -144,13 +183,16 @@ class OptionSpec:
     def _range(self) -> dict[str, float | None]:
         return {"minimum": self.minimum, "maximum": self.maximum}
 
-    def catalog(self) -> dict[str, Any]:
+    def catalog(self, name: str, default: Default | None) -> dict[str, Any]:
         out: dict[str, Any] = {"type": self.type, "description": self.description}
-        for key in ("minimum", "maximum", "default"):
+        for key in ("minimum", "maximum"):
             if getattr(self, key) is not None:
                 out[key] = getattr(self, key)
         if self.choices is not None:
             out["choices"] = list(self.choices)
+        out["default"] = default.value if default is not None else None
+        out["provider_field"] = self.provider_field or name
+        out["provider_field_confirmed"] = self.field_confirmed
         return out
 
 
@@ -173,6 +215,15 @@ class ModelSpec:
     options: Mapping[str, OptionSpec] = field(default_factory=dict)
     combined: tuple[Combined, ...] = ()
     notes: tuple[str, ...] = ()
+    prompt_required: bool = True
+    # What each optional field means when omitted: one entry per field the model takes
+    # (see ``optional_fields``), options as "options.<name>".
+    defaults: Mapping[str, Default] = field(default_factory=dict)
+    # Limits no document gives, which reelhook enforces anyway (each with its reason).
+    own_limits: tuple[OwnLimit, ...] = ()
+    # A field the provider ignores when an input is given (WAN: a first_frame sets the ratio):
+    # it is then not sent, and the job's effective values say so.
+    decided_by: Mapping[str, str] = field(default_factory=dict)
     # Model-specific rules the declarative fields cannot say; each is also described in notes.
     extra_check: Callable[[NormalizedRequest], list[FieldError]] | None = None
 
@@ -185,16 +236,67 @@ class ModelSpec:
                 return mode.inputs[name]
         return None
 
+    def optional_fields(self) -> tuple[str, ...]:
+        """Every field this model takes besides prompt and inputs, options as "options.<name>"."""
+        present = {
+            "negative_prompt": self.negative_prompt_max is not None,
+            "duration": self.durations is not None,
+            "aspect_ratio": self.aspect_ratios is not None,
+            "resolution": self.resolutions is not None,
+            "audio": self.audio,
+            "seed": self.seed_range is not None,
+        }
+        return tuple(name for name, taken in present.items() if taken) + tuple(f"options.{n}" for n in self.options)
+
+    def default(self, name: str) -> Default:
+        return self.defaults.get(name) or Default()
+
+    def sends(self, req: NormalizedRequest, name: str) -> bool:
+        """Whether a field the job gives goes to the provider (not when an input decides it)."""
+        decider = self.decided_by.get(name)
+        return name in req and not (decider and req.get(decider))
+
+    def effective(self, req: NormalizedRequest) -> tuple[dict[str, Any], list[str]]:
+        """What was asked of the provider: each field's value as sent, else its default.
+
+        Returns ``(values, notes)``: values are None where nothing was sent and no document
+        gives a default, or where an input decides; the notes say which and why.
+        """
+        values: dict[str, Any] = {}
+        options: dict[str, Any] = {}
+        notes: list[str] = []
+        for name in self.optional_fields():
+            given = req.get("options", {}) if name.startswith("options.") else req
+            key = name.removeprefix("options.")
+            decider = self.decided_by.get(name)
+            if decider and req.get(decider):
+                value = None
+                asked = f" (the job's {given[key]!r} was not sent)" if key in given else ""
+                notes.append(f"{name}: the {decider} decides it, so it is not sent{asked}")
+            elif key in given:
+                value = given[key]
+            else:
+                default = self.default(name)
+                value = default.value
+                if value is None:
+                    notes.append(f"{name}: not sent; {default.note or 'the provider does not document its default'}")
+            (options if name.startswith("options.") else values)[key] = value
+        if self.options:
+            values["options"] = options
+        return values, notes
+
     def catalog_entry(self) -> dict[str, Any]:
+        defaults = {name: self.default(name) for name in self.optional_fields()}
         return {
             "id": self.id,
             "provider": self.provider,
             "provider_model": self.provider_model,
             "title": self.title,
             "status_via": self.status_via,
-            "prompt": {"required": True, "max_length": self.prompt_max},
+            "prompt": {"required": self.prompt_required, "max_length": self.prompt_max},
             "negative_prompt": (
-                {"max_length": self.negative_prompt_max} if self.negative_prompt_max is not None else None
+                {"max_length": self.negative_prompt_max, "default": defaults["negative_prompt"].value}
+                if self.negative_prompt_max is not None else None
             ),
             "modes": [
                 {
@@ -212,11 +314,15 @@ class ModelSpec:
             "default_duration": self.default_duration,
             "aspect_ratios": list(self.aspect_ratios) if self.aspect_ratios is not None else None,
             "resolutions": list(self.resolutions) if self.resolutions is not None else None,
-            "audio": self.audio,
+            # "accepted" and "default" apart: an omitted audio means true on one model, false on another.
+            "audio": {"accepted": self.audio, "default": defaults["audio"].value if self.audio else None},
             "seed": (
                 {"minimum": self.seed_range[0], "maximum": self.seed_range[1]} if self.seed_range else None
             ),
-            "options": {name: opt.catalog() for name, opt in self.options.items()},
+            "options": {name: opt.catalog(name, defaults[f"options.{name}"]) for name, opt in self.options.items()},
+            "defaults": {name: default.catalog() for name, default in defaults.items()},
+            "decided_by": dict(self.decided_by),
+            "reelhook_limits": [limit.catalog() for limit in self.own_limits],
             "notes": list(self.notes),
         }
 
@@ -224,7 +330,7 @@ class ModelSpec:
 
     def validate(self, req: NormalizedRequest) -> list[FieldError]:
         errors: list[FieldError] = []
-        errors += _check_text(req, "prompt", self.prompt_max, required=True)
+        errors += _check_text(req, "prompt", self.prompt_max, required=self.prompt_required)
         if self.negative_prompt_max is None:
             if "negative_prompt" in req:
                 errors.append(FieldError("negative_prompt", f"is not accepted by {self.id}"))

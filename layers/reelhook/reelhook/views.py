@@ -9,7 +9,7 @@ from reelhook.adapters.aws import client
 DOWNLOAD_URL_SECONDS = 3600
 PUBLIC_FIELDS = ("id", "model", "provider", "status", "provider_task_id", "client_reference",
                  "created_at", "updated_at", "error", "progress", "events", "notify_url", "notifications",
-                 "waiting_for", "submit_outcome")
+                 "waiting_for", "submit_outcome", "submit_error", "effective", "effective_notes")
 
 
 def public_job(job: dict[str, Any], *, presign: bool = True) -> dict[str, Any]:

@@ -2,9 +2,13 @@
 
 - ``Authorization: Bearer <key>``; errors are ``{"error": {"code", "message", "type", "param"}}``.
 - ``POST /v1/videos/generations`` creates ``task-unified-<ts>-<8 chars>``; ``GET /v1/tasks/{id}``
-  reports ``pending``/``processing``/``completed``/``failed`` with ``results`` once completed.
+  (both inferred, so ``aihubmax_create_path`` and ``aihubmax_status_prefix`` move them) reports
+  ``pending``/``processing``/``completed``/``failed`` with ``results`` once completed.
 - ``enhance_prompt``, ``person_generation`` and ``reference_image_type`` exist on the standard
   model only; ``duration`` can only be 8.
+- Only ``model`` and ``reference_image_urls`` are named by the document; every other field
+  name is an inference, so ``SandboxConfig.aihubmax_field_names`` can rename each and
+  ``aihubmax_strict_fields`` refuses names it does not know.
 - ``callback_url`` gets the status body, unsigned, on every status change. The real service
   wants https; the sandbox also takes http to a loopback host.
 - With ``SandboxConfig.aihubmax_early_completed`` a task first reads ``completed`` with empty
@@ -55,27 +59,40 @@ def error(status: int, code: str, text: str, *, type_: str = "invalid_request_er
     return Response.json(status, body, headers=headers)
 
 
-def validate(body: dict[str, Any], schemes: tuple[str, ...]) -> list[Invalid]:
+# The fields the document names, and those whose names are inferred (by reelhook's name).
+NAMED_FIELDS = ("model", "reference_image_urls", "callback_url")
+INFERRED_FIELDS = ("prompt", "duration", "aspect_ratio", "resolution", "generate_audio", "auto_fix_prompt",
+                   "safety_level", "enhance_prompt", "person_generation", "reference_image_type")
+
+
+def validate(body: dict[str, Any], schemes: tuple[str, ...], names: dict[str, str] | None = None,
+             *, strict: bool = False) -> list[Invalid]:
+    """``names`` renames the inferred fields (inferred name -> expected name); ``strict`` refuses unknown ones."""
+    n = {name: name for name in INFERRED_FIELDS} | (names or {})
     f = Fields(body)
     model = f.string("model", required=True, choices=(STANDARD, FAST))
-    f.string("prompt", required=True, non_empty=True)
+    f.string(n["prompt"], required=True, non_empty=True)
     f.url_array("reference_image_urls", schemes=schemes, required=True, min_items=1, max_items=3)
-    f.integer("duration", choices=(8,))
-    f.string("aspect_ratio", choices=("16:9", "9:16"))
-    f.string("resolution", choices=("720p", "1080p", "4k"))
-    f.boolean("generate_audio")
-    f.boolean("auto_fix_prompt")
-    f.integer("safety_level", minimum=1, maximum=6)
-    f.boolean("enhance_prompt")
-    f.string("person_generation", choices=("dont_allow", "allow_adult"))
-    f.string("reference_image_type", choices=("ASSET", "STYLE"))
+    f.integer(n["duration"], choices=(8,))
+    f.string(n["aspect_ratio"], choices=("16:9", "9:16"))
+    f.string(n["resolution"], choices=("720p", "1080p", "4k"))
+    f.boolean(n["generate_audio"])
+    f.boolean(n["auto_fix_prompt"])
+    f.integer(n["safety_level"], minimum=1, maximum=6)
+    f.boolean(n["enhance_prompt"])
+    f.string(n["person_generation"], choices=("dont_allow", "allow_adult"))
+    f.string(n["reference_image_type"], choices=("ASSET", "STYLE"))
     if model == FAST:
-        for name in STANDARD_ONLY:
+        for name in (n[s] for s in STANDARD_ONLY):
             if f.present(name):
                 f.problem(name, f"'{name}' is not supported by model '{FAST}'")
     callback = f.url("callback_url", schemes=("http", "https"))
     if callback is not None and callback.startswith("http:") and not is_loopback_url(callback):
         f.problem("callback_url", "'callback_url' must be an https URL")
+    if strict:
+        known = set(NAMED_FIELDS) | set(n.values())
+        for name in sorted(set(body) - known):
+            f.problem(name, f"'{name}' is not a known parameter")
     return f.problems
 
 
@@ -96,12 +113,13 @@ class AihubmaxApi:
         if token is None or not hmac.compare_digest(token.encode(), expected.encode()):
             text = "Missing API key" if token is None else "Invalid API key provided"
             return error(401, "invalid_api_key", text, type_="authentication_error")
-        if request.path == CREATE_PATH:
+        config = self.host.config
+        if request.path == config.aihubmax_create_path:
             if request.method != "POST":
                 return error(405, "method_not_allowed", "Method not allowed")
             return self._create(request)
-        if request.path.startswith(STATUS_PREFIX) and request.method == "GET":
-            return self._status(request.path.removeprefix(STATUS_PREFIX))
+        if request.path.startswith(config.aihubmax_status_prefix) and request.method == "GET":
+            return self._status(request.path.removeprefix(config.aihubmax_status_prefix))
         return error(404, "not_found", "Not found", type_="not_found_error")
 
     def _create(self, request: Request) -> Response:
@@ -113,7 +131,9 @@ class AihubmaxApi:
         except BadJson as exc:
             return error(400, "invalid_json", str(exc))
         schemes = ("http", "https") if self.host.config.allow_http_inputs else ("https",)
-        problems = validate(body, schemes)
+        config = self.host.config
+        names = config.aihubmax_field_names
+        problems = validate(body, schemes, names, strict=config.aihubmax_strict_fields)
         if problems:
             return error(400, "invalid_parameter", problems[0].reason, param=problems[0].name)
         now = self.host.now()
@@ -124,14 +144,14 @@ class AihubmaxApi:
             path=request.path,
             body=body,
             statuses=STATUSES,
-            prompt=body["prompt"],
+            prompt=body[names.get("prompt", "prompt")],
             now=now,
             webhook_url=body.get("callback_url"),
             early_completed=self.host.config.aihubmax_early_completed,
         )
         self.host.tasks.add(task)
         return Response.json(200, {
-            "id": task.task_id,
+            config.aihubmax_id_field: task.task_id,
             "created": int(now),
             "model": task.model,
             "object": TASK_OBJECT,

@@ -15,6 +15,8 @@ SAMPLE_VIDEO = Path(__file__).with_name("sample.mp4")
 NO_WEBHOOK_MARKER = "NO_WEBHOOK"
 
 UniallResultShape = Literal["video_url", "result.video_url", "result.outputs"]
+# The document's only create answer is "{}"; "id" and "task_id" are what reelhook reads if present.
+UniallCreateAnswer = Literal["id", "task_id", "empty"]
 WebhookKeyEncoding = Literal["raw", "base64"]
 ApiRequestKind = Literal["submit", "status"]
 # How a forged webhook is wrong; see faults.forge for what each one sends.
@@ -227,6 +229,19 @@ class SandboxConfig:
     # Result shapes the providers' documents leave open.
     freepik_generated_objects: bool = False  # generated: [{"url": ...}] instead of [url]
     uniall_result_shape: UniallResultShape = "video_url"
+    # With "result.outputs": how many links a finished task lists (each a paid video).
+    uniall_output_count: int = 1
+    uniall_create_answer: UniallCreateAnswer = "id"
+    # AIHubMax's document names only "model" and "reference_image_urls". The other fields'
+    # names are inferred, so the sandbox takes them under whatever names it is given here
+    # (reelhook's inferred name -> the name the sandbox expects), and with
+    # aihubmax_strict_fields refuses any field it does not know, as a provider might.
+    aihubmax_field_names: dict[str, str] = field(default_factory=dict)
+    aihubmax_strict_fields: bool = False
+    # Its create and status paths are not documented either: these are reelhook's inference.
+    aihubmax_create_path: str = "/v1/videos/generations"
+    aihubmax_status_prefix: str = "/v1/tasks/"
+    aihubmax_id_field: Literal["id", "task_id"] = "id"  # the document shows a "Task ID" value, unnamed
     aihubmax_result_objects: bool = False  # results: [{"url": ...}] instead of [url]
     # AIHubMax reports "completed" with empty results once before the real completion.
     aihubmax_early_completed: bool = False

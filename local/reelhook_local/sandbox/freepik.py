@@ -7,9 +7,11 @@
 - Webhooks are signed Standard-Webhooks style: ``webhook-id``, ``webhook-timestamp`` and
   ``webhook-signature: v1,<base64 HMAC-SHA256 of "id.timestamp.body">``. Veo only notifies on
   completion or failure; WAN and Kling on every status change after creation.
-- Kling has two create paths: the documented ``/v1/ai/video/kling-v3-omni-*/video-reference``
-  (``cfg_scale`` 0-2) and the current spec's ``/v1/ai/reference-to-video/kling-v3-omni-*``
-  (``cfg_scale`` 0-1). Both report under ``/v1/ai/reference-to-video/kling-v3-omni/{id}``.
+- Kling has only the paths a document lists: the seed document's
+  ``/v1/ai/video/kling-v3-omni-pro/video-reference`` (``cfg_scale`` 0-2, Pro only) and the
+  current spec's ``/v1/ai/reference-to-video/kling-v3-omni-{pro,std}`` (``cfg_scale`` 0-1).
+  No document has a Std ``video-reference`` path, so it is a 404 here too. All report under
+  ``/v1/ai/reference-to-video/kling-v3-omni/{id}``.
 """
 
 from __future__ import annotations
@@ -100,7 +102,6 @@ CREATE_ROUTES: dict[str, Model] = {
     "/v1/ai/reference-to-video/veo-3-1": Model("veo-3-1", "veo-3-1", _veo, False),
     "/v1/ai/reference-to-video/wan-2-7": Model("wan-2-7", "wan-2-7", _wan, True),
     "/v1/ai/video/kling-v3-omni-pro/video-reference": _kling_model("pro", 2.0),
-    "/v1/ai/video/kling-v3-omni-std/video-reference": _kling_model("std", 2.0),
     "/v1/ai/reference-to-video/kling-v3-omni-pro": _kling_model("pro", 1.0),
     "/v1/ai/reference-to-video/kling-v3-omni-std": _kling_model("std", 1.0),
 }

@@ -3,7 +3,10 @@
 - ``Authorization: Bearer <key>``.
 - The mode follows the inputs: text (prompt only), image (``image``), first-last
   (``image`` + ``last_image``), reference (``images``, 2-3, standard models only) and
-  extension (``video``). ``aspect_ratio`` is refused in image and extension modes.
+  extension (``video``). ``aspect_ratio`` (16:9 or 9:16) is accepted in every mode: the
+  document's image-to-video example sends one and no text clearly forbids it elsewhere.
+- The document's only create answer is ``{}`` (``SandboxConfig.uniall_create_answer="empty"``);
+  by default the sandbox names the task in ``id``, or in ``task_id``.
 - Status is read at ``GET /v1/videos/{id}`` (plural). Where the video URL appears is not
   settled, so ``SandboxConfig.uniall_result_shape`` picks one of the three documented places.
 """
@@ -91,8 +94,9 @@ def validate(body: dict[str, Any], schemes: tuple[str, ...]) -> tuple[str, list[
     duration = body.get("duration")
     if duration is not None and (isinstance(duration, bool) or str(duration) not in {str(d) for d in DURATIONS}):
         f.problem("duration", "'duration' must be one of 4, 6, 8")
-    if f.string("aspect_ratio", choices=("16:9", "9:16")) is not None and mode in ("image", "extension"):
-        f.problem("aspect_ratio", f"'aspect_ratio' is not accepted in {mode} mode: the output follows the input")
+    # Allowed in every mode: the document forbids it in none (reelhook's refusal in extension mode
+    # is its own inference, so the sandbox must not be the only place that believes it).
+    f.string("aspect_ratio", choices=("16:9", "9:16"))
     extra = f.nested("extra_body")
     if extra is not None:
         extra.boolean("generate_audio")
@@ -145,8 +149,11 @@ class UniallApi:
             mode=mode,
         )
         self.host.tasks.add(task)
+        answer = self.host.config.uniall_create_answer
+        if answer == "empty":
+            return Response.json(200, {})  # exactly the document's example: the task exists, unnamed
         return Response.json(200, {
-            "id": task.task_id,
+            answer: task.task_id,
             "object": "video",
             "status": task.status,
             "progress": 0,
@@ -187,7 +194,8 @@ class UniallApi:
             elif shape == "result.video_url":
                 body["result"] = {"video_url": url}
             else:
-                body["result"] = {"outputs": [url]}
+                count = max(1, self.host.config.uniall_output_count)
+                body["result"] = {"outputs": [url if i == 0 else f"{url}&output={i}" for i in range(count)]}
         if task.phase is Phase.FAILED:
             body["error"] = {"message": "video generation failed (sandbox: the prompt asked for it)"}
         return body

@@ -6,9 +6,13 @@ Quirks kept here:
 - ``generated`` items are strings, or objects with ``url``.
 - Webhooks are signed Standard-Webhooks style with the account's secret, used as raw UTF-8
   bytes by default or base64-decoded (``FREEPIK_WEBHOOK_SECRET_ENCODING=base64``).
-- Kling's documented path ``/v1/ai/video/kling-v3-omni-*/video-reference`` takes
-  ``cfg_scale`` 0-2; the current spec's ``/v1/ai/reference-to-video/kling-v3-omni-*`` takes 0-1
-  (``FREEPIK_KLING_ENDPOINT=reference-to-video``).
+- Kling Pro's documented path ``/v1/ai/video/kling-v3-omni-pro/video-reference`` takes
+  ``cfg_scale`` 0-2; the current spec's ``/v1/ai/reference-to-video/kling-v3-omni-pro`` takes 0-1
+  (``FREEPIK_KLING_ENDPOINT=reference-to-video``). Std has only the current spec's
+  ``/v1/ai/reference-to-video/kling-v3-omni-std`` (no document lists a Std video-reference
+  path), so it always posts there and takes 0-1.
+- WAN: a ``start_image_url`` sets the output's ratio "instead of the aspect_ratio parameter",
+  so with a first frame ``aspect_ratio`` is not sent.
 """
 
 from __future__ import annotations
@@ -29,11 +33,13 @@ from reelhook.providers.base import (
 )
 from reelhook.spec import (
     Combined,
+    Default,
     InputRule,
     Mode,
     ModelSpec,
     NormalizedRequest,
     OptionSpec,
+    OwnLimit,
 )
 from reelhook.webhook_auth import SignatureError, secret_bytes, verify_standard
 
@@ -51,6 +57,10 @@ WAN = "freepik/wan-2-7-reference-to-video"
 KLING_PRO = "freepik/kling-v3-omni-pro-video-reference"
 KLING_STD = "freepik/kling-v3-omni-std-video-reference"
 KLING_CURRENT_ENDPOINT = "reference-to-video"
+# The document says "Required range: x >= 0" and nothing more; the maximum is reelhook's.
+SEED_MAX_REASON = ("the document gives no maximum (\"Required range: x >= 0\"); reelhook caps seeds at "
+                   "4294967295 (2^32 - 1, the unsigned 32-bit range seeds are commonly drawn from) so that a "
+                   "value the provider might refuse or truncate is refused here, before a paid request")
 
 _VEO_SPEC = ModelSpec(
     id=VEO,
@@ -71,6 +81,14 @@ _VEO_SPEC = ModelSpec(
     audio=True,
     seed_range=(0, 4294967295),
     status_via="webhook+poll",
+    defaults={
+        "negative_prompt": Default(None, "undocumented", "none is sent and the document names no default"),
+        "aspect_ratio": Default("16:9", "document"),
+        "resolution": Default("720p", "document"),
+        "audio": Default(True, "document", "generate_audio defaults to true: omit audio and the video has sound"),
+        "seed": Default(None, "undocumented", "none is sent; the document names no default"),
+    },
+    own_limits=(OwnLimit("seed", "maximum", 4294967295, SEED_MAX_REASON),),
     notes=("Freepik notifies at least on completion; reelhook also polls the task.",),
 )
 
@@ -100,14 +118,24 @@ _WAN_SPEC = ModelSpec(
     resolutions=("720p", "1080p"),
     seed_range=(0, 2147483647),
     options={
-        "prompt_extend": OptionSpec("boolean", "Let the provider rewrite the prompt for detail"),
+        "prompt_extend": OptionSpec("boolean", "Let the provider rewrite the prompt for detail",
+                                    provider_field="additional_settings.prompt_extend"),
     },
     status_via="webhook+poll",
-    notes=("A first_frame sets the output aspect ratio instead of aspect_ratio.",),
+    defaults={
+        "negative_prompt": Default(None, "undocumented", "none is sent and the document names no default"),
+        "duration": Default(5, "document"),
+        "aspect_ratio": Default("16:9", "document", "a first_frame decides the ratio instead"),
+        "resolution": Default("1080p", "document", 'sent as "1080P"'),
+        "seed": Default(None, "document", '"Leave unset for random seed"'),
+        "options.prompt_extend": Default(True, "spec", "the current spec's additional_settings.prompt_extend"),
+    },
+    decided_by={"aspect_ratio": "first_frame"},
+    notes=("A first_frame sets the output aspect ratio instead of aspect_ratio, which is then not sent.",),
 )
 
 
-def _kling_spec(model_id: str, tier: str, cfg_max: float) -> ModelSpec:
+def _kling_spec(model_id: str, tier: str, cfg_max: float, path: str) -> ModelSpec:
     return ModelSpec(
         id=model_id,
         provider=NAME,
@@ -128,28 +156,44 @@ def _kling_spec(model_id: str, tier: str, cfg_max: float) -> ModelSpec:
             ),
         ),
         prompt_max=2500,
+        prompt_required=False,  # neither the document nor the spec requires it; only video_url
         negative_prompt_max=2500,
         durations=tuple(range(3, 16)),
         default_duration=5,
         aspect_ratios=("auto", "16:9", "9:16", "1:1"),
         options={
-            "cfg_scale": OptionSpec(
-                "number", "Prompt adherence (higher is stricter)", minimum=0, maximum=cfg_max, default=0.5
-            ),
+            "cfg_scale": OptionSpec("number", "Prompt adherence (higher is stricter)", minimum=0, maximum=cfg_max),
         },
         status_via="webhook+poll",
+        defaults={
+            "negative_prompt": Default("blur, distort, and low quality", "document"),
+            "duration": Default(5, "document"),
+            "aspect_ratio": Default("16:9", "document"),
+            "options.cfg_scale": Default(0.5, "document"),
+        },
+        notes=(f"Created with POST {path} (cfg_scale 0-{cfg_max:g}).",),
     )
+
+
+def kling_create_path(tier: str, extras: Mapping[str, str]) -> str:
+    """Pro: the seed document's path unless configured otherwise. Std: only the current spec has it."""
+    if tier == "kling-v3-omni-pro" and extras.get("kling_endpoint") != KLING_CURRENT_ENDPOINT:
+        return f"/v1/ai/video/{tier}/video-reference"
+    return f"/v1/ai/reference-to-video/{tier}"
+
+
+def _kling_cfg_max(path: str) -> float:
+    # The seed document says "0 <= x <= 2"; the current spec "maximum: 1".
+    return 2.0 if path.endswith("/video-reference") else 1.0
 
 
 def _models() -> tuple[ModelSpec, ...]:
-    current = settings().provider(NAME).extras.get("kling_endpoint") == KLING_CURRENT_ENDPOINT
-    cfg_max = 1.0 if current else 2.0
-    return (
-        _VEO_SPEC,
-        _WAN_SPEC,
-        _kling_spec(KLING_PRO, "pro", cfg_max),
-        _kling_spec(KLING_STD, "std", cfg_max),
-    )
+    extras = settings().provider(NAME).extras
+    klings = []
+    for model_id, tier in ((KLING_PRO, "pro"), (KLING_STD, "std")):
+        path = kling_create_path(f"kling-v3-omni-{tier}", extras)
+        klings.append(_kling_spec(model_id, tier, _kling_cfg_max(path), path))
+    return (_VEO_SPEC, _WAN_SPEC, *klings)
 
 
 def _reference(item: Mapping[str, str]) -> dict[str, str]:
@@ -176,7 +220,9 @@ def _wan_body(req: NormalizedRequest) -> dict[str, Any]:
     if req.get("reference_videos"):
         body["video_urls"] = [_reference(r) for r in req["reference_videos"]]
     _copy(req, body, negative_prompt="negative_prompt", first_frame="start_image_url",
-          aspect_ratio="aspect_ratio", duration="duration", seed="seed")
+          duration="duration", seed="seed")
+    if _WAN_SPEC.sends(req, "aspect_ratio"):  # not with a start frame: the image's ratio wins
+        body["aspect_ratio"] = req["aspect_ratio"]
     if "resolution" in req:
         body["resolution"] = req["resolution"].upper()
     if "prompt_extend" in req.get("options", {}):
@@ -185,8 +231,9 @@ def _wan_body(req: NormalizedRequest) -> dict[str, Any]:
 
 
 def _kling_body(req: NormalizedRequest) -> dict[str, Any]:
-    body: dict[str, Any] = {"prompt": req["prompt"], "video_url": req["reference_videos"][0]["url"]}
-    _copy(req, body, first_frame="image_url", aspect_ratio="aspect_ratio", negative_prompt="negative_prompt")
+    body: dict[str, Any] = {"video_url": req["reference_videos"][0]["url"]}
+    _copy(req, body, prompt="prompt", first_frame="image_url", aspect_ratio="aspect_ratio",
+          negative_prompt="negative_prompt")
     if "duration" in req:
         body["duration"] = str(req["duration"])
     if "cfg_scale" in req.get("options", {}):
@@ -225,12 +272,7 @@ class Freepik:
 
     def _paths(self, spec: ModelSpec, extras: Mapping[str, str]) -> tuple[str, str]:
         if spec.id in (KLING_PRO, KLING_STD):
-            tier = spec.provider_model
-            if extras.get("kling_endpoint") == KLING_CURRENT_ENDPOINT:
-                create = f"/v1/ai/reference-to-video/{tier}"
-            else:
-                create = f"/v1/ai/video/{tier}/video-reference"
-            return create, "/v1/ai/reference-to-video/kling-v3-omni"
+            return kling_create_path(spec.provider_model, extras), "/v1/ai/reference-to-video/kling-v3-omni"
         path = f"/v1/ai/reference-to-video/{spec.provider_model}"
         return path, path
 

@@ -4,9 +4,15 @@ Quirks kept here:
 - The mode follows from the inputs: text (prompt only), image (``image``), first and
   last frame (``image`` + ``last_image``), multi-image reference (``images``, 2-3,
   standard models only) and extension (``video``).
-- ``aspect_ratio`` only where the output does not follow an input (not image, not extension).
+- ``aspect_ratio`` in every mode but extension: the image-to-video example sends it (the
+  field table's row is garbled), the extension example does not.
 - Create is ``/v1/video/generations``, status is ``/v1/videos/{id}`` (plural).
-- The answer's link is ``video_url``, else ``result.video_url``, else ``result.outputs[0]``.
+- The only documented create answer is ``{}``: an answer without ``id`` or ``task_id`` may
+  still have made a task, so it is an unknown outcome, never re-sent (``MissingTaskId``).
+- A finished task's links: ``video_url``, ``result.video_url`` and every ``result.outputs[]``,
+  all kept (several outputs are several paid videos).
+- The document gives no defaults and no limits on prompt, negative prompt or seed: reelhook's
+  own limits are published with their reasons.
 """
 
 from __future__ import annotations
@@ -24,15 +30,15 @@ from reelhook.providers.base import (
     WebhookRejected,
     result_urls,
 )
-from reelhook.spec import InputRule, Mode, ModelSpec, NormalizedRequest
+from reelhook.spec import Default, InputRule, Mode, ModelSpec, NormalizedRequest, OwnLimit
 
 NAME = "uniall"
 _STATUS = {"queued": Phase.SUBMITTED, "in_progress": Phase.RUNNING, "completed": Phase.COMPLETED,
            "failed": Phase.FAILED}
 
 TEXT = Mode("text-to-video", {}, description="Prompt only")
-IMAGE = Mode("image-to-video", {"first_frame": InputRule(1, 1)}, aspect_ratio=False,
-             description="Animate one image; the output follows its aspect ratio")
+IMAGE = Mode("image-to-video", {"first_frame": InputRule(1, 1)},
+             description="Animate one image (the document's example also sends aspect_ratio)")
 FIRST_LAST = Mode("first-and-last-frame", {"first_frame": InputRule(1, 1), "last_frame": InputRule(1, 1)},
                   description="From a first frame to a last frame")
 REFERENCE = Mode("multi-image-reference", {"reference_images": InputRule(2, 3)},
@@ -59,9 +65,33 @@ def _spec(tier: str, resolution: str) -> ModelSpec:
         audio=True,
         seed_range=(0, 4294967295),
         status_via="poll",
-        notes=("No webhook is documented: reelhook polls GET /v1/videos/{id} with backoff.",
-               "The prompt limit is not documented; reelhook caps it at 20000 characters."),
+        defaults={
+            "negative_prompt": Default(None, "undocumented", UNDOCUMENTED),
+            "duration": Default(None, "undocumented", UNDOCUMENTED),
+            "aspect_ratio": Default(None, "undocumented", UNDOCUMENTED + " (image-to-video and extension "
+                                    "are said to follow the input)"),
+            "resolution": Default(resolution, "reelhook",
+                                  f"the model fixes it: reelhook always sends size={resolution}"),
+            "audio": Default(None, "undocumented", UNDOCUMENTED),
+            "seed": Default(None, "undocumented", UNDOCUMENTED),
+        },
+        own_limits=OWN_LIMITS,
+        notes=("No webhook is documented: reelhook polls GET /v1/videos/{id} with backoff.",),
     )
+
+
+UNDOCUMENTED = "none is sent; the document names no default"
+OWN_LIMITS = (
+    OwnLimit("prompt", "max_length", 20000, "the document gives no limit; reelhook refuses longer prompts "
+             "before a paid request, at the length Veo 3.1 takes on Freepik"),
+    OwnLimit("negative_prompt", "max_length", 20000, "the document gives no limit; the same cap as the prompt"),
+    OwnLimit("aspect_ratio", "not in video-extension mode", True, "inferred: the extension example sends none "
+             "and the field table's garbled row (\"image-to-video, video extension use, pass\") reads as "
+             "\"follows the input\"; refused rather than sent and perhaps ignored"),
+    OwnLimit("seed", "minimum", 0, "the document gives no range; seeds are non-negative on every other Veo 3.1 API"),
+    OwnLimit("seed", "maximum", 4294967295, "the document gives no range; reelhook caps seeds at 2^32 - 1 so "
+             "that a value the provider might refuse or truncate is refused here"),
+)
 
 
 MODELS = tuple(_spec(tier, res) for tier in ("standard", "fast") for res in ("720p", "1080p", "4k"))
@@ -89,17 +119,18 @@ def _body(spec: ModelSpec, req: NormalizedRequest) -> dict[str, Any]:
     return body
 
 
-def _video_url(data: dict[str, Any]) -> tuple[str, ...]:
+def _video_urls(data: dict[str, Any]) -> tuple[str, ...]:
+    """Every link the answer names, once each: a paid output is never dropped."""
+    found: list[str] = []
     if data.get("video_url"):
-        return result_urls(data["video_url"])
+        found += result_urls(data["video_url"])
     result = data.get("result")
     if isinstance(result, dict):
         if result.get("video_url"):
-            return result_urls(result["video_url"])
-        outputs = result.get("outputs")
-        if outputs:
-            return result_urls(outputs if isinstance(outputs, list) else [outputs])[:1]
-    return ()
+            found += result_urls(result["video_url"])
+        if result.get("outputs"):
+            found += result_urls(result["outputs"])
+    return tuple(dict.fromkeys(found))
 
 
 class UniAll:
@@ -123,7 +154,7 @@ class UniAll:
         return HttpCall("GET", f"/v1/videos/{task_id}")
 
     def parse_status(self, body: Any, *, from_webhook: bool) -> ProviderStatus:
-        return read_status(body, vocabulary=_STATUS, results=_video_url,
+        return read_status(body, vocabulary=_STATUS, results=_video_urls,
                            failure=lambda data, raw: error_text(data.get("error"), "the provider reported failed"))
 
     def verify_webhook(self, ctx: WebhookContext) -> str | None:

@@ -160,9 +160,10 @@ def _resolve_unsent(job: dict[str, Any], *, store: JobStore, now: float) -> str:
     if now - _epoch(claimed_at or job.get("created_at", "")) < reconcile:
         store.update_fields(job["id"], later, only_if_status=[Status.QUEUED])
         return "waiting_for_submit"
+    why = f" ({job['submit_error']})" if job.get("submit_error") else ""
     fail_job(store, job["id"], "submit_outcome_unknown",
-             "the provider call did not return a task id in time; the provider may have a task for this "
-             "job, which reelhook did not re-send to avoid paying twice", source="reconciler")
+             "the provider call did not return a task id in time; the provider may have created, and may bill, "
+             f"a task for this job, which reelhook did not re-send to avoid paying twice{why}", source="reconciler")
     return "failed_unknown_submit"
 
 

@@ -89,6 +89,9 @@ def submit_job(
         "next_check_at": int(now) + first_check,
         "poll_count": 0,
     }
+    # What the provider is asked: sent values, else each field's default (null where no document
+    # gives one); the notes say why a value is null. The job view shows both.
+    job["effective"], job["effective_notes"] = spec.effective(req)
     if req.get("client_reference"):
         job["client_reference"] = req["client_reference"]
     if req.get("notify_url"):
@@ -195,13 +198,12 @@ def send_to_provider(
     except provider_http.ProviderRejected as exc:
         return fail_job(store, job["id"], "provider_rejected", f"HTTP {exc.status_code}: {exc.message}") or job
     except provider_http.OutcomeUnknown as exc:
-        # Never re-sent: the provider may have a (paid) task. A webhook, if one comes, adopts it;
-        # otherwise the reconciler fails the job as submit_outcome_unknown after the deadline.
-        store.update_fields(job_id, {"submit_outcome": "unknown", "submit_error": str(exc)},
-                            only_if_status=[Status.QUEUED])
-        return store.get(job_id, consistent=True) or job
-    except ValueError as exc:  # a 2xx answer without a task id
-        return fail_job(store, job["id"], "provider_bad_response", str(exc)) or job
+        return _outcome_unknown(store, job, str(exc))
+    except ValueError as exc:
+        # A 2xx answer reelhook cannot read a task id from (UniAll documents only "{}"): the
+        # provider accepted the request, so it is as unknown as a timeout, never a failure to retry.
+        return _outcome_unknown(store, job, f"the provider accepted the create request but its answer has no "
+                                            f"usable task id ({exc}); it may have created, and may bill, a task")
     now = clock.now()
     moved = store.transition(
         job_id,
@@ -217,6 +219,14 @@ def send_to_provider(
         store.update_fields(job_id, {"provider_task_id": task_id},
                             only_if_status=[Status.RUNNING, Status.STORING, Status.SUCCEEDED])
     return store.get(job_id, consistent=True) or moved.job
+
+
+def _outcome_unknown(store: JobStore, job: dict[str, Any], reason: str) -> dict[str, Any]:
+    """Never re-sent: the provider may have a (paid) task. A webhook, if one comes, adopts it;
+    otherwise the reconciler fails the job as submit_outcome_unknown after the deadline."""
+    store.update_fields(job["id"], {"submit_outcome": "unknown", "submit_error": reason[:1000]},
+                        only_if_status=[Status.QUEUED])
+    return store.get(job["id"], consistent=True) or job
 
 
 def handle_submit_messages(records: list[dict[str, Any]], *, callback_base_url: str) -> list[str]:
