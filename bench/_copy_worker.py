@@ -66,14 +66,7 @@ def main() -> None:
     from reelhook.adapters.aws import client
     from reelhook.services import transfer
 
-    s3: Any
-    if method == "reelhook":
-        s3 = client("s3")
-        warm = getattr(transfer, "_client", None)  # the download client, when the module keeps one
-        if callable(warm):
-            warm()
-    else:
-        s3 = boto3.session.Session().client("s3")
+    s3: Any = client("s3") if method == "reelhook" else boto3.session.Session().client("s3")
     s3.list_objects_v2(Bucket=bucket, MaxKeys=1)  # connection and credentials warmed up
     extra: dict[str, Any] = {}
     baseline = status_kib("VmRSS")
