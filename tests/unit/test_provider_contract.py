@@ -7,6 +7,7 @@ document when the documents are on this machine). What reelhook infers is stated
 from __future__ import annotations
 
 import json
+import logging
 import re
 from pathlib import Path
 from typing import Any
@@ -287,7 +288,11 @@ def test_aihubmax_option_names_are_marked_unconfirmed_in_the_catalogue():
     assert get_model(KLING_PRO).catalog_entry()["options"]["cfg_scale"]["provider_field_confirmed"] is True
 
 
-def test_aihubmax_field_names_are_configuration(env, caplog):
+def test_aihubmax_field_names_are_configuration(env, caplog, monkeypatch):
+    # The handlers' Powertools logger "reelhook" stops propagation to the root, where caplog
+    # listens, once any function module has been imported in this worker; listen on the module.
+    module_logger = logging.getLogger(aihubmax.__name__)
+    monkeypatch.setattr(module_logger, "handlers", [*module_logger.handlers, caplog.handler])
     env(AIHUBMAX_FIELD_NAMES="safety_level=contentSafetyLevel, audio=generateAudio,nonsense=x,broken")
     extras = config.settings().provider("aihubmax").extras
     spec = {m.id: m for m in aihubmax._models()}["aihubmax/veo-3.1-reference-to-video"]
