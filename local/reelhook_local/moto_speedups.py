@@ -14,6 +14,12 @@ stack's throughput. Profiled with py-spy, two costs had nothing to do with Dynam
 - **Finding the backend.** Every request lists moto's package directory (about 200
   ``isdir`` calls) under a lock that all requests share. The list never changes while the
   process runs, so it is read once.
+- **Transactions.** Before a ``TransactWriteItems``, moto deep-copies every table it names,
+  so it can roll back: a cost that grows with the table (about 200 ms CPU per transaction
+  once a burst has stored a thousand jobs, all of it under the DynamoDB lock). A transaction
+  can only change the items it names, so only those are copied; the table's item map is
+  copied shallowly and its stream is cut back to its length before. A rollback leaves the
+  same items and stream records as moto's own.
 
 ``install()`` is idempotent; tests/local/test_moto_speedups.py checks both answers are identical
 to moto's own.
@@ -21,6 +27,7 @@ to moto's own.
 
 from __future__ import annotations
 
+import copy
 import functools
 import threading
 from collections.abc import Iterable
@@ -83,6 +90,104 @@ def _module_list_read_once() -> None:
     backends.list_of_moto_modules = list_of_moto_modules  # type: ignore[assignment]
 
 
+_transaction = threading.local()
+
+
+class _TableSnapshot:
+    """What one transaction can change in a moto table: the items it names, and its stream."""
+
+    def __init__(self, table: Any, keys: list[dict[str, Any]]) -> None:
+        from collections import defaultdict
+
+        from moto.dynamodb.models.dynamo_type import DynamoType
+
+        self.table = table
+        if table.range_key_attr is None:
+            self.items: Any = defaultdict(dict, table.items)
+        else:
+            self.items = defaultdict(dict, {h: dict(by_range) for h, by_range in table.items.items()})
+        for key in keys:
+            hash_value = DynamoType(key[table.hash_key_attr])
+            range_value = DynamoType(key[table.range_key_attr]) if table.range_key_attr else None
+            item = table.get_item(hash_value, range_value)
+            if item is None:
+                continue
+            # Updates change an item in place: the snapshot must hold its own copy.
+            if range_value is None:
+                self.items[hash_value] = copy.deepcopy(item)
+            else:
+                self.items[hash_value][range_value] = copy.deepcopy(item)
+        shard = table.stream_shard
+        self.stream_length = len(shard.items) if shard is not None else None
+
+    def restore(self) -> None:
+        self.table.items = self.items
+        shard = self.table.stream_shard
+        if shard is not None and self.stream_length is not None and len(shard.items) >= self.stream_length:
+            del shard.items[self.stream_length:]
+
+
+def _keys_named(transact_items: list[dict[str, Any]], table: Any) -> list[dict[str, Any]]:
+    keys = []
+    for entry in transact_items:
+        for op in entry.values():
+            if not isinstance(op, dict) or op.get("TableName") != table.name:
+                continue
+            if "Key" in op:
+                keys.append(op["Key"])
+            elif "Item" in op:
+                attrs = [table.hash_key_attr] + ([table.range_key_attr] if table.range_key_attr else [])
+                keys.append({name: op["Item"][name] for name in attrs if name in op["Item"]})
+    return [key for key in keys if table.hash_key_attr in key
+            and (table.range_key_attr is None or table.range_key_attr in key)]
+
+
+class _CopyNamedItemsOnly:
+    """Stands in for the ``copy`` module inside moto's DynamoDB backend.
+
+    The backend only deep-copies whole tables to back up a transaction; during one, the copy
+    is replaced by a ``_TableSnapshot`` and the table itself is handed back, so moto's own
+    rollback (putting "the copy" back) changes nothing and ``transact_write_items`` restores
+    the snapshots instead.
+    """
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(copy, name)
+
+    @staticmethod
+    def deepcopy(value: Any, memo: Any = None) -> Any:
+        from moto.dynamodb.models.table import Table
+
+        snapshots = getattr(_transaction, "snapshots", None)
+        if snapshots is None or type(value) is not Table:
+            return copy.deepcopy(value, memo)
+        if all(snapshot.table is not value for snapshot in snapshots):  # moto asks once per operation
+            snapshots.append(_TableSnapshot(value, _keys_named(_transaction.items, value)))
+        return value
+
+
+def _transactions_copy_named_items_only() -> None:
+    from moto.dynamodb import models
+
+    original = models.DynamoDBBackend.transact_write_items
+    _ORIGINAL["transact_write_items"] = original
+    models.copy = _CopyNamedItemsOnly()  # type: ignore[assignment]
+
+    @functools.wraps(original)
+    def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:
+        _transaction.snapshots, _transaction.items = [], transact_items
+        try:
+            original(self, transact_items)
+        except BaseException:
+            for snapshot in reversed(_transaction.snapshots):
+                snapshot.restore()
+            raise
+        finally:
+            _transaction.snapshots = _transaction.items = None
+
+    models.DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
+
+
 def install() -> None:
     global _installed
     with _install_lock:
@@ -90,6 +195,7 @@ def install() -> None:
             return
         _attribute_values_as_is()
         _module_list_read_once()
+        _transactions_copy_named_items_only()
         _installed = True
 
 
