@@ -828,10 +828,10 @@ def test_notify_queue_and_dead_letters(template: dict[str, Any], transformed: di
     assert mapping["FunctionName"] == {"Ref": "NotifyFunction"}
     assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
     # Every attempt may wait for a slow receiver; a batch must fit the function's timeout.
-    from reelhook.adapters.notify_http import _http
+    from reelhook.adapters.notify_http import TIMEOUT
 
-    timeout = _http().timeout
-    per_attempt = timeout.connect + timeout.read + timeout.write + timeout.pool
+    # Connect, send the body (under the connect timeout), read the answer.
+    per_attempt = 2 * TIMEOUT.connect_timeout + TIMEOUT.read_timeout
     assert mapping["BatchSize"] * per_attempt < props(template, "NotifyFunction")["Timeout"]
 
 

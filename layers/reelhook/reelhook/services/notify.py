@@ -15,8 +15,6 @@ import json
 import time
 from typing import Any
 
-import httpx
-
 from reelhook import clock
 from reelhook.adapters import notify_http
 from reelhook.adapters.notifications import claim_attempt, record_attempt
@@ -73,8 +71,8 @@ def deliver(job_id: str, status: str, attempt: int, *, redelivery: bool = False)
     except UnsafeUrl as exc:  # the URL will not become safe by retrying
         record_attempt(job_id, entry | {"outcome": "refused", "error": str(exc)[:500]}, delivered_at=None)
         return Delivery("refused")
-    except httpx.HTTPError as exc:
-        entry["error"] = f"{type(exc).__name__}: {exc}"[:500]
+    except notify_http.DeliveryFailed as exc:
+        entry["error"] = str(exc)[:500]
     if code is not None:
         entry["status_code"] = code
         if 200 <= code < 300:
