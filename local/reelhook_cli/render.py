@@ -49,7 +49,29 @@ def inputs_summary(entry: dict[str, Any]) -> str:
     for limit in entry.get("combined_limits") or []:
         names = " + ".join(SHORT_NAMES.get(f, f) for f in limit["fields"])
         lines.append(f"{names}: {limit['min']}-{limit['max']} in all")
+    defaults = defaults_summary(entry)
+    if defaults:
+        lines.append(f"if omitted: {defaults}")
     return "\n".join(lines)
+
+
+def defaults_summary(entry: dict[str, Any]) -> str:
+    """What the provider does with each omitted field that has a known default (``audio on, resolution 720p``).
+
+    The same omission means different things per provider (Freepik Veo has sound unless told
+    otherwise, AIHubMax is silent), so the table says it rather than leaving it to the JSON.
+    """
+    parts = []
+    for name, default in (entry.get("defaults") or {}).items():
+        value = default.get("value") if isinstance(default, dict) else None
+        if value is None:
+            continue
+        if isinstance(value, bool):
+            shown = "on" if value else "off"
+        else:
+            shown = f'"{value}"' if isinstance(value, str) and " " in value else str(value)
+        parts.append(f"{name} {shown}")
+    return ", ".join(parts)
 
 
 def _listing(values: list[Any] | None, default: Any = None, unit: str = "") -> str:
