@@ -80,6 +80,7 @@ class StackOptions:
 #   only DynamoDB writes (under their lock) append to; Secrets Manager and EventBridge (a bus
 #   without rules here) only read or append: these run concurrently.
 DYNAMODB_TARGET = "DynamoDB_20120810."
+STREAMS_TARGET = "DynamoDBStreams_20120810."
 SQS_TARGET = "AmazonSQS."
 SQS_WAKERS = {"SendMessage", "SendMessageBatch", "ChangeMessageVisibility", "ChangeMessageVisibilityBatch"}
 
@@ -87,7 +88,9 @@ SQS_WAKERS = {"SendMessage", "SendMessageBatch", "ChangeMessageVisibility", "Cha
 def moto_lock_key(environ: dict[str, Any]) -> str | None:
     """Which lock a request to moto's server takes: ``dynamodb``, ``sqs``, or none."""
     target = str(environ.get("HTTP_X_AMZ_TARGET") or "")
-    if target.startswith(DYNAMODB_TARGET):
+    # Streams too: a cancelled transaction cuts its records back out of the stream, and a read
+    # between the write and the cut would hand on a record of a write that never happened.
+    if target.startswith((DYNAMODB_TARGET, STREAMS_TARGET)):
         return "dynamodb"
     if target.startswith(SQS_TARGET):
         return "sqs"
@@ -241,10 +244,11 @@ class AtomicMotoServer:
 
     DynamoDB applies each conditional write atomically and SQS hands a message to one receiver
     within its visibility timeout; moto's backends do not lock between request threads, so each
-    of those services gets one lock (``moto_lock_key``). S3, DynamoDB Streams, Secrets Manager
-    and EventBridge requests run concurrently. A long-polling ReceiveMessage does not hold the
-    SQS lock while it waits: it is answered by short receives under the lock, waiting between
-    them (outside it) until a message is sent or made visible, or every ``poll_interval``.
+    of those services gets one lock (``moto_lock_key``); DynamoDB Streams reads share DynamoDB's.
+    S3, Secrets Manager and EventBridge requests run concurrently. A long-polling
+    ReceiveMessage does not hold the SQS lock while it waits: it is answered by short receives
+    under the lock, waiting between them (outside it) until a message is sent or made visible,
+    or every ``poll_interval``.
     """
 
     poll_interval = 0.25

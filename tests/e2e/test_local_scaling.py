@@ -99,7 +99,7 @@ def _environ(target: str = "", service: str = "") -> dict[str, Any]:
     ("AmazonSQS.ReceiveMessage", "sqs", "sqs"),
     ("AmazonSQS.DeleteMessageBatch", "sqs", "sqs"),
     ("", "sqs", "sqs"),  # SQS's query protocol
-    ("DynamoDBStreams_20120810.GetRecords", "dynamodb", None),
+    ("DynamoDBStreams_20120810.GetRecords", "dynamodb", "dynamodb"),  # a cancelled transaction rewrites it
     ("secretsmanager.GetSecretValue", "secretsmanager", None),
     ("AWSEvents.PutEvents", "events", None),
     ("", "s3", None),
