@@ -122,6 +122,10 @@ def job_bodies(count: int) -> list[dict[str, Any]]:
             prompt += " FAIL_ME"  # the provider fails it
         if index % 7 == 3:
             prompt += " NO_WEBHOOK"  # only the reconciler can find out
+        if index % 13 == 6:
+            prompt += " NEVER_FINISH"  # running for ever: the running deadline ends it
+        if index % 13 == 9:
+            prompt += " TASK_VANISHES"  # 404 on every status GET: provider_task_missing
         bodies.append(body | {"prompt": prompt})
     return bodies
 
@@ -132,6 +136,10 @@ def expected_outcome(job: dict[str, Any], stack: LocalStack) -> tuple[str, str |
     if not task_id:
         return "failed", "provider_unavailable"  # every submit attempt was refused
     task = stack.sandbox.tasks[task_id]
+    if task.vanished:
+        return "failed", "provider_task_missing"
+    if task.never_finishes:
+        return "failed", "deadline_exceeded"
     if task.will_fail:
         return "failed", "provider_failed"
     downloads = [r.status for r in stack.sandbox.request_log if r.method == "GET" and f"/{task_id}.mp4" in r.path]
@@ -150,7 +158,9 @@ def run(jobs: int, seed: int = 7, timeout: float = 300.0, console: Console | Non
         # A visibility timeout longer than any copy here, as in the deployed stack (5400 s for a
         # 900 s function): attempts never overlap, so every job has one clear history.
         schedule_seconds=0.5, reconcile_after_seconds=3, queue_visibility_seconds=5, transfer_workers=6,
-        extra_env={"POWERTOOLS_LOG_LEVEL": "CRITICAL"},  # every injected fault would log a traceback
+        # Every injected fault would log a traceback. Short deadlines, so stuck tasks end in the run.
+        extra_env={"POWERTOOLS_LOG_LEVEL": "CRITICAL", "RUNNING_MAX_AGE_SECONDS": "45",
+                   "TASK_MISSING_POLLS": "3", "EVENT_REPUBLISH_AFTER_SECONDS": "5"},
     )
     report = ChaosReport(jobs=jobs)
     started = time.monotonic()

@@ -25,3 +25,5 @@ def test_every_job_survives_the_chaos():
     assert report.forged > 0 and report.dropped > 0 and faults["webhook_duplicates"] > 0
     assert faults["api_faults"] > 0 and faults["truncated"] > 0
     assert report.stored > 0 and report.failed["provider_failed"] > 0
+    # Tasks that never finish and tasks that vanish end by their deadlines, not by the TTL.
+    assert report.failed["deadline_exceeded"] > 0 and report.failed["provider_task_missing"] > 0
