@@ -100,6 +100,10 @@ EXPECTED_PERMISSIONS: dict[str, set[tuple[str, str]]] = {
         ("sqs:SendMessage", QUEUE),
         ("sqs:SendMessage", SUBMIT_QUEUE),
         ("secretsmanager:GetSecretValue", SECRET),
+        # Re-publishes a terminal job whose notifier record was lost.
+        ("sqs:SendMessage", NOTIFY_QUEUE),
+        ("events:PutEvents", "EventBus.Arn"),
+        ("s3:PutObject", OUTBOX),
     },
     # Sends queued jobs: reads and claims them, takes governance items in the same table,
     # presigns s3:// inputs, and puts waiting jobs back on its own queue.
@@ -130,8 +134,9 @@ EXPECTED_PERMISSIONS: dict[str, set[tuple[str, str]]] = {
         ("sqs:SendMessage", "InboxDLQ.Arn"),
         ("sqs:SendMessage", SUBMIT_QUEUE),
     },
-    # Reads the stream only (the images carry the job): no table access at all.
+    # Reads the stream (the images carry the job); writes only the record that an event was published.
     "NotifierFunction": {
+        ("dynamodb:UpdateItem", TABLE),
         ("dynamodb:DescribeStream", STREAM),
         ("dynamodb:GetRecords", STREAM),
         ("dynamodb:GetShardIterator", STREAM),
@@ -181,6 +186,10 @@ EXPECTED_ENV = {
     "AIHUBMAX_CREATE_PATH",
     "AIHUBMAX_STATUS_PATH",
     "RECONCILE_AFTER_SECONDS",
+    "QUEUED_MAX_AGE_SECONDS",
+    "RUNNING_MAX_AGE_SECONDS",
+    "TASK_MISSING_POLLS",
+    "EVENT_REPUBLISH_AFTER_SECONDS",
     "POLLER_PERIOD_SECONDS",
     "FREEPIK_REQUESTS_PER_SECOND",
     "FREEPIK_MAX_IN_FLIGHT",
@@ -899,6 +908,30 @@ def test_every_function_has_an_errors_alarm_and_every_dead_letter_queue_an_alarm
             if stat.get("MetricName") == "ApproximateNumberOfMessagesVisible":
                 watched |= {d["Value"]["Fn::GetAtt"][0] for d in stat["Dimensions"]}
     assert watched == {"TransferDLQ", "NotifyDLQ", "NotifierFailureQueue", "InboxDLQ", "SubmitDLQ", "PollDLQ"}
+
+
+def test_deadline_failures_raise_an_alarm(template: dict[str, Any]) -> None:
+    from reelhook.services.polling import OUTCOME_METRICS
+
+    alarm = props(template, "JobsPastDeadlineAlarm")
+    assert alarm["Namespace"] == "reelhook" and alarm["MetricName"] == "JobsPastDeadline"
+    assert alarm["Dimensions"] == [{"Name": "service", "Value": "reelhook"}]
+    assert (alarm["Statistic"], alarm["Threshold"], alarm["ComparisonOperator"]) == ("Sum", 0, "GreaterThanThreshold")
+    assert "AlarmActions" in alarm
+    # The metric is the one the poll worker publishes for both deadline failures.
+    assert OUTCOME_METRICS["failed_deadline_exceeded"] == OUTCOME_METRICS["failed_task_missing"] == "JobsPastDeadline"
+
+
+def test_deadlines_are_parameters_the_functions_receive(template: dict[str, Any]) -> None:
+    variables = template["Globals"]["Function"]["Environment"]["Variables"]
+    for variable, parameter, default in (("QUEUED_MAX_AGE_SECONDS", "QueuedMaxAgeSeconds", 86400),
+                                         ("RUNNING_MAX_AGE_SECONDS", "RunningMaxAgeSeconds", 21600),
+                                         ("TASK_MISSING_POLLS", "TaskMissingPolls", 5),
+                                         ("EVENT_REPUBLISH_AFTER_SECONDS", "EventRepublishAfterSeconds", 300)):
+        assert variables[variable] == {"Ref": parameter}
+        assert template["Parameters"][parameter]["Default"] == default
+    worker = props(template, "PollWorkerFunction")["Environment"]["Variables"]
+    assert worker == {"EVENT_BUS_NAME": {"Ref": "EventBus"}, "NOTIFY_QUEUE_URL": {"Ref": "NotifyQueue"}}
 
 
 def test_builder_creates_the_integration_resources(moto_session: boto3.session.Session) -> None:

@@ -57,6 +57,9 @@ class ChaosReport:
     unexpected_objects: list[str] = field(default_factory=list)
     pending_uploads: int = 0
     dlq_unexpected: list[str] = field(default_factory=list)
+    # Finished jobs whose event never reached the bus (the notifier is killed for some).
+    events_missing: list[str] = field(default_factory=list)
+    notifier_records_dropped: int = 0
     faults: dict[str, int] = field(default_factory=dict)
     forged: int = 0
     dropped: int = 0
@@ -66,7 +69,8 @@ class ChaosReport:
     @property
     def ok(self) -> bool:
         return not (self.lost or self.wrong_state or self.bad_bytes or self.forged_effective
-                    or self.unexpected_objects or self.pending_uploads or self.dlq_unexpected)
+                    or self.unexpected_objects or self.pending_uploads or self.dlq_unexpected
+                    or self.events_missing)
 
     def table(self) -> Table:
         table = Table(title=f"Chaos run: {self.jobs} jobs in {self.seconds:.0f} s")
@@ -87,7 +91,9 @@ class ChaosReport:
                  len(self.forged_effective)), ("bytes not as served", len(self.bad_bytes)),
                  ("unexpected S3 objects", len(self.unexpected_objects)),
                  ("unfinished multipart uploads", self.pending_uploads),
-                 ("unexpected DLQ messages", len(self.dlq_unexpected)), ("LOST", len(self.lost))]
+                 ("unexpected DLQ messages", len(self.dlq_unexpected)),
+                 ("notifier records dropped (killed notifier)", self.notifier_records_dropped),
+                 ("job events missing from the bus", len(self.events_missing)), ("LOST", len(self.lost))]
         for name, value in rows:
             table.add_row(name, str(value))
         return table
@@ -122,6 +128,12 @@ def job_bodies(count: int) -> list[dict[str, Any]]:
             prompt += " FAIL_ME"  # the provider fails it
         if index % 7 == 3:
             prompt += " NO_WEBHOOK"  # only the reconciler can find out
+        if index % 13 == 6:
+            prompt += " NEVER_FINISH"  # running for ever: the running deadline ends it
+        if index % 13 == 9:
+            prompt += " TASK_VANISHES"  # 404 on every status GET: provider_task_missing
+        if index % 5 == 2:
+            prompt += f" {KILL_NOTIFIER}"  # its stream records never reach the notifier
         bodies.append(body | {"prompt": prompt})
     return bodies
 
@@ -132,6 +144,10 @@ def expected_outcome(job: dict[str, Any], stack: LocalStack) -> tuple[str, str |
     if not task_id:
         return "failed", "provider_unavailable"  # every submit attempt was refused
     task = stack.sandbox.tasks[task_id]
+    if task.vanished:
+        return "failed", "provider_task_missing"
+    if task.never_finishes:
+        return "failed", "deadline_exceeded"
     if task.will_fail:
         return "failed", "provider_failed"
     downloads = [r.status for r in stack.sandbox.request_log if r.method == "GET" and f"/{task_id}.mp4" in r.path]
@@ -142,6 +158,50 @@ def expected_outcome(job: dict[str, Any], stack: LocalStack) -> tuple[str, str |
     return "succeeded", None
 
 
+KILL_NOTIFIER = "KILL_NOTIFIER"
+
+
+def kill_notifier(stack: LocalStack) -> Counter[str]:
+    """Drop the stream records of jobs marked KILL_NOTIFIER before the notifier sees them, as
+    if it raised on every attempt and the mapping gave up: only the poll worker can publish."""
+    from reelhook_local.front import StreamDriver
+
+    dropped: Counter[str] = Counter()
+    for driver in stack.drivers:
+        if isinstance(driver, StreamDriver):
+            original = driver._deliver
+
+            def deliver(shard: str, records: list[dict[str, Any]], original: Any = original) -> None:
+                kept = [r for r in records if KILL_NOTIFIER not in json.dumps(r["dynamodb"].get("NewImage", {}))]
+                dropped["records"] += len(records) - len(kept)
+                if kept:
+                    original(shard, kept)
+
+            driver._deliver = deliver  # type: ignore[method-assign]
+    return dropped
+
+
+def bus_queue(stack: LocalStack) -> str:
+    """An SQS queue a rule on the job bus feeds, as a client would subscribe."""
+    assert stack.resources is not None
+    sqs, events = stack.client("sqs"), stack.client("events")
+    url = sqs.create_queue(QueueName=f"{stack.options.resource_prefix}-chaos-events")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    bus = stack.resources.event_bus_name
+    events.put_rule(Name="chaos-events", EventBusName=bus, EventPattern=json.dumps({"source": ["reelhook"]}))
+    events.put_targets(Rule="chaos-events", EventBusName=bus, Targets=[{"Id": "queue", "Arn": arn}])
+    return url
+
+
+def drain_bus_queue(stack: LocalStack, url: str, seen: set[tuple[str, str]]) -> None:
+    sqs = stack.client("sqs")
+    while messages := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
+        for message in messages:
+            detail = json.loads(message["Body"])["detail"]
+            seen.add((detail["id"], detail["status"]))
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+
+
 def run(jobs: int, seed: int = 7, timeout: float = 300.0, console: Console | None = None) -> ChaosReport:
     console = console or Console(stderr=True)
     options = StackOptions(
@@ -150,11 +210,15 @@ def run(jobs: int, seed: int = 7, timeout: float = 300.0, console: Console | Non
         # A visibility timeout longer than any copy here, as in the deployed stack (5400 s for a
         # 900 s function): attempts never overlap, so every job has one clear history.
         schedule_seconds=0.5, reconcile_after_seconds=3, queue_visibility_seconds=5, transfer_workers=6,
-        extra_env={"POWERTOOLS_LOG_LEVEL": "CRITICAL"},  # every injected fault would log a traceback
+        # Every injected fault would log a traceback. Short deadlines, so stuck tasks end in the run.
+        extra_env={"POWERTOOLS_LOG_LEVEL": "CRITICAL", "RUNNING_MAX_AGE_SECONDS": "45",
+                   "TASK_MISSING_POLLS": "3", "EVENT_REPUBLISH_AFTER_SECONDS": "5"},
     )
     report = ChaosReport(jobs=jobs)
     started = time.monotonic()
     with LocalStack(options) as stack, httpx.Client(base_url=stack.api_url, timeout=30) as api:
+        dropped = kill_notifier(stack)
+        events_url = bus_queue(stack)
         bodies = job_bodies(jobs)
         with ThreadPoolExecutor(8) as pool:
             answers = list(pool.map(lambda b: api.post("/v1/jobs", json=b), bodies))
@@ -173,6 +237,18 @@ def run(jobs: int, seed: int = 7, timeout: float = 300.0, console: Console | Non
                 progress.update(bar, completed=len(finished))
                 time.sleep(0.3)
         stack.sandbox.wait_for_webhooks(timeout=10)
+        # Every finished job's event arrives: from the notifier, or from the poll worker once
+        # EVENT_REPUBLISH_AFTER_SECONDS have passed for the killed ones.
+        seen: set[tuple[str, str]] = set()
+        wanted = {(job_id, job["status"]) for job_id, job in finished.items()}
+        events_by = time.monotonic() + 60
+        while time.monotonic() < events_by:
+            drain_bus_queue(stack, events_url, seen)
+            if wanted <= seen:
+                break
+            time.sleep(0.5)
+        report.events_missing = sorted(f"{job_id}/{status}" for job_id, status in wanted - seen)
+        report.notifier_records_dropped = dropped["records"]
         report.seconds = time.monotonic() - started
         report.lost = [job_id for job_id in ids if job_id not in finished]
         s3 = stack.client("s3")
@@ -234,7 +310,8 @@ def main() -> None:
     console = Console()
     report = run(args.jobs, args.seed, args.timeout, console)
     console.print(report.table())
-    for name in ("lost", "wrong_state", "bad_bytes", "forged_effective", "unexpected_objects", "dlq_unexpected"):
+    for name in ("lost", "wrong_state", "bad_bytes", "forged_effective", "unexpected_objects", "dlq_unexpected",
+                 "events_missing"):
         for item in getattr(report, name)[:20]:
             console.print(f"[red]{name}[/]: {item}")
     sys.exit(0 if report.ok else 1)

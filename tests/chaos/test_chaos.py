@@ -20,8 +20,11 @@ def test_every_job_survives_the_chaos():
     assert report.forged_effective == []
     assert report.unexpected_objects == [] and report.pending_uploads == 0
     assert report.dlq_unexpected == []
+    assert report.events_missing == [] and report.notifier_records_dropped > 0  # the killed notifier's jobs too
     # The run must actually have been chaotic, or it proves nothing.
     faults = report.faults
     assert report.forged > 0 and report.dropped > 0 and faults["webhook_duplicates"] > 0
     assert faults["api_faults"] > 0 and faults["truncated"] > 0
     assert report.stored > 0 and report.failed["provider_failed"] > 0
+    # Tasks that never finish and tasks that vanish end by their deadlines, not by the TTL.
+    assert report.failed["deadline_exceeded"] > 0 and report.failed["provider_task_missing"] > 0

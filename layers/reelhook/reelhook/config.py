@@ -100,6 +100,15 @@ class Settings:
     max_download_bytes: int
     # Buckets (besides the stack's own inputs/ prefix) whose objects jobs may name as s3:// inputs.
     input_buckets: tuple[str, ...]
+    # Deadlines: a job still queued (waiting for budget or concurrency), or submitted/running,
+    # this long fails as deadline_exceeded (a storing job's deadline is its links' expiry).
+    queued_max_age_seconds: int = 24 * 3600
+    running_max_age_seconds: int = 6 * 3600
+    # Status GETs answered 404 in a row before the job fails as provider_task_missing.
+    task_missing_polls: int = 5
+    # A terminal job whose event the notifier has not recorded this long after the transition
+    # is published again by the poll worker.
+    event_republish_after_seconds: int = 300
 
     def provider(self, name: str) -> ProviderSettings:
         return _provider_settings(name)
@@ -125,6 +134,10 @@ def settings() -> Settings:
         allow_insecure_fetch=_env_bool("REELHOOK_ALLOW_INSECURE_FETCH"),
         max_download_bytes=_env_int("MAX_DOWNLOAD_BYTES", 4 * 1024**3),
         input_buckets=tuple(b for b in (x.strip() for x in _env("INPUT_BUCKETS").split(",")) if b),
+        queued_max_age_seconds=max(1, _env_int("QUEUED_MAX_AGE_SECONDS", 24 * 3600)),
+        running_max_age_seconds=max(1, _env_int("RUNNING_MAX_AGE_SECONDS", 6 * 3600)),
+        task_missing_polls=max(1, _env_int("TASK_MISSING_POLLS", 5)),
+        event_republish_after_seconds=max(1, _env_int("EVENT_REPUBLISH_AFTER_SECONDS", 300)),
     )
 
 

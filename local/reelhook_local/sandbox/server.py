@@ -269,6 +269,11 @@ class ProviderSandbox:
             self.tasks.mark_reported(task.task_id)
             self._sender.enqueue(task, outgoing)
 
+    def _vanished(self, path: str) -> bool:
+        """A status GET for a task the provider lost (its id is the path's last segment)."""
+        task = self.tasks.get(path.rstrip("/").rpartition("/")[2])
+        return task is not None and task.vanished
+
     def _respond(self, method: str, raw_path: str, headers: Mapping[str, str], body: bytes) -> Response:
         parts = urlsplit(raw_path)
         query = dict(parse_qsl(parts.query))
@@ -277,7 +282,7 @@ class ProviderSandbox:
         else:
             name, _, rest = parts.path.lstrip("/").partition("/")
             provider = self._providers.get(name)
-            if provider is None:
+            if provider is None or (method == "GET" and self._vanished(rest)):
                 response = Response.json(404, {"message": "Not found"})
             else:
                 request = Request(method, "/" + rest, query, headers, body)

@@ -11,6 +11,10 @@ from enum import StrEnum
 from typing import Any
 
 FAIL_MARKER = "FAIL_ME"
+# Tasks whose prompt holds these stay running for ever; a vanished one also answers 404 on
+# every status GET (the provider lost it).
+NEVER_FINISH_MARKER = "NEVER_FINISH"
+VANISH_MARKER = "TASK_VANISHES"
 
 
 class Phase(StrEnum):
@@ -62,6 +66,8 @@ class Task:
     statuses: dict[Phase, str]  # the provider's vocabulary
     created_at: float
     will_fail: bool = False
+    never_finishes: bool = False
+    vanished: bool = False
     early_completed: bool = False  # pass through RESULTS_PENDING before COMPLETED
     mode: str | None = None  # input mode, for providers that have several
     webhook_url: str | None = None
@@ -89,6 +95,8 @@ class Task:
         if self.phase is Phase.SUBMITTED:
             return Phase.RUNNING
         if self.phase is Phase.RUNNING:
+            if self.never_finishes or self.vanished:
+                return None
             if self.will_fail:
                 return Phase.FAILED
             return Phase.RESULTS_PENDING if self.early_completed else Phase.COMPLETED
@@ -120,6 +128,8 @@ def new_task(
         statuses=statuses,
         created_at=now,
         will_fail=FAIL_MARKER in (prompt or ""),
+        never_finishes=NEVER_FINISH_MARKER in (prompt or ""),
+        vanished=VANISH_MARKER in (prompt or ""),
         early_completed=early_completed,
         mode=mode,
         webhook_url=webhook_url,

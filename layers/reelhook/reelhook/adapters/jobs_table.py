@@ -2,7 +2,11 @@
 
 Item layout (one table, key ``pk``):
 - ``job#<id>``: the job. Non-terminal jobs carry ``active_shard`` and ``next_check_at``,
-  which feed the sparse ``active-index`` that the poller/reconciler queries.
+  which feed the sparse ``active-index`` that the poller/reconciler queries. A terminal job
+  stays in that index until the notifier records its event as published
+  (``event_published_at``), so the poll worker can re-publish an event the stream lost.
+  ``expires_at`` (the table's TTL) is set by the terminal transition only: a job in flight
+  is never deleted.
 - ``idem#<sha256(Idempotency-Key)>``: the idempotency record, written in the same
   transaction as the job it names.
 """
@@ -17,6 +21,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from reelhook import clock
 from reelhook.adapters.aws import client
 from reelhook.adapters.dynamo_types import from_attribute, to_attribute
 from reelhook.config import settings
@@ -127,11 +132,13 @@ class JobStore:
         remove_fields: Sequence[str] = (),
         allowed_from: frozenset[Status] | None = None,
         delivery_id: str | None = None,
+        unless_fields: Sequence[str] = (),
     ) -> Transition:
         """Move a job to ``target`` if, and only if, its current status allows it.
 
         ``delivery_id`` (a webhook's id) is remembered in the same write and a second
-        delivery with that id is refused by the condition, at no extra request.
+        delivery with that id is refused by the condition, at no extra request. The write
+        is also refused while the job has any of ``unless_fields``.
         """
         names: dict[str, str] = {"#status": "status"}
         values: dict[str, Any] = {
@@ -161,10 +168,20 @@ class JobStore:
             values[":tid"] = task_id
             conditions.append("(attribute_not_exists(provider_task_id) OR provider_task_id = :tid)")
             sets.append("provider_task_id = :tid")
+        for index, name in enumerate(unless_fields):
+            names[f"#u{index}"] = name
+            conditions.append(f"attribute_not_exists(#u{index})")
         removals = list(remove_fields)
+        extra = dict(set_fields or {})
         if target in TERMINAL:
-            removals += ["active_shard", "next_check_at"]  # leaves the sparse active-index
-        for index, (name, value) in enumerate((set_fields or {}).items()):
+            now = int(clock.now())
+            conf = settings()
+            # The TTL counts from here; the job stays in the active-index (looked at again after
+            # the grace period) until the notifier records its event as published.
+            extra |= {"expires_at": now + conf.job_ttl_days * 86400,
+                      "next_check_at": now + conf.event_republish_after_seconds,
+                      "active_shard": active_shard(job_id)}
+        for index, (name, value) in enumerate(extra.items()):
             if name in removals:
                 continue
             names[f"#s{index}"] = name
@@ -212,6 +229,56 @@ class JobStore:
                 f"({', '.join(f':st{i}' for i in range(len(only_if_status)))})",
                 ExpressionAttributeNames=names,
                 ExpressionAttributeValues=to_dynamo(values),
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    def count_task_missing(self, job_id: str, status: Status, task_id: str) -> int | None:
+        """Add one to the 404s in a row of the job's status GET; the new count, or None when
+        the job moved on (another status or task) meanwhile."""
+        try:
+            answer = self._ddb.update_item(
+                TableName=self.table, Key=job_key(job_id),
+                UpdateExpression="ADD task_missing_polls :one",
+                ConditionExpression="#status = :status AND provider_task_id = :tid",
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues=to_dynamo({":one": 1, ":status": status.value, ":tid": task_id}),
+                ReturnValues="UPDATED_NEW",
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return None
+            raise
+        return int(from_dynamo(answer["Attributes"])["task_missing_polls"])
+
+    def mark_published(self, job_id: str, status: str, *, at_iso: str, notification_queued: bool) -> bool:
+        """Record that the terminal job's event was put on the bus (and its notification queued),
+        and take it out of the active-index. False when already recorded or no longer so."""
+        sets = "event_published_at = :at" + (", notify_queued_at = :at" if notification_queued else "")
+        try:
+            self._ddb.update_item(
+                TableName=self.table, Key=job_key(job_id),
+                UpdateExpression=f"SET {sets} REMOVE active_shard, next_check_at",
+                ConditionExpression="#status = :status AND attribute_not_exists(event_published_at)",
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues=to_dynamo({":at": at_iso, ":status": status}),
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    def leave_active_index(self, job_id: str) -> bool:
+        """Take a terminal job whose event is recorded out of the active-index."""
+        try:
+            self._ddb.update_item(
+                TableName=self.table, Key=job_key(job_id),
+                UpdateExpression="REMOVE active_shard, next_check_at",
+                ConditionExpression="attribute_exists(event_published_at)",
             )
         except ClientError as exc:
             if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":

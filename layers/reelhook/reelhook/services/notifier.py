@@ -7,6 +7,11 @@ delivery. Writes that leave the status as it was (bookkeeping) are skipped.
 Records of one job arrive in order, and a failure reports the first record that was not
 fully handled, so the stream retries from there (at-least-once: an event or a queued
 delivery may be repeated; receivers deduplicate on the job id and status).
+
+Once a terminal job's event is on the bus, the job records it (``event_published_at``, and
+``notify_queued_at`` when a delivery was queued) and leaves the active-index. A job the
+stream never delivered here (every retry failed) stays in that index, and the poll worker
+publishes it with ``publish_terminal`` after a grace period.
 """
 
 from __future__ import annotations
@@ -15,8 +20,9 @@ import logging
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from reelhook import clock
 from reelhook.adapters.event_bus import JobEvent, put_job_events
-from reelhook.adapters.jobs_table import from_dynamo
+from reelhook.adapters.jobs_table import JobStore, from_dynamo
 from reelhook.adapters.notify_queue import send_delivery
 from reelhook.adapters.outbox import put_document
 from reelhook.records import record
@@ -94,5 +100,36 @@ def handle_records(records: Iterable[Mapping[str, Any]]) -> Summary:
         first = events[min(failed)][0]
         logger.error("job events not put", extra={"failed": len(failed)})
         failed_at = first if failed_at is None else min(failed_at, first)
+    published = [changes[position] for index, (position, _) in enumerate(events) if index not in set(failed)]
+    _mark_published(published)
     sequence = changes[failed_at].sequence if failed_at is not None else None
     return Summary(documents, len(events) - len(failed), deliveries, sequence)
+
+
+def _mark_published(changes: list[StatusChange]) -> None:
+    store = JobStore()
+    for change in changes:
+        try:
+            store.mark_published(change.job["id"], change.status, at_iso=clock.iso(clock.now()),
+                                 notification_queued=bool(change.job.get("notify_url")))
+        except Exception:  # not recorded: the poll worker publishes it again, which receivers deduplicate
+            logger.exception("event publication not recorded", extra={"job_id": change.job.get("id")})
+
+
+def publish_terminal(job: dict[str, Any], *, store: JobStore) -> bool:
+    """Publish a terminal job's status as the notifier would have: its outbox document, its
+    notify_url delivery (unless delivered) and its event, then record that. False if the
+    event could not be put (the job stays due and is tried again)."""
+    status = str(job["status"])
+    view = public_job(job, presign=False)
+    origin = job.get("origin") or {}
+    if origin.get("kind") == ORIGIN_KIND:
+        put_document(origin["bucket"], outbox_key(origin["key"], STATUS_SUFFIX), view)
+    queued = bool(job.get("notify_url")) and not job.get("notify_delivered_at")
+    if queued:
+        # The notify function's claim lets attempt 1 out once, however often it is queued.
+        send_delivery(job["id"], status, 1)
+    if put_job_events([JobEvent(DETAIL_TYPES[status], view)]):
+        return False
+    store.mark_published(job["id"], status, at_iso=clock.iso(clock.now()), notification_queued=queued)
+    return True

@@ -47,7 +47,12 @@ OUTCOME_METRICS = {
     "deferred": "JobsDeferred", "dispatched": "ChecksDispatched", "dispatch_refused": "PollErrors",
     "already_checked": "JobsUnchanged", "already_dispatched": "ChecksAlreadyQueued", "unreadable": "PollErrors",
     "moved_on": "JobsUnchanged", "terminal": "JobsUnchanged", "error": "PollErrors",
+    "failed_deadline_exceeded": "JobsPastDeadline", "failed_task_missing": "JobsPastDeadline",
+    "event_republished": "JobEventsRepublished", "event_republish_failed": "PollErrors",
+    "awaiting_event": "JobsUnchanged", "event_recorded": "JobsUnchanged",
 }
+# Phases measured against the running deadline, and the events that start it.
+IN_PROGRESS = frozenset({Status.SUBMITTED, Status.RUNNING})
 
 
 def fetch_status(job: dict[str, Any]) -> ProviderStatus:
@@ -99,10 +104,12 @@ def check_job(job: dict[str, Any], *, store: JobStore, claimed: bool = False) ->
     now = clock.now()
     status = Status(job["status"])
     if status in TERMINAL:
-        return "terminal"
+        return _publish_if_lost(job, store=store, now=now)
     if status is Status.STORING:
         return _redrive_storing(job, store=store, now=now)
     if not job.get("provider_task_id"):
+        if not job.get("submit_started_at") and _overdue(job, status, now):
+            return _fail_overdue(job, status, store=store)
         return _resolve_unsent(job, store=store, now=now)
     bookkeeping = {"next_check_at": int(now) + next_interval(job), "poll_count": int(job.get("poll_count", 0)) + 1}
     if claimed:
@@ -112,19 +119,80 @@ def check_job(job: dict[str, Any], *, store: JobStore, claimed: bool = False) ->
     except (provider_http.ProviderUnavailable, provider_http.OutcomeUnknown, RateLimitTimeout):
         if bookkeeping:
             store.update_fields(job["id"], bookkeeping, only_if_status=[status])
-        return "provider_unavailable"
+        return _unless_overdue(job, status, now, store, "provider_unavailable")
     except (provider_http.ProviderRejected, MalformedPayload) as exc:
+        if isinstance(exc, provider_http.ProviderRejected) and exc.status_code == 404:
+            missing = store.count_task_missing(job["id"], status, str(job["provider_task_id"]))
+            if missing is not None and missing >= settings().task_missing_polls:
+                fail_job(store, job["id"], "provider_task_missing",
+                         f"the provider answered 404 (task not found) for task {job['provider_task_id']} "
+                         f"on {missing} status checks in a row", source="poll", allowed_from=frozenset({status}))
+                return "failed_task_missing"
         store.update_fields(job["id"], bookkeeping | {"last_poll_error": str(exc)[:500]}, only_if_status=[status])
-        return "poll_rejected"
+        return _unless_overdue(job, status, now, store, "poll_rejected")
+    # Any answer about the task ends a run of 404s.
+    reset = {"task_missing_polls": 0} if job.get("task_missing_polls") else {}
     # storing and terminal transitions set (or clear) next_check_at themselves
     keeps_polling = reported.phase in (Phase.SUBMITTED, Phase.RUNNING)
     applied = apply_status(job["id"], job["provider"], reported, source="poll", store=store,
-                           extra_fields=bookkeeping if keeps_polling and bookkeeping else None)
+                           extra_fields=(bookkeeping | reset) if keeps_polling and (bookkeeping or reset) else None)
     if applied.transition.applied:
         return f"moved_to_{applied.target.value}"
-    if bookkeeping:
-        store.update_fields(job["id"], bookkeeping, only_if_status=[status])
-    return "unchanged"
+    if bookkeeping or reset:
+        store.update_fields(job["id"], bookkeeping | reset, only_if_status=[status])
+    return _unless_overdue(job, status, now, store, "unchanged")
+
+
+def _phase_started(job: dict[str, Any], status: Status) -> float:
+    """When the job entered the phase its deadline measures: created (queued), or first
+    submitted or running."""
+    if status in IN_PROGRESS:
+        for event in job.get("events", []):
+            if event.get("status") in IN_PROGRESS:
+                return _epoch(str(event.get("at", ""))) or _epoch(job.get("created_at", ""))
+    return _epoch(job.get("created_at", ""))
+
+
+def _overdue(job: dict[str, Any], status: Status, now: float) -> bool:
+    conf = settings()
+    limit = conf.running_max_age_seconds if status in IN_PROGRESS else conf.queued_max_age_seconds
+    return now - _phase_started(job, status) > limit
+
+
+def _fail_overdue(job: dict[str, Any], status: Status, *, store: JobStore) -> str:
+    phase = "submitted or running" if status in IN_PROGRESS else "queued"
+    # Conditional on the status the age was measured in: a job that moved on meanwhile is left
+    # alone. A queued job is failed only while nobody claimed its create request.
+    fail_job(store, job["id"], "deadline_exceeded",
+             f"the job stayed {phase} longer than its deadline allows", source="reconciler",
+             allowed_from=IN_PROGRESS if status in IN_PROGRESS else frozenset({status}),
+             unless_fields=() if status in IN_PROGRESS else ("submit_started_at",))
+    return "failed_deadline_exceeded"
+
+
+def _unless_overdue(job: dict[str, Any], status: Status, now: float, store: JobStore, outcome: str) -> str:
+    """The check did not move the job on: past its phase's deadline it fails instead."""
+    return _fail_overdue(job, status, store=store) if _overdue(job, status, now) else outcome
+
+
+def _publish_if_lost(job: dict[str, Any], *, store: JobStore, now: float) -> str:
+    """A terminal job still in the active-index: its event was not recorded as published.
+    After the grace period (the notifier may still be retrying) it is published from here."""
+    if job.get("event_published_at"):
+        store.leave_active_index(job["id"])
+        return "event_recorded"
+    status = Status(job["status"])
+    publish_at = int(_epoch(job.get("updated_at", ""))) + settings().event_republish_after_seconds
+    if now < publish_at:
+        store.update_fields(job["id"], {"next_check_at": publish_at}, only_if_status=[status])
+        return "awaiting_event"
+    # Imported here: only this rare path needs the notifier's outbox and bus adapters.
+    from reelhook.services.notifier import publish_terminal
+
+    if publish_terminal(job, store=store):
+        logger.warning("job event re-published", extra={"job_id": job["id"], "status": status.value})
+        return "event_republished"
+    return "event_republish_failed"
 
 
 def _redrive_storing(job: dict[str, Any], *, store: JobStore, now: float) -> str:

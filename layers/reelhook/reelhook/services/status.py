@@ -89,8 +89,14 @@ def apply_status(
     return Applied(transition, target)
 
 
-def fail_job(store: JobStore, job_id: str, code: str, message: str, *, source: str = "submit") -> dict[str, Any] | None:
-    """Fail a non-terminal job with ``error.code``/``error.message``; returns the job as it now is."""
+def fail_job(store: JobStore, job_id: str, code: str, message: str, *, source: str = "submit",
+             allowed_from: frozenset[Status] | None = None, unless_fields: tuple[str, ...] = ()
+             ) -> dict[str, Any] | None:
+    """Fail a non-terminal job with ``error.code``/``error.message``; returns the job as it now is.
+
+    ``allowed_from`` narrows the statuses it may fail from (a deadline holds for the phase it
+    was measured in); ``unless_fields`` refuses the write while the job has any of them.
+    """
     now = clock.now()
     moved = store.transition(
         job_id,
@@ -98,6 +104,8 @@ def fail_job(store: JobStore, job_id: str, code: str, message: str, *, source: s
         now_iso=clock.iso(now),
         event={"status": Status.FAILED.value, "at": clock.iso(now), "source": source, "reason": code},
         set_fields={"error": {"code": code, "message": message[:2000]}},
+        allowed_from=allowed_from,
+        unless_fields=unless_fields,
     )
     if moved.applied and moved.job is not None:
         release_in_flight(str(moved.job.get("provider", "")), job_id)

@@ -84,7 +84,6 @@ def submit_job(
         "created_at": clock.iso(now),
         "updated_at": clock.iso(now),
         "events": [{"status": Status.QUEUED.value, "at": clock.iso(now), "source": "inbox" if origin else "api"}],
-        "expires_at": int(now) + conf.job_ttl_days * 86400,
         "active_shard": active_shard(job_id),
         "next_check_at": int(now) + first_check,
         "poll_count": 0,
@@ -105,7 +104,8 @@ def submit_job(
     if slot_at is not None and slot_at - time.time() > INLINE_WAIT_SECONDS:
         job["waiting_for"] = "rate_limit"
     job, created = store.create(
-        job, idempotency_key=idempotency_key, body_hash=body_hash(req), ttl=job["expires_at"]
+        # The job's own TTL is set when it ends (JobStore.transition); the key's counts from now.
+        job, idempotency_key=idempotency_key, body_hash=body_hash(req), ttl=int(now) + conf.job_ttl_days * 86400
     )
     if not created:
         return job, False
