@@ -24,8 +24,9 @@ ForgedKind = Literal["bad_signature", "stale_timestamp", "bad_token", "missing_t
 FORGED_KINDS: tuple[ForgedKind, ...] = (
     "bad_signature", "stale_timestamp", "bad_token", "missing_token", "replay", "fake_task",
 )
-# How a download fails: cut short, paused mid-body, a 403 "Request has expired", or an S3 500.
-DownloadFaultKind = Literal["truncate", "stall", "expire", "error"]
+# How a download fails: cut short, paused mid-body, a 403 "Request has expired", an S3 500,
+# a 200 video/mp4 with an empty body, a 200 text/html page, or 200 video/mp4 bytes that are no video.
+DownloadFaultKind = Literal["truncate", "stall", "expire", "error", "empty", "html", "not_video"]
 
 _T = TypeVar("_T")
 

@@ -38,6 +38,9 @@ COUNTERS = (
     "stalled",
     "expired",
     "download_errors",  # injected S3 500s (download_failure_kind="error")
+    "empty_bodies",  # 200 video/mp4 with Content-Length 0
+    "html_answers",  # 200 text/html (a CDN's error or login page)
+    "not_video_bodies",  # 200 video/mp4 whose bytes are not a video
     "downloads_ok",  # GETs of a result file served without an injected fault
     "forged_url_fetches",  # downloads of a result URL that only a forged webhook named
 )

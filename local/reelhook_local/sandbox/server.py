@@ -416,6 +416,17 @@ class _FileServer:
         if fault == "error":
             self.sandbox.counters.add("download_errors")
             return _s3_error(500, "InternalError", "We encountered an internal error. Please try again.")
+        if fault == "empty":
+            self.sandbox.counters.add("empty_bodies")
+            return Response(200, b"", {"Content-Type": "video/mp4", "Content-Length": "0"})
+        if fault == "html":
+            self.sandbox.counters.add("html_answers")
+            return Response(200, b"<!doctype html><html><body><h1>Please wait</h1></body></html>",
+                            {"Content-Type": "text/html; charset=utf-8"})
+        if fault == "not_video":
+            self.sandbox.counters.add("not_video_bodies")
+            junk = hashlib.sha256(task.task_id.encode()).digest() * 256  # 8 KiB, no container signature
+            return Response(200, junk, {"Content-Type": "video/mp4"})
 
         video = self.sandbox.video_for(task.task_id)
         size = video.size
