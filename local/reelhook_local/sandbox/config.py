@@ -80,6 +80,9 @@ class Faults:
     stall_rate: float = 0.0  # half the body, a pause of stall_seconds, then the rest
     stall_seconds: float = 5.0
     expire_rate: float = 0.0  # 403 "Request has expired"
+    empty_rate: float = 0.0  # 200 video/mp4, Content-Length 0
+    html_rate: float = 0.0  # 200 text/html
+    not_video_rate: float = 0.0  # 200 video/mp4 with bytes that are no video
     # Each task's first K downloads fail with download_failure_kind, later ones succeed.
     download_failures_before_success: int = 0
     download_failure_kind: DownloadFaultKind = "truncate"

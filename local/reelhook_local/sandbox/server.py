@@ -78,6 +78,7 @@ class ProviderSandbox:
         self._sha256: dict[tuple[str, str | None, int | None], str] = {}
         self._log_lock = threading.Lock()
         self._request_log: deque[LoggedRequest] = deque(maxlen=REQUEST_LOG_SIZE)
+        self._clean_downloads: dict[str, int] = {}  # full GETs served without a fault, by task
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -186,6 +187,11 @@ class ProviderSandbox:
         return time.time()
 
     # -- test helpers --------------------------------------------------------------------------
+
+    def clean_downloads(self, task_id: str) -> int:
+        """GETs of the task's result served whole and unfaulted (a copy given one must succeed)."""
+        with self._log_lock:
+            return self._clean_downloads.get(task_id, 0)
 
     @property
     def request_log(self) -> list[LoggedRequest]:
@@ -450,6 +456,10 @@ class _FileServer:
             self.sandbox.counters.add("stalled")
         elif method == "GET":
             self.sandbox.counters.add("downloads_ok")
+            if status == 200:
+                with self.sandbox._log_lock:
+                    clean = self.sandbox._clean_downloads
+                    clean[task.task_id] = clean.get(task.task_id, 0) + 1
         chunks = self._faulty(video.chunks(start, end), length, fault) if length > 0 else iter(())
         return Response(status, headers={**common, "Content-Length": str(length)}, chunks=chunks)
 
