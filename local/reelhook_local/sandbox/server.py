@@ -456,10 +456,10 @@ class _FileServer:
             self.sandbox.counters.add("stalled")
         elif method == "GET":
             self.sandbox.counters.add("downloads_ok")
-            if status == 200:
-                with self.sandbox._log_lock:
-                    clean = self.sandbox._clean_downloads
-                    clean[task.task_id] = clean.get(task.task_id, 0) + 1
+        if method == "GET" and status == 200 and fault in (None, "stall"):  # a stalled body still arrives whole
+            with self.sandbox._log_lock:
+                clean = self.sandbox._clean_downloads
+                clean[task.task_id] = clean.get(task.task_id, 0) + 1
         chunks = self._faulty(video.chunks(start, end), length, fault) if length > 0 else iter(())
         return Response(status, headers={**common, "Content-Length": str(length)}, chunks=chunks)
 
