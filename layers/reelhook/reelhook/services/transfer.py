@@ -68,10 +68,11 @@ class FaultyOutput(Exception):
     """This attempt got something other than the video (a 403, an HTML page, an empty body,
     bytes that are not a video); retried while the link lives, then the job fails with ``code``."""
 
-    def __init__(self, code: str, message: str) -> None:
+    def __init__(self, code: str, message: str, key: str | None = None) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
+        self.key = key  # the object this attempt stored, removed if the job fails on it
 
 
 def _tls() -> ssl.SSLContext:
@@ -186,8 +187,7 @@ def copy_output(url: str, *, provider: str, job_id: str, index: int) -> StoredOb
         except TooLarge as exc:
             raise PermanentCopyError("output_too_large", str(exc)) from exc
         if stored.bytes == 0:  # chunked, no Content-Length: only the stored size tells
-            delete_quietly(stored.bucket, stored.key)
-            raise FaultyOutput("output_invalid", "the result link served an empty body")
+            raise FaultyOutput("output_invalid", "the result link served an empty body", key=stored.key)
         return stored
 
 
@@ -197,8 +197,8 @@ def store_output(url: str, *, provider: str, job_id: str, index: int, asked: dic
     try:
         found = media_check.inspect(RangedObject(stored.bucket, stored.key, stored.bytes))  # type: ignore[arg-type]
     except media_check.NotAVideo as exc:
-        delete_quietly(stored.bucket, stored.key)  # nothing false stays stored
-        raise FaultyOutput("output_invalid", str(exc)) from exc
+        # Not deleted here: a concurrent attempt may have stored the real video there meanwhile.
+        raise FaultyOutput("output_invalid", str(exc), key=stored.key) from exc
     output = _output(stored) | {"media": found.media}
     if found.poster_jpeg:
         poster_key = stored.key.rsplit(".", 1)[0] + ".poster.jpg"
@@ -252,7 +252,10 @@ def transfer_job(job_id: str, *, final_attempt: bool, store: JobStore | None = N
         code, message = _failure(exc)
         expired = clock.now() >= deadline
         if final_attempt or expired:
-            fail_job(store, job_id, code, message, source="transfer")
+            failed = fail_job(store, job_id, code, message, source="transfer")
+            key = getattr(exc, "key", None)
+            if key and failed is not None and failed.get("status") == Status.FAILED.value:
+                delete_quietly(settings().video_bucket, key)  # nothing false stays stored
             if code == "transfer_failed" and not expired:
                 raise  # an unexplained error: the message goes to the DLQ for a look
             return code
