@@ -80,6 +80,8 @@ EXPECTED_PERMISSIONS: dict[str, set[tuple[str, str]]] = {
         ("s3:PutObject", VIDEOS),
         ("s3:AbortMultipartUpload", VIDEOS),
         ("s3:ListMultipartUploadParts", VIDEOS),
+        ("s3:GetObject", VIDEOS),
+        ("s3:DeleteObject", VIDEOS),
         ("dynamodb:GetItem", TABLE),
         ("dynamodb:UpdateItem", TABLE),
     },

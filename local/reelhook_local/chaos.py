@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import io
 import json
 import sys
 import time
@@ -24,6 +25,7 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
+from reelhook.services import media_check
 from reelhook_local.sandbox import Faults, SandboxConfig
 from reelhook_local.stack import LocalStack, StackOptions
 
@@ -53,6 +55,7 @@ class ChaosReport:
     lost: list[str] = field(default_factory=list)
     wrong_state: list[str] = field(default_factory=list)
     bad_bytes: list[str] = field(default_factory=list)
+    not_video: list[str] = field(default_factory=list)  # succeeded jobs whose stored object is no video
     forged_effective: list[str] = field(default_factory=list)
     unexpected_objects: list[str] = field(default_factory=list)
     pending_uploads: int = 0
@@ -68,7 +71,7 @@ class ChaosReport:
 
     @property
     def ok(self) -> bool:
-        return not (self.lost or self.wrong_state or self.bad_bytes or self.forged_effective
+        return not (self.lost or self.wrong_state or self.bad_bytes or self.not_video or self.forged_effective
                     or self.unexpected_objects or self.pending_uploads or self.dlq_unexpected
                     or self.events_missing)
 
@@ -89,6 +92,7 @@ class ChaosReport:
         rows += [(f"failed: {reason}", count) for reason, count in sorted(self.failed.items())]
         rows += [("wrong final state", len(self.wrong_state)), ("forged deliveries that changed state",
                  len(self.forged_effective)), ("bytes not as served", len(self.bad_bytes)),
+                 ("stored objects that are no video", len(self.not_video)),
                  ("unexpected S3 objects", len(self.unexpected_objects)),
                  ("unfinished multipart uploads", self.pending_uploads),
                  ("unexpected DLQ messages", len(self.dlq_unexpected)),
@@ -104,7 +108,7 @@ def chaos_faults(seed: int) -> Faults:
         seed=seed,
         # Guaranteed once each, whatever the draws: the run must meet every fault it reports.
         fail_submits=[429, 503],
-        first_download_faults=["truncate", "stall", "expire"],
+        first_download_faults=["truncate", "stall", "expire", "empty", "html", "not_video"],
         api_fault_rate=0.1,
         retry_after_seconds=0,
         webhook_copies_max=3,
@@ -116,6 +120,9 @@ def chaos_faults(seed: int) -> Faults:
         stall_rate=0.05,
         stall_seconds=0.5,
         expire_rate=0.04,
+        empty_rate=0.04,
+        html_rate=0.03,
+        not_video_rate=0.03,
     )
 
 
@@ -138,6 +145,9 @@ def job_bodies(count: int) -> list[dict[str, Any]]:
     return bodies
 
 
+OUTPUT_FAULT_CODES = frozenset({"output_expired", "output_not_video", "output_invalid", "transfer_failed"})
+
+
 def expected_outcome(job: dict[str, Any], stack: LocalStack) -> tuple[str, str | None]:
     """What a job's own history says its end must be: (status, error code)."""
     task_id = job.get("provider_task_id")
@@ -150,11 +160,11 @@ def expected_outcome(job: dict[str, Any], stack: LocalStack) -> tuple[str, str |
         return "failed", "deadline_exceeded"
     if task.will_fail:
         return "failed", "provider_failed"
-    downloads = [r.status for r in stack.sandbox.request_log if r.method == "GET" and f"/{task_id}.mp4" in r.path]
-    if 403 in downloads:
-        return "failed", "output_expired"  # an expired link ends the copy at once
-    if job.get("error", {}).get("code") == "transfer_failed" and len(downloads) >= 5 and 200 not in downloads:
-        return "failed", "transfer_failed"  # every attempt broke: the DLQ has it
+    # One-off link faults (403, HTML, empty, short or non-video bodies) are retried while the
+    # link lives: a job given one clean download must succeed; one never given any must fail.
+    if stack.sandbox.clean_downloads(task_id) == 0:
+        code = (job.get("error") or {}).get("code")
+        return "failed", code if code in OUTPUT_FAULT_CODES else "output_* or transfer_failed"
     return "succeeded", None
 
 
@@ -271,6 +281,12 @@ def run(jobs: int, seed: int = 7, timeout: float = 300.0, console: Console | Non
                 served = stack.sandbox.sha256_for(job["provider_task_id"])
                 if not (hashlib.sha256(data).hexdigest() == output["sha256"] == served):
                     report.bad_bytes.append(job["id"])
+                try:  # every stored object must be a video, proven here independently of the job's word
+                    media_check.inspect(io.BytesIO(data))
+                except media_check.NotAVideo:
+                    report.not_video.append(job["id"])
+                if output.get("poster_url"):
+                    expected_keys.add(key.rsplit(".", 1)[0] + ".poster.jpg")
             report.stored += 1
         stored_keys = {o["Key"] for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket)
                        for o in page.get("Contents", [])}

@@ -17,6 +17,7 @@ def test_every_job_survives_the_chaos():
     assert report.lost == []
     assert report.wrong_state == []
     assert report.bad_bytes == []
+    assert report.not_video == []  # every stored object parses and decodes as a video
     assert report.forged_effective == []
     assert report.unexpected_objects == [] and report.pending_uploads == 0
     assert report.dlq_unexpected == []
@@ -25,6 +26,8 @@ def test_every_job_survives_the_chaos():
     faults = report.faults
     assert report.forged > 0 and report.dropped > 0 and faults["webhook_duplicates"] > 0
     assert faults["api_faults"] > 0 and faults["truncated"] > 0
+    assert faults["expired"] > 0 and faults["empty_bodies"] > 0 and faults["html_answers"] > 0
+    assert faults["not_video_bodies"] > 0
     assert report.stored > 0 and report.failed["provider_failed"] > 0
     # Tasks that never finish and tasks that vanish end by their deadlines, not by the TTL.
     assert report.failed["deadline_exceeded"] > 0 and report.failed["provider_task_missing"] > 0

@@ -261,7 +261,8 @@ def test_transfer_streams_the_video_into_s3_and_succeeds(aws, sandbox, handlers)
     assert read["status"] == "succeeded" and read["outputs"][0]["download_url"].startswith("https://")
     # A redelivered message finds the job already stored and does nothing.
     assert handlers["transfer"](sqs_event(job["id"]), Context()) == {"batchItemFailures": []}
-    assert len(boto3.client("s3").list_objects_v2(Bucket=aws.bucket_name).get("Contents", [])) == 1
+    # The video and its poster, once.
+    assert len(boto3.client("s3").list_objects_v2(Bucket=aws.bucket_name).get("Contents", [])) == 2
 
 
 def test_expired_link_fails_the_job_as_output_expired(aws, sandbox, handlers):
@@ -283,6 +284,7 @@ def test_failed_copy_is_retried_then_recorded_on_the_last_attempt(aws, sandbox, 
         raise ConnectionError("network down")
 
     monkeypatch.setattr(transfer, "copy_output", broken)
+    monkeypatch.setattr(transfer, "RETRY_DELAYS", (0.0, 0.0))
     retry = {"batchItemFailures": [{"itemIdentifier": "m1"}]}
     assert handlers["transfer"](sqs_event(job["id"], receives=1), Context()) == retry
     assert job_items(aws)[0]["status"] == "storing"

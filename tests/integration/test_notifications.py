@@ -46,10 +46,11 @@ def api_job(handlers, job_id):
 
 
 def stored_view(handlers, job_id):
-    """The job as GET /v1/jobs/{id} shows it, without the (expiring) download URLs."""
+    """The job as GET /v1/jobs/{id} shows it, without the (expiring) download and poster URLs."""
     job = api_job(handlers, job_id)
     for output in job["outputs"]:
         output.pop("download_url")
+        output.pop("poster_url", None)
     return job
 
 

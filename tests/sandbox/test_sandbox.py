@@ -565,3 +565,37 @@ def test_unknown_routes_and_tasks(sandbox: ProviderSandbox, client: httpx.Client
 def test_standalone_arguments() -> None:
     args = parse_args(["--port", "0", "--step-seconds", "0.1", "--uniall-result-shape", "result.outputs"])
     assert (args.port, args.step_seconds, args.uniall_result_shape) == (0, 0.1, "result.outputs")
+
+
+def test_the_result_file_is_a_real_mp4_with_video_and_audio(sandbox: ProviderSandbox, client: httpx.Client) -> None:
+    import io
+
+    import av
+
+    task_id = submit(client, sandbox, "freepik", VEO_PATH, VEO_BODY).json()["data"]["task_id"]
+    served = client.get(sandbox.result_url(sandbox.wait_for(task_id)))
+    assert served.status_code == 200 and served.headers["content-type"] == "video/mp4"
+    with av.open(io.BytesIO(served.content)) as container:
+        assert container.format.name.startswith("mov,mp4")
+        [video], [audio] = container.streams.video, container.streams.audio
+        assert (video.codec_context.name, audio.codec_context.name) == ("h264", "aac")
+        assert next(container.decode(video=0)).width == 320
+
+
+@pytest.mark.parametrize(("kind", "status", "content_type", "counter"), [
+    ("empty", 200, "video/mp4", "empty_bodies"),
+    ("html", 200, "text/html; charset=utf-8", "html_answers"),
+    ("not_video", 200, "video/mp4", "not_video_bodies"),
+])
+def test_broken_result_files_on_demand(sandbox: ProviderSandbox, client: httpx.Client, kind: str, status: int,
+                                       content_type: str, counter: str) -> None:
+    sandbox.config.faults.download_failures_before_success = 1
+    sandbox.config.faults.download_failure_kind = kind  # type: ignore[assignment]
+    task_id = submit(client, sandbox, "freepik", VEO_PATH, VEO_BODY).json()["data"]["task_id"]
+    url = sandbox.result_url(sandbox.wait_for(task_id))
+    broken = client.get(url)
+    assert (broken.status_code, broken.headers["content-type"]) == (status, content_type)
+    assert broken.content != sandbox.config.video_bytes and (kind != "empty" or broken.content == b"")
+    assert broken.headers["content-length"] == str(len(broken.content))
+    assert sandbox.fault_counts()[counter] == 1
+    assert client.get(url).content == sandbox.config.video_bytes  # the next GET is served whole

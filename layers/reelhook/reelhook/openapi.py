@@ -15,16 +15,39 @@ from reelhook.api_models import JobRequest
 # views.public_job), so they live here and load only when the document is asked for.
 
 
+class AudioOut(BaseModel):
+    codec: str
+    channels: int | None = None
+    sample_rate: int | None = None
+
+
+class MediaOut(BaseModel):
+    """What the stored video is, as parsed and decoded by reelhook (PyAV)."""
+
+    container: Literal["mp4", "webm"]
+    duration_s: float | None = None
+    width: int
+    height: int
+    fps: float | None = None
+    video_codec: str
+    audio: AudioOut | None = Field(default=None, description="The first audio track; null when there is none")
+
+
 class OutputOut(BaseModel):
     s3_uri: str
     bytes: int
     sha256: str
     content_type: str
+    media: MediaOut | None = None
     download_url: str | None = None
+    poster_url: str | None = Field(default=None, description="Presigned URL of a JPEG of the first frame")
 
 
 class ErrorOut(BaseModel):
-    code: str
+    code: str = Field(description="e.g. provider_failed, output_expired (the link answered 401/403/404/410 until "
+                      "its deadline or the last attempt), output_not_video (it served another content type), "
+                      "output_invalid (an empty or short body, or bytes that do not parse and decode as a "
+                      "video), output_too_large, output_url_refused, transfer_failed")
     message: str
 
 
@@ -52,6 +75,9 @@ class JobOut(BaseModel):
         default=None, description="What the provider was asked: each optional field as sent, else the model's "
         "default (null where no document gives one, or where an input decides it); options nested")
     effective_notes: list[str] | None = Field(default=None, description="Why an effective value is null")
+    warnings: list[str] | None = Field(
+        default=None, description="Where the delivered video differs from the request (resolution, aspect ratio, "
+        "duration, audio); the job still succeeded. Also on its succeeded event")
 
 REF = "#/components/schemas/{model}"
 

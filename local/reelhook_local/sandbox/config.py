@@ -24,8 +24,9 @@ ForgedKind = Literal["bad_signature", "stale_timestamp", "bad_token", "missing_t
 FORGED_KINDS: tuple[ForgedKind, ...] = (
     "bad_signature", "stale_timestamp", "bad_token", "missing_token", "replay", "fake_task",
 )
-# How a download fails: cut short, paused mid-body, a 403 "Request has expired", or an S3 500.
-DownloadFaultKind = Literal["truncate", "stall", "expire", "error"]
+# How a download fails: cut short, paused mid-body, a 403 "Request has expired", an S3 500,
+# a 200 video/mp4 with an empty body, a 200 text/html page, or 200 video/mp4 bytes that are no video.
+DownloadFaultKind = Literal["truncate", "stall", "expire", "error", "empty", "html", "not_video"]
 
 _T = TypeVar("_T")
 
@@ -79,6 +80,9 @@ class Faults:
     stall_rate: float = 0.0  # half the body, a pause of stall_seconds, then the rest
     stall_seconds: float = 5.0
     expire_rate: float = 0.0  # 403 "Request has expired"
+    empty_rate: float = 0.0  # 200 video/mp4, Content-Length 0
+    html_rate: float = 0.0  # 200 text/html
+    not_video_rate: float = 0.0  # 200 video/mp4 with bytes that are no video
     # Each task's first K downloads fail with download_failure_kind, later ones succeed.
     download_failures_before_success: int = 0
     download_failure_kind: DownloadFaultKind = "truncate"

@@ -38,6 +38,9 @@ COUNTERS = (
     "stalled",
     "expired",
     "download_errors",  # injected S3 500s (download_failure_kind="error")
+    "empty_bodies",  # 200 video/mp4 with Content-Length 0
+    "html_answers",  # 200 text/html (a CDN's error or login page)
+    "not_video_bodies",  # 200 video/mp4 whose bytes are not a video
     "downloads_ok",  # GETs of a result file served without an injected fault
     "forged_url_fetches",  # downloads of a result URL that only a forged webhook named
 )
@@ -204,7 +207,8 @@ def choose_download_fault(faults: Faults, earlier_downloads: int) -> DownloadFau
 
     A task's first ``download_failures_before_success`` downloads always fail (with
     ``download_failure_kind``), then ``first_download_faults`` are used up; after that,
-    ``expire_rate``, ``truncate_rate`` and ``stall_rate`` are tried in that order.
+    ``expire_rate``, ``empty_rate``, ``html_rate``, ``not_video_rate``, ``truncate_rate`` and
+    ``stall_rate`` are tried in that order.
     """
     if earlier_downloads < faults.download_failures_before_success:
         return faults.download_failure_kind
@@ -213,6 +217,12 @@ def choose_download_fault(faults: Faults, earlier_downloads: int) -> DownloadFau
         return first
     if faults.chance(faults.expire_rate):
         return "expire"
+    if faults.chance(faults.empty_rate):
+        return "empty"
+    if faults.chance(faults.html_rate):
+        return "html"
+    if faults.chance(faults.not_video_rate):
+        return "not_video"
     if faults.chance(faults.truncate_rate):
         return "truncate"
     if faults.chance(faults.stall_rate):

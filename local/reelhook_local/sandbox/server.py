@@ -78,6 +78,7 @@ class ProviderSandbox:
         self._sha256: dict[tuple[str, str | None, int | None], str] = {}
         self._log_lock = threading.Lock()
         self._request_log: deque[LoggedRequest] = deque(maxlen=REQUEST_LOG_SIZE)
+        self._clean_downloads: dict[str, int] = {}  # full GETs served without a fault, by task
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -186,6 +187,11 @@ class ProviderSandbox:
         return time.time()
 
     # -- test helpers --------------------------------------------------------------------------
+
+    def clean_downloads(self, task_id: str) -> int:
+        """GETs of the task's result served whole and unfaulted (a copy given one must succeed)."""
+        with self._log_lock:
+            return self._clean_downloads.get(task_id, 0)
 
     @property
     def request_log(self) -> list[LoggedRequest]:
@@ -421,6 +427,17 @@ class _FileServer:
         if fault == "error":
             self.sandbox.counters.add("download_errors")
             return _s3_error(500, "InternalError", "We encountered an internal error. Please try again.")
+        if fault == "empty":
+            self.sandbox.counters.add("empty_bodies")
+            return Response(200, b"", {"Content-Type": "video/mp4", "Content-Length": "0"})
+        if fault == "html":
+            self.sandbox.counters.add("html_answers")
+            return Response(200, b"<!doctype html><html><body><h1>Please wait</h1></body></html>",
+                            {"Content-Type": "text/html; charset=utf-8"})
+        if fault == "not_video":
+            self.sandbox.counters.add("not_video_bodies")
+            junk = hashlib.sha256(task.task_id.encode()).digest() * 256  # 8 KiB, no container signature
+            return Response(200, junk, {"Content-Type": "video/mp4"})
 
         video = self.sandbox.video_for(task.task_id)
         size = video.size
@@ -444,6 +461,10 @@ class _FileServer:
             self.sandbox.counters.add("stalled")
         elif method == "GET":
             self.sandbox.counters.add("downloads_ok")
+        if method == "GET" and status == 200 and fault in (None, "stall"):  # a stalled body still arrives whole
+            with self.sandbox._log_lock:
+                clean = self.sandbox._clean_downloads
+                clean[task.task_id] = clean.get(task.task_id, 0) + 1
         chunks = self._faulty(video.chunks(start, end), length, fault) if length > 0 else iter(())
         return Response(status, headers={**common, "Content-Length": str(length)}, chunks=chunks)
 

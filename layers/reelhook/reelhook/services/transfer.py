@@ -1,7 +1,14 @@
-"""Copy a finished job's result links into S3, then mark it succeeded.
+"""Copy a finished job's result links into S3, prove each one a video, then mark it succeeded.
 
 Object keys are fixed per job and output index, so a retried copy overwrites the same
 key instead of adding a second object.
+
+A job succeeds only when every stored object parses as a video and its first frame decodes
+(``services.media_check``, over ranged reads of the stored object). Faults a second GET may
+not have (an expired-looking 403, an HTML page, an empty or short body, bytes that are not a
+video) are retried: a few times at once with a short backoff, then by SQS redelivery and the
+reconciler's re-drives, while the link's deadline allows. Only on the last attempt, or once
+the deadline has passed, does the job fail, with the code of the last fault.
 
 Links are fetched with ``http.client`` over a socket connected to the address the SSRF
 check resolved (every hop checked again), and the body is read straight into the upload's
@@ -15,6 +22,7 @@ import contextlib
 import http.client
 import socket
 import ssl
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -22,8 +30,10 @@ from urllib.parse import urljoin, urlsplit
 
 from reelhook import clock
 from reelhook.adapters.jobs_table import JobStore
+from reelhook.adapters.s3_objects import RangedObject, delete_quietly, put_image
 from reelhook.adapters.s3_stream import StoredObject, TooLarge, Truncated, stream_to_s3
 from reelhook.config import settings
+from reelhook.services import media_check
 from reelhook.services.status import fail_job
 from reelhook.ssrf import SafeTarget, UnsafeUrl, check_url
 from reelhook.states import Status
@@ -35,6 +45,9 @@ REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 EXPIRED_STATUSES = frozenset({401, 403, 404, 410})
 EXTENSIONS = {"video/mp4": "mp4", "video/quicktime": "mov", "video/webm": "webm"}
 USER_AGENT = "reelhook/0.1"
+# Pauses before the second and third try of one output within an invocation: a one-off
+# fault usually passes in seconds, and SQS would otherwise wait its whole visibility timeout.
+RETRY_DELAYS: tuple[float, ...] = (1.0, 4.0)
 _tls_context: ssl.SSLContext | None = None
 
 
@@ -49,6 +62,17 @@ class PermanentCopyError(Exception):
 
 class DownloadFailed(Exception):
     """The result link answered an error that may pass (5xx, 429, ...); the copy is retried."""
+
+
+class FaultyOutput(Exception):
+    """This attempt got something other than the video (a 403, an HTML page, an empty body,
+    bytes that are not a video); retried while the link lives, then the job fails with ``code``."""
+
+    def __init__(self, code: str, message: str, key: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.key = key  # the object this attempt stored, removed if the job fails on it
 
 
 def _tls() -> ssl.SSLContext:
@@ -128,7 +152,8 @@ def open_download(url: str, provider: str) -> Iterator[http.client.HTTPResponse]
                 url = urljoin(url, location)
                 continue
             if response.status in EXPIRED_STATUSES:
-                raise PermanentCopyError("output_expired", f"the result link answered HTTP {response.status}")
+                # CDNs and signed-URL stores answer these for one-off faults too: retried first.
+                raise FaultyOutput("output_expired", f"the result link answered HTTP {response.status}")
             if response.status >= 400:
                 raise DownloadFailed(f"the result link answered HTTP {response.status}")
             yield response
@@ -139,7 +164,7 @@ def open_download(url: str, provider: str) -> Iterator[http.client.HTTPResponse]
 def _content_type(response: http.client.HTTPResponse) -> str:
     value = (response.getheader("content-type") or "application/octet-stream").split(";")[0].strip().lower()
     if not (value.startswith("video/") or value == "application/octet-stream"):
-        raise PermanentCopyError("output_not_video", f"the result link served {value!r}, not a video")
+        raise FaultyOutput("output_not_video", f"the result link served {value!r}, not a video")
     return value if value.startswith("video/") else "video/mp4"
 
 
@@ -151,6 +176,8 @@ def copy_output(url: str, *, provider: str, job_id: str, index: int) -> StoredOb
         declared = int(raw_length) if raw_length.isascii() and raw_length.isdigit() else None
         if declared is not None and declared > conf.max_download_bytes:
             raise PermanentCopyError("output_too_large", f"the result is {declared} bytes")
+        if declared == 0:
+            raise FaultyOutput("output_invalid", "the result link served an empty body")
         key = f"{conf.output_prefix}{job_id}/{index}.{EXTENSIONS.get(content_type, 'mp4')}"
         try:
             stored = stream_to_s3(
@@ -159,7 +186,49 @@ def copy_output(url: str, *, provider: str, job_id: str, index: int) -> StoredOb
             )
         except TooLarge as exc:
             raise PermanentCopyError("output_too_large", str(exc)) from exc
+        if stored.bytes == 0:  # chunked, no Content-Length: only the stored size tells
+            raise FaultyOutput("output_invalid", "the result link served an empty body", key=stored.key)
         return stored
+
+
+def store_output(url: str, *, provider: str, job_id: str, index: int, asked: dict[str, Any]) -> dict[str, Any]:
+    """Copy one result, prove it a video, store its poster: the output as the job records it."""
+    stored = copy_output(url, provider=provider, job_id=job_id, index=index)
+    try:
+        found = media_check.inspect(RangedObject(stored.bucket, stored.key, stored.bytes))  # type: ignore[arg-type]
+    except media_check.NotAVideo as exc:
+        # Not deleted here: a concurrent attempt may have stored the real video there meanwhile.
+        raise FaultyOutput("output_invalid", str(exc), key=stored.key) from exc
+    output = _output(stored) | {"media": found.media}
+    if found.poster_jpeg:
+        poster_key = stored.key.rsplit(".", 1)[0] + ".poster.jpg"
+        put_image(stored.bucket, poster_key, found.poster_jpeg)
+        output["poster_key"] = poster_key
+    output["warnings"] = media_check.compare(found.media, asked)
+    return output
+
+
+def _failure(exc: Exception) -> tuple[str, str]:
+    """The code and message a job fails with when ``exc`` was its last attempt's fault."""
+    if isinstance(exc, FaultyOutput | PermanentCopyError):
+        return exc.code, exc.message
+    if isinstance(exc, Truncated):
+        return "output_invalid", f"the result link served a short body: {exc}"
+    return "transfer_failed", f"{type(exc).__name__}: {exc}"
+
+
+def _store_with_retries(url: str, *, job: dict[str, Any], index: int, deadline: float) -> dict[str, Any]:
+    asked = dict(job.get("request", {})) | {k: v for k, v in (job.get("effective") or {}).items() if v is not None}
+    for attempt in range(len(RETRY_DELAYS) + 1):
+        try:
+            return store_output(url, provider=job["provider"], job_id=job["id"], index=index, asked=asked)
+        except PermanentCopyError:
+            raise
+        except Exception:
+            if attempt == len(RETRY_DELAYS) or clock.now() + RETRY_DELAYS[attempt] >= deadline:
+                raise
+            time.sleep(RETRY_DELAYS[attempt])
+    raise AssertionError("unreachable")  # the loop returns or raises
 
 
 def transfer_job(job_id: str, *, final_attempt: bool, store: JobStore | None = None) -> str:
@@ -170,26 +239,36 @@ def transfer_job(job_id: str, *, final_attempt: bool, store: JobStore | None = N
         return "unknown_job"
     if job["status"] != Status.STORING.value:
         return "not_storing"
+    deadline = float(job.get("links_expire_at") or float("inf"))
     try:
         outputs = [
-            copy_output(url, provider=job["provider"], job_id=job_id, index=index)
+            _store_with_retries(url, job=job, index=index, deadline=deadline)
             for index, url in enumerate(job.get("result_urls", []))
         ]
     except PermanentCopyError as exc:
         fail_job(store, job_id, exc.code, exc.message, source="transfer")
         return exc.code
     except Exception as exc:
-        if final_attempt:
-            fail_job(store, job_id, "transfer_failed", f"{type(exc).__name__}: {exc}", source="transfer")
+        code, message = _failure(exc)
+        expired = clock.now() >= deadline
+        if final_attempt or expired:
+            failed = fail_job(store, job_id, code, message, source="transfer")
+            key = getattr(exc, "key", None)
+            if key and failed is not None and failed.get("status") == Status.FAILED.value:
+                delete_quietly(settings().video_bucket, key)  # nothing false stays stored
+            if code == "transfer_failed" and not expired:
+                raise  # an unexplained error: the message goes to the DLQ for a look
+            return code
         raise
     now = clock.now()
-    store.transition(
-        job_id,
-        Status.SUCCEEDED,
-        now_iso=clock.iso(now),
-        event={"status": Status.SUCCEEDED.value, "at": clock.iso(now), "source": "transfer"},
-        set_fields={"outputs": [_output(o) for o in outputs], "stored_at": clock.iso(now)},
-    )
+    warnings = [f"outputs[{i}].{w}" if len(outputs) > 1 else w for i, o in enumerate(outputs) for w in o["warnings"]]
+    event: dict[str, Any] = {"status": Status.SUCCEEDED.value, "at": clock.iso(now), "source": "transfer"}
+    fields: dict[str, Any] = {"outputs": [{k: v for k, v in o.items() if k != "warnings"} for o in outputs],
+                              "stored_at": clock.iso(now)}
+    if warnings:
+        event["warnings"] = warnings
+        fields["warnings"] = warnings
+    store.transition(job_id, Status.SUCCEEDED, now_iso=clock.iso(now), event=event, set_fields=fields)
     return "succeeded"
 
 
