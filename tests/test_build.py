@@ -33,7 +33,7 @@ LAYER_SOURCE = ROOT / "layers" / "reelhook"
 REQUIREMENTS = LAYER_SOURCE / "requirements.txt"
 
 # Import names that must be in the layer, besides `reelhook` itself.
-RUNTIME_IMPORTS = {"httpx", "pydantic", "pydantic_core", "aws_lambda_powertools"}
+RUNTIME_IMPORTS = {"certifi", "pydantic", "pydantic_core", "aws_lambda_powertools"}
 # The Lambda runtime provides these; shipping them would only shadow its copies.
 RUNTIME_PROVIDED = {"boto3", "botocore", "s3transfer"}
 # Developer-only: the test stack and tools, the local front and sandbox, the CLI.

@@ -605,7 +605,22 @@ def test_samconfig_overrides_declared_parameters(template: dict[str, Any]) -> No
 def test_layer_requirements() -> None:
     lines = (ROOT / "layers/reelhook/requirements.txt").read_text().splitlines()
     names = {re.split(r"[<>=!~\[ ]", line, maxsplit=1)[0].lower() for line in lines if line and line[0] != "#"}
-    assert names == {"httpx", "pydantic", "aws-lambda-powertools"}
+    assert names == {"certifi", "pydantic", "aws-lambda-powertools"}
+
+
+def test_no_deployed_module_imports_httpx() -> None:
+    # The layer no longer ships it: an import would fail on Lambda, not in the tests.
+    import ast
+
+    sources = [*(ROOT / "layers/reelhook/reelhook").rglob("*.py"), *(ROOT / "functions").rglob("*.py")]
+    importers = []
+    for path in sources:
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                     else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            if any(name.split(".")[0] == "httpx" for name in names):
+                importers.append(str(path.relative_to(ROOT)))
+    assert sources and not importers, importers
 
 
 # ---------------------------------------------------------------------------- environment
