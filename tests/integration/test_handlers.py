@@ -215,6 +215,48 @@ def test_forged_or_malformed_webhooks_change_nothing(aws, sandbox, handlers):
     assert queue_messages(aws) == []
 
 
+def _without_freepik_secret(aws) -> None:
+    from reelhook.adapters import secrets
+    from reelhook.config import settings
+
+    sm = boto3.client("secretsmanager")
+    values = json.loads(sm.get_secret_value(SecretId=settings().secret_id)["SecretString"])
+    sm.put_secret_value(SecretId=settings().secret_id, SecretString=json.dumps(values | {"freepik_webhook_secret": ""}))
+    secrets._cache = None  # the function would see it within its cache's lifetime
+
+
+def test_without_a_secret_a_freepik_webhook_is_only_a_hint_the_providers_get_decides(aws, sandbox, handlers):
+    _without_freepik_secret(aws)
+    _, task = submitted_task(handlers, sandbox)
+    # Anyone holding the callback URL: "completed, here is my video". Freepik says it is not done.
+    forged = webhook_event(task, freepik_body(task, "COMPLETED", ["https://cdn.example/forged.mp4"]), secret="guess")
+    gets_before = len([r for r in sandbox.request_log if r.method == "GET"])
+    status, body = call(handlers["callback"], forged)
+    assert status == 200 and body["status"] != "storing", body
+    assert len([r for r in sandbox.request_log if r.method == "GET"]) == gets_before + 1  # confirmed by a GET
+    [item] = job_items(aws)
+    assert item["status"] in {"submitted", "running"} and "forged" not in json.dumps(item.get("result_urls", []))
+    assert queue_messages(aws) == []
+    # When Freepik's own answer says completed, the job moves on with Freepik's links, not the body's.
+    sandbox.force_status(task.task_id, "completed")
+    status, body = call(handlers["callback"], forged)
+    assert status == 200 and body["status"] == "storing", body
+    [item] = job_items(aws)
+    assert item["result_urls"] == [sandbox.result_url(sandbox.tasks[task.task_id])]
+
+
+def test_a_webhook_body_that_names_no_task_changes_nothing(aws, sandbox, handlers):
+    secret = sandbox.config.freepik_webhook_secret
+    _, task = submitted_task(handlers, sandbox)
+    before = job_items(aws)
+    for body in ({"status": "COMPLETED", "generated": ["https://cdn.example/v.mp4"]},
+                 {"task_id": "", "status": "COMPLETED", "generated": ["https://cdn.example/v.mp4"]}):
+        status, answer = call(handlers["callback"], webhook_event(task, body, secret=secret))
+        assert status == 400 and "task_id" in answer["error"]["message"], answer
+    assert job_items(aws) == before
+    assert queue_messages(aws) == []
+
+
 def test_a_valid_token_for_a_job_that_does_not_exist_is_404(aws, sandbox, handlers):
     from reelhook.adapters.secrets import callback_token_key
     from reelhook.webhook_auth import job_token

@@ -145,7 +145,6 @@ class AIHubMax:
     defaults = ProviderSettings(base_url="https://api.aihubmax.com", extras={
         "callbacks": "false", "field_names": "", "create_path": CREATE_PATH, "status_path": STATUS_PATH})
     link_lifetime_seconds = 24 * 3600
-    webhook_needs_confirmation = True
 
     @property
     def models(self) -> tuple[ModelSpec, ...]:
@@ -184,6 +183,9 @@ class AIHubMax:
 
     def verify_webhook(self, ctx: WebhookContext) -> str | None:
         return None  # unsigned: the URL token authenticates it and a GET confirms its content
+
+    def webhook_needs_confirmation(self, ctx: WebhookContext) -> bool:
+        return True
 
     def error_message(self, status_code: int, body: Any) -> str:
         return envelope_error(status_code, body)

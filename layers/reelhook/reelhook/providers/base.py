@@ -73,9 +73,6 @@ class Provider(Protocol):
     models: tuple[ModelSpec, ...]
     # How long a result link lives, when the provider documents it (seconds); else a safe guess.
     link_lifetime_seconds: int
-    # Unsigned webhooks are confirmed with a status GET before anything irreversible.
-    webhook_needs_confirmation: bool
-
     def sends_webhooks(self, extras: Mapping[str, str]) -> bool: ...
 
     def submit_call(self, spec: ModelSpec, req: NormalizedRequest, webhook_url: str | None,
@@ -89,6 +86,11 @@ class Provider(Protocol):
 
     def verify_webhook(self, ctx: WebhookContext) -> str | None:
         """Raise ``WebhookRejected`` unless authentic; return the delivery id when there is one."""
+        ...
+
+    def webhook_needs_confirmation(self, ctx: WebhookContext) -> bool:
+        """True when a delivery's word alone is not proof (no signature was checked): the status
+        is then confirmed with reelhook's own GET before anything is recorded."""
         ...
 
     def error_message(self, status_code: int, body: Any) -> str: ...

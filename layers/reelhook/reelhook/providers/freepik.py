@@ -17,6 +17,7 @@ Quirks kept here:
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from typing import Any
 
@@ -42,6 +43,9 @@ from reelhook.spec import (
     OwnLimit,
 )
 from reelhook.webhook_auth import SignatureError, secret_bytes, verify_standard
+
+logger = logging.getLogger(__name__)
+_warned_unsigned = False
 
 NAME = "freepik"
 _STATUS = {
@@ -261,8 +265,6 @@ class Freepik:
         burst=5,
     )
     link_lifetime_seconds = 4 * 3600  # undocumented for these models; never rely on more
-    webhook_needs_confirmation = False
-
     @property
     def models(self) -> tuple[ModelSpec, ...]:
         return _models()  # Kling's cfg_scale range follows the configured endpoint
@@ -309,6 +311,16 @@ class Freepik:
             raise WebhookRejected(401, f"invalid webhook signature: {exc}") from exc
         except ValueError as exc:  # a secret that is not valid base64
             raise WebhookRejected(401, "webhook secret is not usable with the configured encoding") from exc
+
+    def webhook_needs_confirmation(self, ctx: WebhookContext) -> bool:
+        # Without a secret nothing was verified: anyone holding the callback URL could send it.
+        unsigned = not ctx.secrets.get("freepik_webhook_secret", "").split()
+        global _warned_unsigned
+        if unsigned and not _warned_unsigned:
+            _warned_unsigned = True  # once per container: the deployment is misconfigured, not the request
+            logger.warning("no Freepik webhook secret is configured: each Freepik webhook costs a status GET "
+                           "to confirm it; set freepik_webhook_secret in the provider secret")
+        return unsigned
 
     def error_message(self, status_code: int, body: Any) -> str:
         if isinstance(body, dict):

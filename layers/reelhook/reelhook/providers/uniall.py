@@ -138,7 +138,6 @@ class UniAll:
     defaults = ProviderSettings(base_url="https://api.uniall.ai")  # not published: configure UNIALL_BASE_URL
     models = MODELS
     link_lifetime_seconds = 3600  # undocumented: copy at once
-    webhook_needs_confirmation = False
 
     def sends_webhooks(self, extras: Mapping[str, str]) -> bool:
         return False
@@ -159,6 +158,9 @@ class UniAll:
 
     def verify_webhook(self, ctx: WebhookContext) -> str | None:
         raise WebhookRejected(404, "UniAll sends no webhooks")
+
+    def webhook_needs_confirmation(self, ctx: WebhookContext) -> bool:
+        return True  # never reached: every delivery is refused above
 
     def error_message(self, status_code: int, body: Any) -> str:
         return envelope_error(status_code, body)

@@ -74,7 +74,10 @@ def receive_webhook(
         return _reject(400, f"body is not valid JSON: {exc}")
     except MalformedPayload as exc:
         return _reject(400, f"body does not have the documented shape: {exc}")
-    if provider.webhook_needs_confirmation:
+    if not status.task_id:
+        # Checked against the job's own task in the write: a body naming none would skip that.
+        return _reject(400, "the body does not name its task (task_id)")
+    if provider.webhook_needs_confirmation(ctx):
         confirmed = _confirm(job_id, provider_name, status)
         if isinstance(confirmed, WebhookAnswer):
             return confirmed
