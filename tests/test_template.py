@@ -483,6 +483,19 @@ def test_video_bucket(template: dict[str, Any]) -> None:
     assert template["Resources"]["VideoBucket"]["DeletionPolicy"] == "Retain"
 
 
+def test_video_bucket_keeps_replaced_videos_for_a_while(template: dict[str, Any]) -> None:
+    # Retried copies write the same key and a rejected attempt's object is deleted: versions
+    # keep a good video from being lost to either, and expire once replaced.
+    p = props(template, "VideoBucket")
+    assert p["VersioningConfiguration"] == {"Status": "Enabled"}
+    expiring = [r for r in p["LifecycleConfiguration"]["Rules"] if "NoncurrentVersionExpiration" in r]
+    assert expiring and all(r["Status"] == "Enabled" and 1 <= r["NoncurrentVersionExpiration"]["NoncurrentDays"] <= 30
+                            for r in expiring)
+    skipped = {s["id"]: s["comment"] for s in template["Resources"]["VideoBucket"]["Metadata"]["checkov"]["skip"]}
+    assert "CKV_AWS_21" not in skipped  # versioning is on, so its check needs no excuse
+    assert "CloudTrail" in skipped["CKV_AWS_18"] and "creates no" in skipped["CKV_AWS_18"]
+
+
 def test_video_bucket_refuses_plain_http(template: dict[str, Any]) -> None:
     p = props(template, "VideoBucketPolicy")
     assert p["Bucket"] == {"Ref": "VideoBucket"}
