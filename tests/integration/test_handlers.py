@@ -74,6 +74,7 @@ def test_idempotency_key_replays_and_refuses_a_different_body(aws, sandbox, hand
     assert first[0] == again[0] == 202 and first[1]["id"] == again[1]["id"]
     status, body = create(handlers, VEO | {"prompt": "something else"}, key="order-42")
     assert status == 409 and body["error"]["code"] == "idempotency_key_reused"
+    assert first[1]["id"] not in json.dumps(body)  # the other job is not named
     assert len([sandbox.tasks[t] for t in sandbox.tasks]) == 1
     assert len(job_items(aws)) == 1
 

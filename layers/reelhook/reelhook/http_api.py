@@ -84,9 +84,10 @@ def create_job(
     try:
         job, _created = submit_job(spec, normalized, idempotency_key=idempotency_key,
                                    callback_base_url=callback_base_url, origin=origin)
-    except IdempotencyMismatch as exc:
+    except IdempotencyMismatch:
+        # The other job is not named: the key may have been taken by another caller.
         return 409, error_body("idempotency_key_reused",
-                               f"this Idempotency-Key was used for job {exc} with a different body")
+                               "this Idempotency-Key was already used with a different body; use a new key")
     return 202, public_job(job)
 
 
