@@ -715,9 +715,11 @@ def test_builder_creates_the_template_resources(moto_session: boto3.session.Sess
     assert dlq_attrs["MessageRetentionPeriod"] == "1209600"
 
     s3 = moto_session.client("s3")
-    (rule,) = s3.get_bucket_lifecycle_configuration(Bucket=built.bucket_name)["Rules"]
+    rules = {r["ID"]: r for r in s3.get_bucket_lifecycle_configuration(Bucket=built.bucket_name)["Rules"]}
+    rule = rules["abort-incomplete-multipart-uploads"]
     assert rule["AbortIncompleteMultipartUpload"] == {"DaysAfterInitiation": 1}
     assert rule["Status"] == "Enabled"
+    assert rules["expire-replaced-versions"]["NoncurrentVersionExpiration"]["NoncurrentDays"] == 7
     block = s3.get_public_access_block(Bucket=built.bucket_name)["PublicAccessBlockConfiguration"]
     assert all(block.values())
 
