@@ -300,7 +300,7 @@ class Freepik:
         )
 
     def verify_webhook(self, ctx: WebhookContext) -> str | None:
-        configured = ctx.secrets.get("freepik_webhook_secret", "").split()
+        configured = _configured_secrets(ctx)
         if not configured:
             return ctx.headers.get("webhook-id")
         encoding = ctx.extras.get("webhook_secret_encoding", "raw")
@@ -314,7 +314,7 @@ class Freepik:
 
     def webhook_needs_confirmation(self, ctx: WebhookContext) -> bool:
         # Without a secret nothing was verified: anyone holding the callback URL could send it.
-        unsigned = not ctx.secrets.get("freepik_webhook_secret", "").split()
+        unsigned = not _configured_secrets(ctx)
         global _warned_unsigned
         if unsigned and not _warned_unsigned:
             _warned_unsigned = True  # once per container: the deployment is misconfigured, not the request
@@ -334,6 +334,11 @@ class Freepik:
                 return f"{message} ({details})"
             return message
         return f"HTTP {status_code}"
+
+
+def _configured_secrets(ctx: WebhookContext) -> list[str]:
+    """The webhook secrets in use: several, space-separated, while one is being rotated."""
+    return ctx.secrets.get("freepik_webhook_secret", "").split()
 
 
 def _task_id(data: dict[str, Any]) -> str | None:
