@@ -75,9 +75,7 @@ build: $(SAM_STAMP) $(if $(filter jwt,$(AUTH)),$(STAMP))  ## sam build (no conta
 	$(if $(filter jwt,$(AUTH)),$(BIN)/python scripts/jwt_template.py -o $(JWT_TEMPLATE) \
 		$(if $(JWT_ISSUER),--issuer '$(JWT_ISSUER)') $(if $(JWT_AUDIENCE),--audience '$(JWT_AUDIENCE)') && ) \
 	PATH="$$bindir:$$PATH" $(SAM_RUN) build $(SAM_CONFIG) --config-env $(CONFIG_ENV) \
-		--template-file $(BUILD_TEMPLATE) --build-dir .aws-sam/build && \
-	echo "precompiling the layer (Lambda's /opt is read-only: without .pyc every cold start compiles it)" && \
-	"$$bindir/python3.12" -m compileall -q -j 0 --invalidation-mode unchecked-hash .aws-sam/build/ReelhookLayer/python
+		--template-file $(BUILD_TEMPLATE) --build-dir .aws-sam/build
 
 deploy: build  ## sam deploy --guided (answers saved in samconfig.toml); CONFIG_ENV=prod, AUTH=jwt, DEPLOY_ARGS=
 	@echo "deploying the AUTH=$(AUTH) build with samconfig.toml [$(CONFIG_ENV)]"

@@ -38,9 +38,9 @@ def _coldstart(r: dict[str, Any] | None) -> str:
     nopyc = r["variants"].get("no_pyc")
     if nopyc:
         diffs = ", ".join(f"{f} +{nopyc['functions'][f]['cpu_ms'] - fns[f]['cpu_ms']:.0f} ms" for f in fns)
-        text.append(f"  **The layer ships without bytecode** (aws-lambda-builders unpacks wheels; `/opt` is read-only, "
-                    f"so nothing is ever cached): every cold start compiles the layer's packages again: {diffs} "
-                    "against a precompiled layer.")
+        text.append(f"  **What the layer's bytecode saves** (the layer's Makefile precompiles it; `/opt` is read-only, "
+                    f"so a layer without it, as the python3.12 build method makes, compiles its packages on every "
+                    f"cold start): {diffs} without it.")
     three = r.get("three_clients_ms")
     if three:
         text.append(f"  Three clients cost {three['one_session_each']:.0f} ms with a new botocore session each and "

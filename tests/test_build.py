@@ -179,10 +179,13 @@ def test_compiled_extensions_match_the_runtime_and_architecture() -> None:
     runtime = str(function_setting(next(iter(functions(source_template()))), "Runtime"))
     (architecture,) = function_setting(next(iter(functions(source_template()))), "Architectures")
     layer = source_template()["Resources"][LAYER_ID]
-    assert layer["Metadata"]["BuildMethod"] == runtime
     assert layer["Properties"]["CompatibleArchitectures"] == [architecture]
     abi = "cpython-" + runtime.removeprefix("python").replace(".", "")  # python3.12 -> cpython-312
     machine = WHEEL_MACHINE[architecture]
+    # The layer's Makefile asks pip for the runtime's wheels, whatever Python builds it.
+    makefile = (LAYER_SOURCE / "Makefile").read_text()
+    assert f"--python-version {runtime.removeprefix('python')}" in makefile
+    assert re.search(rf"^WHEEL_PLATFORM \?= manylinux\w*_{machine}$", makefile, flags=re.M), makefile
 
     pydantic_core = sorted((layer_dir() / "pydantic_core").glob("_pydantic_core*.so"))
     assert pydantic_core, "pydantic_core has no compiled extension"
@@ -196,6 +199,27 @@ def test_compiled_extensions_match_the_runtime_and_architecture() -> None:
         if re.search(r"\.cpython-\d+", so.name) and not (abi in so.name and machine in so.name)
     ]
     assert not wrong, f"built for another Python or machine than {abi} {machine}: {wrong}"
+
+
+def test_every_layer_module_ships_bytecode_the_runtime_trusts() -> None:
+    """/opt is read-only on Lambda: a module without usable bytecode is compiled on every cold start.
+
+    The bytecode must be for the runtime's Python and "unchecked-hash" (flags 0b01 in the pyc
+    header): timestamp-checked bytecode would be recompiled whenever the zip round trip
+    changed a source's mtime, which it does (zip keeps 2-second local times).
+    """
+    runtime = str(function_setting(next(iter(functions(source_template()))), "Runtime"))
+    tag = "cpython-" + runtime.removeprefix("python").replace(".", "")
+    missing, checked = [], []
+    for source in layer_dir().rglob("*.py"):
+        compiled = source.parent / "__pycache__" / f"{source.stem}.{tag}.pyc"
+        if not compiled.is_file():
+            missing.append(str(source.relative_to(layer_dir())))
+        elif int.from_bytes(compiled.read_bytes()[4:8], "little") != 0b01:
+            checked.append(str(compiled.relative_to(layer_dir())))
+    assert not missing, f"{len(missing)} modules without {tag} bytecode, e.g. {missing[:5]}"
+    assert not checked, f"{len(checked)} .pyc files are not unchecked-hash, e.g. {checked[:5]}"
+    assert not (layer_dir() / "bin").exists(), "console scripts name the build machine's Python"
 
 
 @pytest.mark.parametrize("name", sorted(RUNTIME_PROVIDED | DEV_ONLY))
