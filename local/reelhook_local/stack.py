@@ -264,7 +264,8 @@ class AtomicMotoServer:
         self.locks = {"dynamodb": FairLock(), "sqs": FairLock()}
         self.stats = MotoStats()
         self._sqs_changed = threading.Condition()
-        self._server = make_server("127.0.0.1", port, self.app, threaded=True, request_handler=MotoRequestHandler)
+        self._server = make_server("127.0.0.1", port, self.app, threaded=True,
+                                   request_handler=moto_speedups.quiet_request_handler(MotoRequestHandler))
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, name="moto", daemon=True)
 

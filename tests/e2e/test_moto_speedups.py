@@ -157,3 +157,94 @@ def test_a_transaction_copies_only_the_items_it_names(monkeypatch: pytest.Monkey
     # The snapshot copies job#1 and job#2 and the update copies job#1 once more; moto's own backup
     # copies the whole table once per operation (151 copies here).
     assert 0 < copies <= 3
+
+
+# ---------------------------------------------------------------------------- parsed once
+
+UPDATE = "SET #status = :to, events = list_append(if_not_exists(events, :empty), :event) ADD n :one REMOVE gone"
+
+
+def _shape(node: Any) -> Any:
+    children = getattr(node, "children", None)
+    if isinstance(children, list):
+        return type(node).__name__, [_shape(child) for child in children]
+    return repr(node)
+
+
+def test_every_update_expression_tree_is_a_fresh_copy_of_the_first_parse() -> None:
+    from moto.dynamodb.parsing.expressions import UpdateExpressionParser
+
+    moto_speedups.install()
+    first, second = UpdateExpressionParser.make(UPDATE), UpdateExpressionParser.make(UPDATE)
+    # The validator rewrites the tree it is given, so sharing one tree would leak one
+    # request's values into the next.
+    assert first is not second
+    fresh = _shape(moto_speedups._ORIGINAL["update_make"](UPDATE))
+    assert _shape(first) == fresh and "ExpressionAttributeValue" in str(fresh)
+    second.children.clear()
+    assert _shape(UpdateExpressionParser.make(UPDATE)) == fresh
+
+
+def test_an_invalid_update_expression_fails_every_time() -> None:
+    from moto.dynamodb.parsing.expressions import UpdateExpressionParser
+
+    moto_speedups.install()
+    for _ in range(2):
+        with pytest.raises(Exception, match=r"[Ss]yntax|[Ii]nvalid"):
+            UpdateExpressionParser.make("SET = :broken")
+
+
+def _conditional_update(ddb: Any, expected: str, to: str) -> bool:
+    from botocore.exceptions import ClientError
+
+    try:
+        ddb.update_item(TableName="t", Key={"pk": {"S": "job#1"}, "sk": {"S": "job"}},
+                        UpdateExpression="SET #s = :to ADD n :one",
+                        ConditionExpression="attribute_exists(pk) AND #s = :expected",
+                        ExpressionAttributeNames={"#s": "status"},
+                        ExpressionAttributeValues={":to": {"S": to}, ":expected": {"S": expected},
+                                                   ":one": {"N": "1"}})
+    except ClientError as exc:
+        assert exc.response["Error"]["Code"] == "ConditionalCheckFailedException"
+        return False
+    return True
+
+
+def test_conditions_kept_parsed_still_judge_each_request_by_its_own_values() -> None:
+    from moto import mock_aws
+
+    moto_speedups.install()
+    with mock_aws():
+        ddb = _table_with_items(2)
+        ddb.update_item(TableName="t", Key={"pk": {"S": "job#1"}, "sk": {"S": "job"}},
+                        UpdateExpression="SET #s = :q", ExpressionAttributeNames={"#s": "status"},
+                        ExpressionAttributeValues={":q": {"S": "queued"}})
+        assert _conditional_update(ddb, "queued", "running")
+        assert not _conditional_update(ddb, "queued", "running")  # same text and values, new item state
+        assert _conditional_update(ddb, "running", "succeeded")
+        assert not _conditional_update(ddb, "running", "failed")
+        item = ddb.get_item(TableName="t", Key={"pk": {"S": "job#1"}, "sk": {"S": "job"}})["Item"]
+        assert item["status"] == {"S": "succeeded"} and item["n"] == {"N": "3"}  # 1 + two applied updates
+
+
+def test_response_classes_are_listed_once() -> None:
+    from moto.core import responses
+    from moto.dynamodb.responses import DynamoHandler
+
+    moto_speedups.install()
+    names = responses.method_names_from_class(DynamoHandler)
+    assert "update_item" in names
+    assert responses.method_names_from_class(DynamoHandler) is names
+
+
+def test_the_request_handler_writes_no_access_log_line() -> None:
+    from moto.moto_server.werkzeug_app import MotoRequestHandler
+
+    quiet = moto_speedups.quiet_request_handler(MotoRequestHandler)
+    assert issubclass(quiet, MotoRequestHandler)
+    handler = quiet.__new__(quiet)  # no socket: only the logging path is exercised
+    lines: list[str] = []
+    handler.log = lambda *args: lines.append(str(args))  # type: ignore[method-assign]
+    handler.log_request(200, 10)
+    handler.log_error("%s", "boom")  # errors still reach werkzeug's log
+    assert len(lines) == 1 and "boom" in lines[0]
