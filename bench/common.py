@@ -530,7 +530,20 @@ class MotoBusy:
             "cpu_share_by_operation": {k: rnd(c / cpu, 3) for k, (_, c) in
                                        sorted(rows.items(), key=lambda kv: -kv[1][1]) if cpu and c / cpu >= 0.005},
             "requests_by_operation": {k: r for k, (r, _) in sorted(rows.items(), key=lambda kv: -kv[1][0])},
+            "processes": MotoBusy._process_cores(start, end, wall),
         }
+
+    @staticmethod
+    def _process_cores(start: dict[str, Any], end: dict[str, Any], wall: float) -> list[dict[str, Any]]:
+        """Each moto server process's requests and CPU cores over the span."""
+        before = {p["pid"]: p for p in start.get("processes", [])}
+        out = []
+        for process in end.get("processes", []):
+            was = before.get(process["pid"], {"process_cpu_seconds": 0.0, "requests": 0})
+            out.append({"requests": process["requests"] - was["requests"],
+                        "cpu_cores": rnd((process["process_cpu_seconds"] - was["process_cpu_seconds"]) / wall, 3)
+                        if wall else None})
+        return out
 
 
 def restore_handlers() -> None:

@@ -86,6 +86,11 @@ def _copy(r: dict[str, Any] | None) -> str:
             "see the per-run times for the noise).")
 
 
+DYNAMODB_OPERATIONS = frozenset({"UpdateItem", "PutItem", "GetItem", "Query", "BatchGetItem", "TransactWriteItems",
+                                  "DeleteItem", "Scan", "GetRecords", "GetShardIterator", "DescribeStream",
+                                  "ListStreams", "DescribeTable"})
+
+
 def _scale(r: dict[str, Any] | None) -> str:
     if not r:
         return ""
@@ -93,14 +98,19 @@ def _scale(r: dict[str, Any] | None) -> str:
     passes = r.get("poller_passes", {})
     text = [f"- **Scale.** {r['jobs']} jobs, {r['lost']} lost, {r['jobs_per_second']:.1f} jobs/s; the handlers spent "
             f"{r['aws_share_of_handler_time'] * 100:.0f}% of their time waiting for moto, in a process of its own."]
+    share = moto.get("cpu_share_by_operation", {})
     if moto.get("requests") and moto.get("cpu_ms_per_request"):
         per_job = moto["requests"] / r["jobs"]
-        cap = 1000 / moto["cpu_ms_per_request"] / per_job
+        cpu_ms_per_job = moto["cpu_ms_per_request"] * per_job
+        dynamodb_share = sum(v for k, v in share.items() if k in DYNAMODB_OPERATIONS)
+        servers = len(moto.get("processes", [])) or 1
         text.append(f"  moto answered {per_job:.1f} requests per job (event plumbing polls included) at "
-                    f"{moto['cpu_ms_per_request']:.1f} ms of CPU each; one core (its GIL) caps the stack at about "
-                    f"{cap:.1f} jobs/s, against {r['jobs_per_second']:.1f} measured (its process used "
-                    f"{moto['process_cpu_cores']:.2f} cores).")
-    share = moto.get("cpu_share_by_operation", {})
+                    f"{moto['cpu_ms_per_request']:.1f} ms of CPU each ({cpu_ms_per_job:.0f} ms per job; its "
+                    f"{servers} process(es) used {moto['process_cpu_cores']:.2f} cores).")
+        if dynamodb_share:
+            cap = 1000 / (cpu_ms_per_job * dynamodb_share)
+            text.append(f"  DynamoDB took {dynamodb_share * 100:.0f}% of it; its server, one GIL behind one lock, "
+                        f"caps the stack at about {cap:.1f} jobs/s, against {r['jobs_per_second']:.1f} measured.")
     plumbing = sum(v for k, v in share.items() if k in ("GetRecords", "ReceiveMessage", "DescribeStream",
                                                         "GetShardIterator", "ListStreams"))
     if plumbing:
@@ -125,8 +135,9 @@ def _burst(r: dict[str, Any] | None, scale: dict[str, Any] | None) -> str:
     return (
         f"- **Burst.** What reelhook controls held: {api['failed_for_rate'] + inbox['failed_for_rate']} jobs failed "
         f"for rate or budget, the providers refused {refused} requests, and no provider's window went past its "
-        "limit. What missed its targets is the local stack's own capacity: moto answers every AWS request "
-        f"on one core, and a job costs about {per_job:.0f} DynamoDB and SQS requests through it, so the stack "
+        "limit. What missed its targets is the local stack's own capacity: moto answers every DynamoDB "
+        f"request on one core (one process, one lock), and a job costs about {per_job:.0f} DynamoDB and SQS "
+        "requests through it, so the stack "
         f"finished {rate:.1f} jobs/s end to end (scale run), far below the {3 * r['rate']:g} requests/s the three "
         "providers' budgets allow. A 1,000-job burst therefore waits on moto: client latency, drain time and "
         "unfinished jobs measure the stand-in, not the design (on AWS, DynamoDB and SQS serve these rates "

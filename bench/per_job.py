@@ -163,7 +163,7 @@ def run_jobs(stack: Any, recorder: AwsCalls, bodies: dict[str, dict[str, Any]], 
              timeout: float, settle: float, advance: Any = None) -> tuple[list[JobCost], dict[str, Any]]:
     import httpx
 
-    ddb = bench_client("dynamodb", stack.aws_endpoint)
+    ddb = bench_client("dynamodb", stack.endpoint_for("dynamodb"))
     table_name = stack.resources.table_name
     mark = recorder.snapshot()
     log_mark = len(stack.sandbox.request_log)

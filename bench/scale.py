@@ -224,8 +224,8 @@ def _run(stack: Any, recorder: AwsCalls, busy: MotoBusy, jobs_total: int, quick:
          options: Any) -> dict[str, Any]:
     import httpx
 
-    ddb = bench_client("dynamodb", stack.aws_endpoint)
-    sqs = bench_client("sqs", stack.aws_endpoint)
+    ddb = bench_client("dynamodb", stack.endpoint_for("dynamodb"))
+    sqs = bench_client("sqs", stack.endpoint_for("sqs"))
     table_name = stack.resources.table_name
     submitted: dict[str, dict[str, Any]] = {}
     submit_errors: list[str] = []
@@ -733,7 +733,7 @@ def _bottleneck_text(result: dict[str, Any]) -> str:
              f"server)."]
     if moto.get("requests"):
         parts.append(
-            f"moto's server (a process of its own: one GIL, so at most one core) answered "
+            f"moto's servers (DynamoDB in one process, the other services in another: one GIL each) answered "
             f"{moto['requests_per_second']:.0f} requests/s at {moto['cpu_ms_per_request']:.1f} ms of CPU each; "
             f"its process used {moto['process_cpu_cores']:.2f} cores. DynamoDB requests take one lock and "
             f"SQS requests another (`AtomicMotoServer`). Its CPU by operation: " + ", ".join(

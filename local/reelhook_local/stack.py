@@ -37,6 +37,9 @@ from reelhook_local.sandbox import ProviderSandbox, SandboxConfig
 from reelhook_local.template import functions, load_template
 
 PROVIDERS = ("freepik", "uniall", "aihubmax")
+# EventBridge invokes the inbox function asynchronously, as many at once as events arrive; locally
+# this many run at once (as many as the API's concurrent clients in a burst benchmark).
+INBOX_WORKERS = 32
 LOCAL_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "local",
     "AWS_SECRET_ACCESS_KEY": "local",  # moto accepts any credentials
@@ -60,6 +63,9 @@ class StackOptions:
     # moto's server in a child process (a core of its own); False keeps it in this process,
     # where a benchmark can look inside it.
     moto_process: bool = True
+    # With moto_process: DynamoDB (and its streams) in a second process, the other services'
+    # requests no longer queue behind its lock for one GIL.
+    dynamodb_process: bool = True
     extra_env: dict[str, str] = field(default_factory=dict)
     # Check SigV4 on the template's AWS_IAM routes, as deployed, against LOCAL_CREDENTIALS.
     # Off by default so tests can post unsigned; `make serve` and `make demo` turn it on.
@@ -83,6 +89,10 @@ DYNAMODB_TARGET = "DynamoDB_20120810."
 STREAMS_TARGET = "DynamoDBStreams_20120810."
 SQS_TARGET = "AmazonSQS."
 SQS_WAKERS = {"SendMessage", "SendMessageBatch", "ChangeMessageVisibility", "ChangeMessageVisibilityBatch"}
+
+
+# The services the DynamoDB server holds: boto3's name -> botocore's endpoint variable for it.
+DYNAMODB_SERVICES = {"dynamodb": "AWS_ENDPOINT_URL_DYNAMODB", "dynamodbstreams": "AWS_ENDPOINT_URL_DYNAMODB_STREAMS"}
 
 
 def moto_lock_key(environ: dict[str, Any]) -> str | None:
@@ -236,7 +246,75 @@ class MotoStats:
         with self._lock:
             rows = {name: {"requests": int(r[0]), "wall_seconds": r[1], "cpu_seconds": r[2]}
                     for name, r in self._by_operation.items()}
-        return {"process_cpu_seconds": time.process_time(), "operations": rows}
+        return {"process_cpu_seconds": time.process_time(), "operations": rows,
+                "processes": [{"pid": os.getpid(), "process_cpu_seconds": time.process_time(),
+                               "requests": sum(r["requests"] for r in rows.values())}]}
+
+    @staticmethod
+    def merge(*snapshots: dict[str, Any]) -> dict[str, Any]:
+        """One snapshot of several servers: their processes' CPU summed, operations added up."""
+        rows: dict[str, dict[str, Any]] = {}
+        for snapshot in snapshots:
+            for name, row in snapshot["operations"].items():
+                into = rows.setdefault(name, {"requests": 0, "wall_seconds": 0.0, "cpu_seconds": 0.0})
+                for field_name in into:
+                    into[field_name] += row[field_name]
+        return {"process_cpu_seconds": sum(s["process_cpu_seconds"] for s in snapshots), "operations": rows,
+                "processes": [p for s in snapshots for p in s.get("processes", [])]}
+
+
+class DynamoForwarder:
+    """Hands DynamoDB requests on to the moto server that holds DynamoDB, one kept-alive
+    connection per request thread."""
+
+    HOP_BY_HOP = frozenset({"connection", "keep-alive", "transfer-encoding", "content-length"})
+
+    def __init__(self, address: tuple[str, int]) -> None:
+        self.address = address
+        self._local = threading.local()
+
+    def _connection(self) -> Any:
+        import http.client
+
+        connection = getattr(self._local, "connection", None)
+        if connection is None:
+            connection = self._local.connection = http.client.HTTPConnection(*self.address, timeout=120)
+        return connection
+
+    def _request(self, method: str, path: str, body: bytes, headers: dict[str, str]) -> tuple[int, str, Any, bytes]:
+        for attempt in (1, 2):
+            connection = self._connection()
+            try:
+                connection.request(method, path, body=body, headers=headers)
+                answer = connection.getresponse()
+                return answer.status, answer.reason, answer.getheaders(), answer.read()
+            except (ConnectionError, OSError):
+                connection.close()
+                self._local.connection = None
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def forward(self, environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        body = environ["wsgi.input"].read(length) if length else b""
+        headers = {key[5:].replace("_", "-").title(): str(value) for key, value in environ.items()
+                   if key.startswith("HTTP_")}
+        if environ.get("CONTENT_TYPE"):
+            headers["Content-Type"] = str(environ["CONTENT_TYPE"])
+        path = str(environ.get("PATH_INFO") or "/")
+        if environ.get("QUERY_STRING"):
+            path += "?" + str(environ["QUERY_STRING"])
+        status, reason, answer_headers, answer = self._request(str(environ["REQUEST_METHOD"]), path, body, headers)
+        start_response(f"{status} {reason}", [(k, v) for k, v in answer_headers if k.lower() not in self.HOP_BY_HOP]
+                       + [("Content-Length", str(len(answer)))])
+        return [answer]
+
+    def stats(self) -> dict[str, Any]:
+        status, _, _, answer = self._request("GET", MotoStats.PATH, b"", {})
+        if status != 200:
+            raise RuntimeError(f"the DynamoDB server's stats answered HTTP {status}")
+        return json.loads(answer)
 
 
 class AtomicMotoServer:
@@ -253,7 +331,7 @@ class AtomicMotoServer:
 
     poll_interval = 0.25
 
-    def __init__(self, port: int = 0) -> None:
+    def __init__(self, port: int = 0, *, dynamodb_at: tuple[str, int] | None = None) -> None:
         from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
         from werkzeug.serving import make_server
 
@@ -268,11 +346,19 @@ class AtomicMotoServer:
                                    request_handler=moto_speedups.quiet_request_handler(MotoRequestHandler))
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, name="moto", daemon=True)
+        # DynamoDB (with its streams) may live in a server of its own: requests for it that
+        # arrive here (a person's ``aws dynamodb`` with the one endpoint) are handed on.
+        self._dynamodb = DynamoForwarder(dynamodb_at) if dynamodb_at else None
 
     def app(self, environ: dict[str, Any], start_response: Any) -> list[bytes]:
         if environ.get("PATH_INFO") == MotoStats.PATH:
             start_response("200 OK", [("Content-Type", "application/json")])
-            return [json.dumps(self.stats.snapshot()).encode()]
+            snapshot = self.stats.snapshot()
+            if self._dynamodb is not None:
+                snapshot = MotoStats.merge(snapshot, self._dynamodb.stats())
+            return [json.dumps(snapshot).encode()]
+        if self._dynamodb is not None and moto_lock_key(environ) == "dynamodb":
+            return self._dynamodb.forward(environ, start_response)
         with self.stats.measure(environ):
             return self._dispatch(environ, start_response)
 
@@ -359,6 +445,8 @@ class LocalStack:
         self.drivers: list[Any] = []
         self.resources: StackResources | None = None
         self._moto: Any = None
+        self._motos: list[Any] = []
+        self.aws_endpoints: dict[str, str] = {}  # services served apart from aws_endpoint
         self._saved_env: dict[str, str | None] = {}
         self.aws_endpoint = ""
 
@@ -366,16 +454,30 @@ class LocalStack:
 
     def start(self) -> LocalStack:
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
-        if self.options.moto_process:
+        endpoints = {}
+        if self.options.moto_process and self.options.dynamodb_process:
+            from reelhook_local.moto_process import MotoProcess
+
+            # DynamoDB, whose writes take one lock, gets a process (a core) of its own.
+            dynamodb = MotoProcess()
+            self._motos.append(dynamodb)
+            dynamodb.start()
+            self._moto = MotoProcess(port=self.options.moto_port, dynamodb_at=dynamodb.address)
+            endpoints = dict.fromkeys(DYNAMODB_SERVICES, "http://{}:{}".format(*dynamodb.address))
+        elif self.options.moto_process:
             from reelhook_local.moto_process import MotoProcess
 
             self._moto = MotoProcess(port=self.options.moto_port)
         else:
             self._moto = AtomicMotoServer(port=self.options.moto_port)
+        self._motos.append(self._moto)
         self._moto.start()
         host, port = self._moto.address
         self.aws_endpoint = f"http://{host}:{port}"
-        self._set_env(LOCAL_CREDENTIALS | {"AWS_ENDPOINT_URL": self.aws_endpoint})
+        self.aws_endpoints = endpoints
+        # botocore's service-specific endpoint variables send the functions straight there.
+        self._set_env(LOCAL_CREDENTIALS | {"AWS_ENDPOINT_URL": self.aws_endpoint}
+                      | {DYNAMODB_SERVICES[service]: url for service, url in endpoints.items()})
         self.sandbox.start()
         fns = functions()
         self.front = LocalFront(fns, port=self.options.front_port, enforce_iam=self.options.enforce_iam,
@@ -429,7 +531,7 @@ class LocalStack:
                 raise NotImplementedError(f"{fid}: only S3 object rules are driven locally")
             self.drivers.append(S3InboxDriver(  # type: ignore[arg-type]
                 fns[fid], resources.bucket_name, self.client("s3", connections=10), pattern=pattern,
-                interval=0.2, dead_letter=send_to(resources.inbox_dlq_url)))
+                interval=0.2, dead_letter=send_to(resources.inbox_dlq_url), workers=INBOX_WORKERS))
         for driver in self.drivers:
             driver.start()
         return self
@@ -443,8 +545,9 @@ class LocalStack:
         if self.front is not None:
             self.front.stop()
         self.sandbox.stop()
-        if self._moto is not None:
-            self._moto.stop()
+        for moto in reversed(self._motos):
+            moto.stop()
+        self._motos, self._moto = [], None
         for name, value in self._saved_env.items():
             if value is None:
                 os.environ.pop(name, None)
@@ -466,12 +569,16 @@ class LocalStack:
         assert self.front is not None
         return self.front.url
 
+    def endpoint_for(self, service: str) -> str:
+        """Where moto serves ``service`` (boto3's name); ``aws_endpoint`` answers for all of them."""
+        return self.aws_endpoints.get(service, self.aws_endpoint)
+
     def client(self, service: str, connections: int = 10) -> Any:
         import boto3
         from botocore.config import Config
 
         return boto3.session.Session().client(
-            service, endpoint_url=self.aws_endpoint, region_name="us-east-1",
+            service, endpoint_url=self.endpoint_for(service), region_name="us-east-1",
             aws_access_key_id="local", aws_secret_access_key="local",
             config=Config(max_pool_connections=max(10, connections)),
         )

@@ -432,3 +432,34 @@ def test_moto_service_locks_serve_waiters_in_the_order_they_asked() -> None:
     assert order == list(range(8))
     assert lock.acquire() is None and not lock._waiters  # free again once everyone is through
     lock.release()
+
+
+def test_dynamodb_has_a_process_of_its_own_and_the_one_endpoint_still_serves_it():
+    """The stack's functions reach DynamoDB directly (botocore's service endpoint variables);
+    a person with only the one AWS endpoint reaches the same tables through it."""
+    import boto3
+    import httpx
+
+    from reelhook_local.stack import LocalStack, StackOptions
+
+    with LocalStack(StackOptions()) as stack:
+        direct = stack.endpoint_for("dynamodb")
+        assert direct != stack.aws_endpoint
+        assert os.environ["AWS_ENDPOINT_URL_DYNAMODB"] == direct
+        assert os.environ["AWS_ENDPOINT_URL_DYNAMODB_STREAMS"] == direct
+        assert stack.endpoint_for("sqs") == stack.aws_endpoint
+        # What the handlers create, from the environment alone.
+        assert boto3.client("dynamodbstreams", region_name="us-east-1").meta.endpoint_url == direct
+        credentials = {"region_name": "us-east-1", "aws_access_key_id": "local", "aws_secret_access_key": "local"}
+        via_one = boto3.client("dynamodb", endpoint_url=stack.aws_endpoint, **credentials)
+        table = stack.resources.table_name
+        via_one.put_item(TableName=table, Item={"pk": {"S": "probe#1"}, "n": {"N": "1"}})
+        item = stack.client("dynamodb").get_item(TableName=table, Key={"pk": {"S": "probe#1"}}, ConsistentRead=True)
+        assert item["Item"]["n"] == {"N": "1"}
+        # A refused write is handed back as DynamoDB gave it.
+        with pytest.raises(via_one.exceptions.ConditionalCheckFailedException):
+            via_one.put_item(TableName=table, Item={"pk": {"S": "probe#1"}}, ConditionExpression="attribute_not_exists(pk)")
+        stats = httpx.get(stack.aws_endpoint + "/_reelhook/moto-stats", timeout=30).json()
+        assert len({p["pid"] for p in stats["processes"]}) == 2
+        # Counted once, where it was answered, not again where it was handed on.
+        assert stats["operations"]["PutItem"]["requests"] == 2
