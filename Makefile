@@ -48,8 +48,11 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)  ## run the whole system locally: one job per provider, end to end
 	$(BIN)/python -m reelhook_local.demo
 
-serve: $(STAMP)  ## keep the local stack running on :3000 for curl
-	$(BIN)/python -m reelhook_local.serve
+PORT ?= 3000
+AWS_PORT ?= 5055
+SANDBOX_PORT ?= 8089
+serve: $(STAMP)  ## keep the local stack running for curl (PORT=3000 AWS_PORT=5055 SANDBOX_PORT=8089)
+	$(BIN)/python -m reelhook_local.serve --port $(PORT) --aws-port $(AWS_PORT) --sandbox-port $(SANDBOX_PORT)
 
 $(CHECKOV_STAMP):
 	test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)

@@ -43,7 +43,8 @@ def main() -> None:
                         help="do not check SigV4 signatures on the client routes")
     args = parser.parse_args()
     options = StackOptions(sandbox=SandboxConfig(step_seconds=args.step_seconds, port=args.sandbox_port),
-                           front_port=args.port, moto_port=args.aws_port, enforce_iam=args.enforce_iam)
+                           front_port=args.port, moto_port=args.aws_port, enforce_iam=args.enforce_iam,
+                           settings_from_environment=True)
     stopped = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopped.set())
     with LocalStack(options) as stack:

@@ -20,7 +20,7 @@ import os
 import secrets
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -67,6 +67,10 @@ class StackOptions:
     # requests no longer queue behind its lock for one GIL.
     dynamodb_process: bool = True
     extra_env: dict[str, str] = field(default_factory=dict)
+    # Settings (the template's parameters and defaults, and the options above) set in the
+    # environment when the stack starts win over the stack's own values, as for `make serve`.
+    # Off for tests and benchmarks, which must not change with the shell they run in.
+    settings_from_environment: bool = False
     # Check SigV4 on the template's AWS_IAM routes, as deployed, against LOCAL_CREDENTIALS.
     # Off by default so tests can post unsigned; `make serve` and `make demo` turn it on.
     enforce_iam: bool = False
@@ -89,6 +93,21 @@ DYNAMODB_TARGET = "DynamoDB_20120810."
 STREAMS_TARGET = "DynamoDBStreams_20120810."
 SQS_TARGET = "AmazonSQS."
 SQS_WAKERS = {"SendMessage", "SendMessageBatch", "ChangeMessageVisibility", "ChangeMessageVisibilityBatch"}
+
+
+# Values the stack must set itself whatever the environment says: callbacks must reach the
+# local front, and the sandbox's result links are plain HTTP on 127.0.0.1.
+STACK_OWNED = frozenset({"CALLBACK_BASE_URL", "REELHOOK_ALLOW_INSECURE_FETCH"})
+
+
+def user_settings(env: dict[str, str], environment: Mapping[str, str]) -> dict[str, str]:
+    """``env`` with each setting a person set in ``environment`` taking the place of the
+    stack's value; resource names, queue URLs and what the stack owns are never replaced."""
+    from reelhook_local.template import resource_wired
+
+    fixed = resource_wired() | STACK_OWNED
+    return {name: environment[name] if name in environment and name not in fixed
+            and not name.endswith("_DOWNLOAD_HOSTS") else value for name, value in env.items()}
 
 
 # The services the DynamoDB server holds: boto3's name -> botocore's endpoint variable for it.
@@ -448,12 +467,14 @@ class LocalStack:
         self._motos: list[Any] = []
         self.aws_endpoints: dict[str, str] = {}  # services served apart from aws_endpoint
         self._saved_env: dict[str, str | None] = {}
+        self._environment_at_start: dict[str, str] = {}
         self.aws_endpoint = ""
 
     # -- lifecycle -----------------------------------------------------------------------------
 
     def start(self) -> LocalStack:
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
+        self._environment_at_start = dict(os.environ)
         endpoints = {}
         if self.options.moto_process and self.options.dynamodb_process:
             from reelhook_local.moto_process import MotoProcess
@@ -622,6 +643,8 @@ class LocalStack:
             "POWERTOOLS_METRICS_DISABLED": os.environ.get("POWERTOOLS_METRICS_DISABLED", "true"),
             "POWERTOOLS_SERVICE_NAME": "reelhook",
         }
+        if self.options.settings_from_environment:
+            env = user_settings(env, self._environment_at_start)
         return env | self.options.extra_env
 
     def _set_env(self, values: dict[str, str]) -> None:

@@ -120,3 +120,35 @@ def functions(template: dict[str, Any] | None = None) -> dict[str, FunctionDef]:
             environment=dict((props.get("Environment") or {}).get("Variables") or {}),
         )
     return found
+
+
+def environment_variables(template: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Every function environment variable the template declares (Globals and each function's
+    own) with its template value, unresolved."""
+    template = template or load_template()
+    found = dict(template.get("Globals", {}).get("Function", {}).get("Environment", {}).get("Variables", {}))
+    for resource in template["Resources"].values():
+        if resource.get("Type") == "AWS::Serverless::Function":
+            found |= (resource.get("Properties", {}).get("Environment") or {}).get("Variables") or {}
+    return found
+
+
+def resource_wired(template: dict[str, Any] | None = None) -> set[str]:
+    """The variables the template points at one of its own resources (a table name, a queue
+    URL): a deployment's wiring, not a setting anyone chooses."""
+    template = template or load_template()
+    resources = set(template["Resources"])
+
+    def names_resource(value: Any) -> bool:
+        if isinstance(value, dict):
+            if "Ref" in value:
+                return value["Ref"] in resources
+            if "Fn::GetAtt" in value:
+                target = value["Fn::GetAtt"]
+                return (target[0] if isinstance(target, list) else str(target).split(".")[0]) in resources
+            return any(names_resource(v) for v in value.values())
+        if isinstance(value, list):
+            return any(names_resource(v) for v in value)
+        return False
+
+    return {name for name, value in environment_variables(template).items() if names_resource(value)}
