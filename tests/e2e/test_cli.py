@@ -270,3 +270,34 @@ def test_a_refused_signature_says_authentication_failed(monkeypatch):
     result = CliRunner().invoke(cli, ["--api-url", "http://127.0.0.1:9", "status", "job_" + "0" * 32])
     assert result.exit_code == 3 and "authentication failed (HTTP 403" in result.stderr and "Forbidden" in result.stderr
     assert "Traceback" not in result.output
+
+
+def test_the_cli_needs_only_the_projects_runtime_dependencies():
+    """`pip install .` then `reelhook` must work: every package the CLI imports is a runtime
+    dependency, not a dev extra."""
+    import ast
+    import importlib.metadata
+    import re
+    import sys
+    import tomllib
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    project = tomllib.loads((root / "pyproject.toml").read_text())["project"]
+    runtime = {re.split(r"[<>=!~\[ ;]", spec, maxsplit=1)[0].lower() for spec in project["dependencies"]}
+    distributions = importlib.metadata.packages_distributions()
+    imported: set[str] = set()
+    for source in (root / "local" / "reelhook_cli").glob("*.py"):
+        for node in ast.walk(ast.parse(source.read_text())):
+            if isinstance(node, ast.Import):
+                imported |= {alias.name.split(".")[0] for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                imported.add(node.module.split(".")[0])
+    third_party = {name for name in imported
+                   if name not in sys.stdlib_module_names and not name.startswith("reelhook")}
+    assert third_party, "the CLI imports no third-party package? then this test checks nothing"
+    for name in sorted(third_party):
+        owners = {d.lower() for d in distributions.get(name, [name])}
+        # botocore comes with boto3, a runtime dependency.
+        assert owners & runtime or (name == "botocore" and "boto3" in runtime), \
+            f"reelhook_cli imports {name} ({owners}), which is not in [project].dependencies"
