@@ -13,7 +13,7 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 
 from reelhook.config import settings
 from reelhook.errors import error_body
-from reelhook.spec import FieldError, NormalizedRequest
+from reelhook.spec import FieldError, NormalizedRequest, did_you_mean
 
 MAX_URL_LENGTH = 2048
 # An omitted field is not "off": each model has its own default (Freepik Veo makes sound unless
@@ -143,11 +143,15 @@ def pydantic_errors(exc: ValidationError) -> list[FieldError]:
         for part in err["loc"]:
             location += f"[{part}]" if isinstance(part, int) else (f".{part}" if location else str(part))
         message = err["msg"].removeprefix("Value error, ")
+        allowed = None
         if err["type"] == "extra_forbidden":
             message = "is not a known field"
+            if len(err["loc"]) == 1:  # a top-level field: name the ones there are
+                allowed = sorted(JobRequest.model_fields)
+                message += did_you_mean(str(err["loc"][0]), allowed)
         elif err["type"] == "model_type":
             message = "must be a URL or an object with url (and optionally voice_url)"
-        errors.append(FieldError(location or "body", message))
+        errors.append(FieldError(location or "body", message, allowed))
     # A union reports each branch; keep one message per field.
     unique: dict[str, FieldError] = {}
     for error in errors:
@@ -155,4 +159,4 @@ def pydantic_errors(exc: ValidationError) -> list[FieldError]:
     return list(unique.values())
 
 
-__all__ = ["JobRequest", "ReferenceIn", "error_body", "pydantic_errors"]
+__all__ = ["JobRequest", "ReferenceIn", "did_you_mean", "error_body", "pydantic_errors"]

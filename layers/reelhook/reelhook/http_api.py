@@ -16,7 +16,7 @@ from reelhook.errors import error_body
 from reelhook.providers import all_models
 from reelhook.services.media import check_s3_inputs
 from reelhook.services.submit import submit_job
-from reelhook.spec import FieldError
+from reelhook.spec import FieldError, ModelSpec, did_you_mean
 from reelhook.views import public_job
 
 Answer = tuple[int, dict[str, Any]]
@@ -50,7 +50,8 @@ def create_job(
         return 415, error_body("unsupported_media_type",
                                f"the body must be sent as application/json, not {content_type[:100]!r}")
     if idempotency_key is not None and not IDEMPOTENCY_KEY.match(idempotency_key):
-        return 400, error_body("invalid_header", "Idempotency-Key must be 1-255 printable ASCII characters")
+        return 400, error_body("invalid_header", "Idempotency-Key must be 1-255 visible ASCII characters "
+                                                "(! to ~: no spaces or control characters)")
     size = len(raw_body or b"")
     if size > MAX_BODY_BYTES:
         return 413, error_body("body_too_large", f"the body is {size} bytes; at most {MAX_BODY_BYTES} are accepted")
@@ -71,12 +72,16 @@ def create_job(
     try:
         request = JobRequest.model_validate(data)
     except ValidationError as exc:
-        return 422, error_body("validation_error", "the job is not valid", pydantic_errors(exc))
+        errors = pydantic_errors(exc)
+        named = all_models().get(data["model"]) if isinstance(data.get("model"), str) else None
+        return 422, error_body("validation_error", "the job is not valid",
+                               _with_choices(errors, named) if named else errors)
     spec = all_models().get(request.model)
     if spec is None:
         allowed = sorted(all_models())
         return 422, error_body("validation_error", "unknown model",
-                               [FieldError("model", "is not a known model", allowed)])
+                               [FieldError("model", "is not a known model" + did_you_mean(request.model, allowed),
+                                           allowed)])
     normalized = request.normalized()
     problems = spec.validate(normalized) or check_s3_inputs(spec, normalized)
     if problems:
@@ -89,6 +94,19 @@ def create_job(
         return 409, error_body("idempotency_key_reused",
                                "this Idempotency-Key was already used with a different body; use a new key")
     return 202, public_job(job)
+
+
+def _with_choices(errors: list[FieldError], spec: ModelSpec) -> list[FieldError]:
+    """A field of the wrong type (``duration: "eight"``) still learns what the named model takes."""
+    choices = {"duration": spec.durations, "aspect_ratio": spec.aspect_ratios, "resolution": spec.resolutions}
+    out = []
+    for error in errors:
+        allowed = choices.get(error.field)
+        if error.allowed is None and allowed:
+            error = FieldError(error.field, f"{error.message}; {spec.id} takes one of "
+                                            f"{', '.join(map(str, allowed))}", list(allowed))
+        out.append(error)
+    return out
 
 
 def get_job(job_id: str) -> Answer:

@@ -56,6 +56,15 @@ class NormalizedRequest(TypedDict, total=False):
     notify_url: str
 
 
+def did_you_mean(given: str, known: list[str]) -> str:
+    """``"; did you mean 'x'?"`` for the closest known name, or nothing when none is close."""
+    import difflib
+
+    by_folded = {name.lower(): name for name in known}
+    close = difflib.get_close_matches(given.lower(), list(by_folded), n=1, cutoff=0.6)
+    return f"; did you mean {by_folded[close[0]]!r}?" if close else ""
+
+
 @record
 class FieldError:
     field: str
@@ -377,9 +386,8 @@ class ModelSpec:
         for name, value in (req.get("options") or {}).items():
             opt = self.options.get(name)
             if opt is None:
-                errors.append(
-                    FieldError(f"options.{name}", f"is not an option of {self.id}", sorted(self.options))
-                )
+                errors.append(FieldError(f"options.{name}", f"is not an option of {self.id}"
+                                         + did_you_mean(name, sorted(self.options)), sorted(self.options)))
             elif (err := opt.check(name, value)) is not None:
                 errors.append(err)
         if self.extra_check is not None:
