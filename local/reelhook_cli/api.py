@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextvars
+import json
 import time
 import uuid
 from typing import Any
@@ -27,15 +29,44 @@ EXIT_TIMEOUT = 4  # `wait` gave up
 EXIT_INTEGRITY = 5  # a download did not match its SHA-256
 
 
+# Set by any command's --json: its errors are then one JSON object on stderr, as its answers are on stdout.
+JSON_ERRORS = contextvars.ContextVar("reelhook_json_errors", default=False)
+
+
+def want_json_errors(ctx: click.Context, _param: click.Parameter, value: bool) -> bool:
+    """The --json options' callback."""
+    if value:
+        JSON_ERRORS.set(True)
+    return value
+
+
 class CliError(click.ClickException):
     """An expected failure: a short message (and detail lines) on stderr, no traceback."""
 
-    def __init__(self, message: str, *, details: list[str] | None = None, exit_code: int = EXIT_FAILED) -> None:
+    def __init__(self, message: str, *, details: list[str] | None = None, exit_code: int = EXIT_FAILED,
+                 code: str | None = None, status: int | None = None,
+                 fields: list[dict[str, Any]] | None = None) -> None:
         super().__init__(message)
         self.details = details or []
         self.exit_code = exit_code
+        self.code, self.status, self.fields = code, status, fields or []
+
+    def as_dict(self) -> dict[str, Any]:
+        error: dict[str, Any] = {"message": self.message, "exit_code": self.exit_code}
+        if self.code:
+            error["code"] = self.code
+        if self.status is not None:
+            error["http_status"] = self.status
+        if self.fields:
+            error["fields"] = self.fields
+        if self.details and not self.fields:
+            error["details"] = self.details
+        return {"error": error}
 
     def show(self, file: Any = None) -> None:
+        if JSON_ERRORS.get():
+            click.echo(json.dumps(self.as_dict(), ensure_ascii=False), err=True)
+            return
         click.secho("Error: ", fg="red", bold=True, nl=False, err=True)
         click.echo(self.message, err=True)
         for line in self.details:
@@ -62,7 +93,9 @@ def field_lines(fields: list[dict[str, Any]]) -> list[str]:
     for field in fields:
         line = f"{field.get('field', '?')}: {field.get('message', 'is not valid')}"
         allowed = field.get("allowed")
-        if allowed and not all(str(a) in line for a in allowed):
+        if isinstance(allowed, dict):  # a range, e.g. {"min": 1, "max": 3}
+            line += f" (allowed: {', '.join(f'{k} {v}' for k, v in allowed.items())})"
+        elif isinstance(allowed, list) and allowed and not all(str(a) in line for a in allowed):
             line += f" (allowed: {', '.join(str(a) for a in allowed)})"
         lines.append(line)
     return lines
@@ -161,7 +194,8 @@ class ApiClient:
         if status == 404 and job_id is not None and code == "not_found":
             return CliError(f"no job {job_id} at {self.api_url}")
         label = f" [{code}]" if code else ""
-        return CliError(f"{message}{label} (HTTP {status})", details=field_lines(fields))
+        return CliError(f"{message}{label} (HTTP {status})", details=field_lines(fields), code=code, status=status,
+                        fields=fields)
 
 
 def _reason(exc: Exception) -> str:

@@ -39,8 +39,10 @@ from reelhook_cli.api import (
     EXIT_TIMEOUT,
     EXIT_UNREACHABLE,
     EXIT_USAGE,
+    JSON_ERRORS,
     ApiClient,
     CliError,
+    want_json_errors,
 )
 from reelhook_cli.auth import AUTH_MODES, AuthMode, default_auth_mode
 from reelhook_cli.render import human_bytes, print_job, print_models, status_text
@@ -100,6 +102,7 @@ def _print_json(data: Any) -> None:
 @click.pass_context
 def cli(ctx: click.Context, api_url: str, auth: str | None, token: str | None, region: str | None) -> None:
     """Submit video generation jobs to reelhook, follow them and download the results."""
+    JSON_ERRORS.set(False)  # until a command's --json says otherwise
     mode = cast(AuthMode, auth.lower() if auth else default_auth_mode(api_url))
     ctx.obj = Settings(api_url=api_url, auth=mode, token=token, region=region)
 
@@ -108,7 +111,7 @@ def cli(ctx: click.Context, api_url: str, auth: str | None, token: str | None, r
 
 
 @cli.command()
-@click.option("--json", "as_json", is_flag=True, help="Print GET /v1/models as it came.")
+@click.option("--json", "as_json", is_flag=True, callback=want_json_errors, help="Print GET /v1/models as it came.")
 @click.pass_context
 def models(ctx: click.Context, as_json: bool) -> None:
     """List the models, what each accepts and how its status arrives."""
@@ -203,9 +206,11 @@ def wait_options(fn: Any) -> Any:
 @click.option("--option", "options", multiple=True, metavar="KEY=VALUE",
               help="A model option (repeatable); VALUE is JSON when it parses (true, 2, 0.5), else a string.")
 @click.option("--client-reference", metavar="TEXT", help="Your own reference, stored with the job.")
+@click.option("--notify-url", metavar="URL", help="An https URL that gets the job's final status, signed.")
 @click.option("--idempotency-key", metavar="KEY",
               help="Same key and same body return the same job [default: a fresh key per invocation].")
-@click.option("--json", "as_json", is_flag=True, help="Print the job as JSON instead of its id.")
+@click.option("--json", "as_json", is_flag=True, callback=want_json_errors,
+              help="Print the job as JSON instead of its id.")
 @click.option("--wait", "wait_", is_flag=True, help="Then wait for the job like `reelhook wait`.")
 @wait_options
 @click.pass_context
@@ -233,7 +238,7 @@ def submit(ctx: click.Context, job_file: IO[str] | None, images: tuple[str, ...]
 
 @cli.command()
 @click.argument("job_id")
-@click.option("--json", "as_json", is_flag=True, help="Print GET /v1/jobs/{id} as it came.")
+@click.option("--json", "as_json", is_flag=True, callback=want_json_errors, help="Print GET /v1/jobs/{id} as it came.")
 @click.pass_context
 def status(ctx: click.Context, job_id: str, as_json: bool) -> None:
     """Show a job: status, provider task, error, outputs and events."""
@@ -246,7 +251,7 @@ def status(ctx: click.Context, job_id: str, as_json: bool) -> None:
 
 @cli.command()
 @click.argument("job_id")
-@click.option("--json", "as_json", is_flag=True, help="Print the finished job as JSON.")
+@click.option("--json", "as_json", is_flag=True, callback=want_json_errors, help="Print the finished job as JSON.")
 @wait_options
 @click.pass_context
 def wait(ctx: click.Context, job_id: str, as_json: bool, timeout: float, interval: float) -> None:

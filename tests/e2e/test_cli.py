@@ -301,3 +301,30 @@ def test_the_cli_needs_only_the_projects_runtime_dependencies():
         # botocore comes with boto3, a runtime dependency.
         assert owners & runtime or (name == "botocore" and "boto3" in runtime), \
             f"reelhook_cli imports {name} ({owners}), which is not in [project].dependencies"
+
+
+def test_under_json_errors_are_json_too(run):
+    result = run("submit", "--model", VEO, "--prompt", "x", "--image", IMG, "--duration", "5", "--json")
+    assert result.exit_code == 1
+    error = json.loads(result.stderr)["error"]
+    assert error["code"] == "validation_error" and error["http_status"] == 422
+    assert {f["field"] for f in error["fields"]} == {"duration"}
+    # Without --json, in the same process, the message is text again.
+    plain = run("submit", "--model", VEO, "--prompt", "x", "--image", IMG, "--duration", "5")
+    assert plain.stderr.startswith("Error: ")
+
+
+def test_submit_sends_the_notify_url(run, stack):
+    result = run("submit", "--model", VEO, "--prompt", "x", "--image", IMG,
+                 "--notify-url", "https://hooks.example.com/reelhook", "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["notify_url"] == "https://hooks.example.com/reelhook"
+
+
+def test_a_range_is_printed_as_its_bounds_not_its_key_names():
+    from reelhook_cli.api import field_lines
+
+    [line] = field_lines([{"field": "reference_images", "message": "must hold 1 to 3 items, got 0",
+                           "allowed": {"min": 1, "max": 3}}])
+    assert line.endswith("(allowed: min 1, max 3)")
+    assert "min, max" not in line
