@@ -328,3 +328,16 @@ def test_a_range_is_printed_as_its_bounds_not_its_key_names():
                            "allowed": {"min": 1, "max": 3}}])
     assert line.endswith("(allowed: min 1, max 3)")
     assert "min, max" not in line
+
+
+def test_the_readmes_shell_completion_line_produces_a_completion_script():
+    import os
+    import subprocess
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    assert '_REELHOOK_COMPLETE=bash_source .venv/bin/reelhook' in (root / "README.md").read_text()
+    executable = root / ".venv" / "bin" / "reelhook"
+    script = subprocess.run([str(executable)], env={**os.environ, "_REELHOOK_COMPLETE": "bash_source"},  # noqa: S603
+                            capture_output=True, text=True, timeout=60, check=True).stdout
+    assert "complete " in script and "_reelhook_completion" in script
