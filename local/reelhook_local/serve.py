@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import shlex
 import signal
 import threading
+from pathlib import Path
 
 from reelhook_local.sandbox import SandboxConfig
 from reelhook_local.stack import LOCAL_CREDENTIALS, LocalStack, StackOptions
@@ -33,6 +35,36 @@ def how_to_call(api_url: str, enforce_iam: bool) -> list[str]:
     ]
 
 
+ENV_FILE = Path(".reelhook/local.env")
+
+
+def local_env(stack: LocalStack, enforce_iam: bool) -> dict[str, str]:
+    """What the README's examples need to run against this stack, under the names they use."""
+    assert stack.resources is not None
+    resources = stack.resources
+    return {
+        "REELHOOK_API_URL": stack.api_url,
+        "REELHOOK_AUTH": "iam" if enforce_iam else "none",
+        "AWS_ENDPOINT_URL": stack.aws_endpoint,  # every service, the aws CLI and boto3 included
+        "AWS_ACCESS_KEY_ID": LOCAL_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+        "AWS_SECRET_ACCESS_KEY": LOCAL_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+        "AWS_DEFAULT_REGION": LOCAL_CREDENTIALS["AWS_REGION"],
+        "AWS_REGION": LOCAL_CREDENTIALS["AWS_REGION"],
+        "BUCKET": resources.bucket_name,
+        "BUS": resources.event_bus_name,
+        "SECRET_ARN": resources.secret_id,
+        "NOTIFY_SECRET_ARN": resources.notify_secret_id,
+        "JOBS_TABLE": resources.table_name,
+    }
+
+
+def write_env_file(path: Path, values: dict[str, str]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lines = ["# Written by `make serve` for this run: `source` it and the README's examples run as written."]
+    lines += [f"export {name}={shlex.quote(value)}" for name, value in values.items()]
+    path.write_text("\n".join(lines) + "\n")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--port", type=int, default=3000, help="API port")
@@ -41,6 +73,7 @@ def main() -> None:
     parser.add_argument("--step-seconds", type=float, default=2.0, help="sandbox time per task status")
     parser.add_argument("--no-iam", dest="enforce_iam", action="store_false",
                         help="do not check SigV4 signatures on the client routes")
+    parser.add_argument("--env-file", type=Path, default=ENV_FILE, help="where to write the settings to source")
     args = parser.parse_args()
     options = StackOptions(sandbox=SandboxConfig(step_seconds=args.step_seconds, port=args.sandbox_port),
                            front_port=args.port, moto_port=args.aws_port, enforce_iam=args.enforce_iam,
@@ -48,9 +81,16 @@ def main() -> None:
     stopped = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopped.set())
     with LocalStack(options) as stack:
+        values = local_env(stack, args.enforce_iam)
+        write_env_file(args.env_file, values)
         print(f"reelhook API      {stack.api_url}")
         print(f"AWS (moto server) {stack.aws_endpoint}")
         print(f"provider sandbox  {stack.sandbox.root_url}")
+        for label, name in (("bucket", "BUCKET"), ("event bus", "BUS"), ("app secret", "SECRET_ARN"),
+                            ("notify secret", "NOTIFY_SECRET_ARN"), ("jobs table", "JOBS_TABLE")):
+            print(f"{label:<17} {values[name]}")
+        print()
+        print(f"source {args.env_file}   # sets these (and the AWS endpoint) for the README's examples")
         print()
         print("\n".join(how_to_call(stack.api_url, args.enforce_iam)))
         print()
