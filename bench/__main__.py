@@ -26,10 +26,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import burst, coldstart, copy_s3, per_job, poll_capacity, report, scale, webhook
+from bench import burst, coldstart, copy_s3, idle, per_job, poll_capacity, report, scale, webhook
 from bench.common import BENCH_DIR, METER, ROOT, Output, machine_info, say
 
-BENCHMARKS = {module.NAME: module for module in (coldstart, webhook, per_job, copy_s3, scale, burst, poll_capacity)}
+BENCHMARKS = {module.NAME: module
+              for module in (coldstart, webhook, per_job, copy_s3, scale, burst, poll_capacity, idle)}
 
 
 def main(argv: list[str] | None = None) -> int:

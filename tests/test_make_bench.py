@@ -34,3 +34,16 @@ def test_make_bench_runs_on_a_clean_checkout_of_head(tmp_path):
     assert not Path(tree).exists()  # the checkout is removed afterwards
     worktrees = run(GIT, "worktree", "list").stdout
     assert tree not in worktrees
+
+
+def test_the_idle_benchmark_measures_the_stack_and_both_moto_processes(tmp_path):
+    import sys
+
+    done = run(sys.executable, "-m", "bench", "--quick", "--only", "idle", "--out", str(tmp_path), timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    result = json.loads((tmp_path / "results.json").read_text())["benchmarks"]["idle"]["result"]
+    assert result["moto_processes"] == 2
+    assert result["drivers"] >= 5
+    # Something always runs (the drivers' idle polls): a zero would mean nothing was measured.
+    assert result["stack_cores"] > 0 and result["moto_cores"] > 0
+    assert "## 7. Idle cost" in (tmp_path / "BENCHMARKS.md").read_text()
