@@ -138,6 +138,7 @@ class JobRequest(BaseModel):
 
 def pydantic_errors(exc: ValidationError) -> list[FieldError]:
     errors: list[FieldError] = []
+    listed_known = False
     for err in exc.errors(include_url=False):
         location = ""
         for part in err["loc"]:
@@ -146,9 +147,11 @@ def pydantic_errors(exc: ValidationError) -> list[FieldError]:
         allowed = None
         if err["type"] == "extra_forbidden":
             message = "is not a known field"
-            if len(err["loc"]) == 1:  # a top-level field: name the ones there are
-                allowed = sorted(JobRequest.model_fields)
-                message += did_you_mean(str(err["loc"][0]), allowed)
+            if len(err["loc"]) == 1:  # a top-level field: name the ones there are (once: answers stay short)
+                known = sorted(JobRequest.model_fields)
+                message += did_you_mean(str(err["loc"][0]), known)
+                allowed = None if listed_known else known
+                listed_known = True
         elif err["type"] == "model_type":
             message = "must be a URL or an object with url (and optionally voice_url)"
         errors.append(FieldError(location or "body", message, allowed))
