@@ -46,10 +46,7 @@ def local_env(stack: LocalStack, enforce_iam: bool) -> dict[str, str]:
         "REELHOOK_API_URL": stack.api_url,
         "REELHOOK_AUTH": "iam" if enforce_iam else "none",
         "AWS_ENDPOINT_URL": stack.aws_endpoint,  # every service, the aws CLI and boto3 included
-        "AWS_ACCESS_KEY_ID": LOCAL_CREDENTIALS["AWS_ACCESS_KEY_ID"],
-        "AWS_SECRET_ACCESS_KEY": LOCAL_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
-        "AWS_DEFAULT_REGION": LOCAL_CREDENTIALS["AWS_REGION"],
-        "AWS_REGION": LOCAL_CREDENTIALS["AWS_REGION"],
+        **LOCAL_CREDENTIALS,
         "BUCKET": resources.bucket_name,
         "BUS": resources.event_bus_name,
         "SECRET_ARN": resources.secret_id,

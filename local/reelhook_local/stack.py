@@ -265,8 +265,9 @@ class MotoStats:
         with self._lock:
             rows = {name: {"requests": int(r[0]), "wall_seconds": r[1], "cpu_seconds": r[2]}
                     for name, r in self._by_operation.items()}
-        return {"process_cpu_seconds": time.process_time(), "operations": rows,
-                "processes": [{"pid": os.getpid(), "process_cpu_seconds": time.process_time(),
+        cpu = time.process_time()
+        return {"process_cpu_seconds": cpu, "operations": rows,
+                "processes": [{"pid": os.getpid(), "process_cpu_seconds": cpu,
                                "requests": sum(r["requests"] for r in rows.values())}]}
 
     @staticmethod
@@ -307,7 +308,7 @@ class DynamoForwarder:
                 connection.request(method, path, body=body, headers=headers)
                 answer = connection.getresponse()
                 return answer.status, answer.reason, answer.getheaders(), answer.read()
-            except (ConnectionError, OSError):
+            except OSError:  # the kept-alive connection went stale: one new one
                 connection.close()
                 self._local.connection = None
                 if attempt == 2:

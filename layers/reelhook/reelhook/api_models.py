@@ -162,4 +162,4 @@ def pydantic_errors(exc: ValidationError) -> list[FieldError]:
     return list(unique.values())
 
 
-__all__ = ["JobRequest", "ReferenceIn", "did_you_mean", "error_body", "pydantic_errors"]
+__all__ = ["JobRequest", "ReferenceIn", "error_body", "pydantic_errors"]
