@@ -219,3 +219,39 @@ def test_a_failed_sweep_does_not_fail_the_dispatch(aws, sandbox, handlers, monke
     monkeypatch.setattr(governance, "in_flight", refused)
     outcomes = dispatch_due(seconds=5)
     assert outcomes["in_flight_sweep_failed"] == 1  # only UniAll has a cap; the others were never asked
+
+
+def test_callers_that_will_not_wait_leave_the_budget_alone(aws, atomic_moto):
+    """More demand than the rate, from callers with a short ``max_wait`` (status checks): each
+    refused caller must spend nothing, or the next slot runs away from now for good and no
+    check is ever sent again (a burst of polled jobs then never finishes)."""
+    from reelhook.adapters.governance import reserve_request_slot
+
+    now = 1_800_000_000.0
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(lambda _: reserve_request_slot("uniall", 10.0, 1, now, max_wait=0.5), range(200)))
+    taken = sorted(a for a in answers if a is not None)
+    # Only the slots within half a second went, one per 100 ms; the other callers took nothing.
+    assert taken == [now + round(0.1 * i, 1) for i in range(6)]
+    # So a second later the budget is as 200 callers left it: six slots used, the next ones free.
+    assert reserve_request_slot("uniall", 10.0, 1, now + 1.0, max_wait=0.5) == now + 1.0
+    # A caller that holds its slot (the submit queue) still gets one however far away it is.
+    held = [reserve_request_slot("uniall", 10.0, 1, now + 1.0) for _ in range(20)]
+    assert held[-1] == pytest.approx(now + 3.0)
+    assert reserve_request_slot("uniall", 10.0, 1, now + 1.0, max_wait=0.5) is None
+
+
+def test_a_status_check_refused_a_slot_spends_none(aws, monkeypatch):
+    from reelhook.services import rate_limit
+    from tests.conftest import reset_caches
+
+    monkeypatch.setenv("UNIALL_REQUESTS_PER_SECOND", "1")
+    monkeypatch.setenv("UNIALL_BURST", "1")
+    reset_caches()
+    now = 1_800_000_000.0
+    rate_limit.wait_for_slot("uniall", max_wait=0.0, clock=lambda: now, sleep=lambda _: None)
+    for _ in range(50):
+        with pytest.raises(rate_limit.RateLimitTimeout):
+            rate_limit.wait_for_slot("uniall", max_wait=0.5, clock=lambda: now, sleep=lambda _: None)
+    # One second on, the next slot is free: the 50 refusals did not push it back 50 seconds.
+    rate_limit.wait_for_slot("uniall", max_wait=0.0, clock=lambda: now + 1.0, sleep=lambda _: None)

@@ -44,12 +44,18 @@ def _conditional_failed(exc: ClientError) -> bool:
 _found_idle: dict[str, bool] = {}
 
 
-def reserve_request_slot(provider: str, per_second: float, burst: int, now: float) -> float:
+def reserve_request_slot(provider: str, per_second: float, burst: int, now: float,
+                         *, max_wait: float | None = None) -> float | None:
     """Reserve one request; returns the epoch time at which it may be sent (``now`` or later).
 
     ``burst`` requests may go at once after a quiet spell; beyond that they are spaced by
     ``1 / per_second``. Busy (``tat`` ahead of now): ``ADD`` one interval. Idle: restart the
     clock at now. The two conditions partition the states, so one of them applies.
+
+    With ``max_wait``, a slot further away than that is not taken at all and None is
+    returned: as in GCRA proper, a caller that will not wait for its slot leaves ``tat``
+    alone. (Taking and dropping it would move ``tat`` on with every refused caller, so under
+    more demand than the rate it would run away from now and no caller would ever get a slot.)
     """
     interval = max(1, round(MICROS / per_second))
     tolerance = (max(1, burst) - 1) * interval
@@ -57,19 +63,26 @@ def reserve_request_slot(provider: str, per_second: float, burst: int, now: floa
     ddb = client("dynamodb")
     table = settings().jobs_table
     ttl = {"N": str(int(now) + ITEM_TTL_SECONDS)}
+    busy_condition = "tat >= :now"
+    busy_values = {":interval": {"N": str(interval)}, ":now": {"N": str(now_us)}, ":ttl": ttl}
+    if max_wait is not None:
+        busy_condition += " AND tat <= :latest"
+        busy_values[":latest"] = {"N": str(now_us + tolerance + int(max_wait * MICROS))}
 
     def busy() -> float | None:
         try:
             answer = ddb.update_item(
                 TableName=table, Key=_rate_key(provider),
                 UpdateExpression="ADD tat :interval SET expires_at = :ttl",
-                ConditionExpression="tat >= :now",
-                ExpressionAttributeValues={":interval": {"N": str(interval)}, ":now": {"N": str(now_us)}, ":ttl": ttl},
-                ReturnValues="UPDATED_NEW",
+                ConditionExpression=busy_condition, ExpressionAttributeValues=busy_values,
+                ReturnValues="UPDATED_NEW", ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except ClientError as exc:
             if not _conditional_failed(exc):
                 raise
+            tat = exc.response.get("Item", {}).get("tat", {}).get("N")
+            if max_wait is not None and tat is not None and int(tat) > now_us:
+                raise _TooFar from None
             return None
         reserved = int(answer["Attributes"]["tat"]["N"]) - interval  # the slot this caller holds
         return max(now, (reserved - tolerance) / MICROS)
@@ -90,13 +103,21 @@ def reserve_request_slot(provider: str, per_second: float, burst: int, now: floa
         return now
 
     forms = (idle, busy) if _found_idle.get(provider) else (busy, idle)
-    for _ in range(8):
-        for form in forms:
-            at = form()
-            if at is not None:
-                _found_idle[provider] = form is idle
-                return at
+    try:
+        for _ in range(8):
+            for form in forms:
+                at = form()
+                if at is not None:
+                    _found_idle[provider] = form is idle
+                    return at
+    except _TooFar:
+        _found_idle[provider] = False
+        return None
     raise RuntimeError(f"could not reserve a {provider} request slot")  # pragma: no cover - needs 16 lost races
+
+
+class _TooFar(Exception):
+    """The next slot is further away than the caller will wait (nothing was reserved)."""
 
 
 def acquire_in_flight(provider: str, job_id: str, cap: int) -> bool:

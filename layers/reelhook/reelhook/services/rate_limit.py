@@ -24,12 +24,29 @@ class RateLimitTimeout(Exception):
 
 
 def reserve(provider: str, *, now: float | None = None) -> float:
-    """Reserve one request to ``provider``; returns when it may be sent (now for unlimited providers)."""
+    """Reserve one request to ``provider``; returns when it may be sent (now for unlimited providers).
+
+    The slot is held however far away it is: for callers that will use it then (the submit
+    queue's message carries it). Callers that will not wait use ``reserve_within``.
+    """
     now = time.time() if now is None else now
     conf = settings().provider(provider)
     if conf.requests_per_second is None:
         return now
-    return governance.reserve_request_slot(provider, conf.requests_per_second, conf.burst, now)
+    at = governance.reserve_request_slot(provider, conf.requests_per_second, conf.burst, now)
+    if at is None:  # pragma: no cover - only a reservation with max_wait can be refused
+        raise RuntimeError("a reservation without max_wait was refused")
+    return at
+
+
+def reserve_within(provider: str, max_wait: float, *, now: float | None = None) -> float | None:
+    """Reserve a request slot only if it comes within ``max_wait`` seconds; None (nothing
+    reserved, nothing spent) when it does not."""
+    now = time.time() if now is None else now
+    conf = settings().provider(provider)
+    if conf.requests_per_second is None:
+        return now
+    return governance.reserve_request_slot(provider, conf.requests_per_second, conf.burst, now, max_wait=max_wait)
 
 
 def wait_for_slot(
@@ -41,10 +58,9 @@ def wait_for_slot(
 ) -> None:
     """Block until a reserved request slot comes, if it comes within ``max_wait`` seconds."""
     now = clock()
-    send_at = reserve(provider, now=now)
-    if send_at - now > max_wait:
-        # The slot is forfeited: a wasted slot only slows us down, it never overspends.
-        raise RateLimitTimeout(f"the next {provider} request slot is {send_at - now:.1f} s away")
+    send_at = reserve_within(provider, max_wait, now=now)
+    if send_at is None:
+        raise RateLimitTimeout(f"the next {provider} request slot is more than {max_wait:g} s away")
     if send_at > now:
         sleep(send_at - now)
 
