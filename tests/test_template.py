@@ -65,12 +65,16 @@ EXPECTED_PERMISSIONS: dict[str, set[tuple[str, str]]] = {
         ("s3:GetObject", "${VideoBucket.Arn}/inputs/*"),
         ("s3:GetObject", "arn:${AWS::Partition}:s3:::${Buckets}/*"),
         ("sqs:SendMessage", SUBMIT_QUEUE),
+        # GET /v1/providers, limited to the governance items (test below).
+        ("dynamodb:BatchGetItem", TABLE),
     },
-    # Moves existing jobs on: never creates an item.
+    # Moves existing jobs on: never creates an item. A failed task of an "any" job is queued
+    # on its next route.
     "CallbackFunction": {
         ("dynamodb:GetItem", TABLE),
         ("dynamodb:UpdateItem", TABLE),
         ("sqs:SendMessage", QUEUE),
+        ("sqs:SendMessage", SUBMIT_QUEUE),
         ("secretsmanager:GetSecretValue", SECRET),
     },
     "TransferFunction": {
@@ -99,6 +103,8 @@ EXPECTED_PERMISSIONS: dict[str, set[tuple[str, str]]] = {
         ("sqs:GetQueueAttributes", "PollQueue.Arn"),
         ("sqs:SendMessage", "PollQueue.Arn"),
         ("dynamodb:UpdateItem", TABLE),
+        # The circuit of a failed task's next route, limited to the governance items (test below).
+        ("dynamodb:GetItem", TABLE),
         ("sqs:SendMessage", QUEUE),
         ("sqs:SendMessage", SUBMIT_QUEUE),
         ("secretsmanager:GetSecretValue", SECRET),
@@ -163,11 +169,17 @@ EXPECTED_ROUTES = {
     ("POST", "/v1/jobs"): "ApiFunction",
     ("GET", "/v1/jobs/{id}"): "ApiFunction",
     ("GET", "/v1/models"): "ApiFunction",
+    ("GET", "/v1/providers"): "ApiFunction",
     ("GET", "/v1/openapi.json"): "ApiFunction",
     ("POST", "/v1/callbacks/{provider}/{job_id}"): "CallbackFunction",
 }
 
 EXPECTED_ENV = {
+    "ROUTING_PROVIDER_ORDER",
+    "ROUTING_FAILOVER",
+    "REFUSALS_BEFORE_FAILOVER",
+    "CIRCUIT_FAILURE_THRESHOLD",
+    "CIRCUIT_COOLDOWN_SECONDS",
     "JOBS_TABLE",
     "VIDEO_BUCKET",
     "OUTPUT_PREFIX",
@@ -639,6 +651,15 @@ def test_no_deployed_module_imports_httpx() -> None:
 
 
 # ---------------------------------------------------------------------------- environment
+
+
+def test_governance_only_reads_are_limited_to_the_governance_items(transformed: dict[str, Any]) -> None:
+    found = {}
+    for _owner, statement in policy_statements(transformed):
+        if statement.get("Sid") in {"ProviderHealth", "ProviderCircuits"}:
+            found[statement["Sid"]] = statement["Condition"]
+    governance_only = {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["gov#*"]}}
+    assert found == {"ProviderHealth": governance_only, "ProviderCircuits": governance_only}
 
 
 def test_globals_environment(template: dict[str, Any]) -> None:

@@ -1,4 +1,4 @@
-"""Client API: POST /v1/jobs, GET /v1/jobs/{id}, GET /v1/models, GET /v1/openapi.json."""
+"""Client API: POST /v1/jobs, GET /v1/jobs/{id}, GET /v1/models, GET /v1/providers, GET /v1/openapi.json."""
 
 from __future__ import annotations
 
@@ -44,6 +44,11 @@ def get_job(job_id: str) -> Response:
 @app.get("/v1/models")
 def list_models() -> Response:
     return _json(http_api.list_models())
+
+
+@app.get("/v1/providers")
+def list_providers() -> Response:
+    return _json(http_api.list_providers())
 
 
 @app.get("/v1/openapi.json")

@@ -655,8 +655,8 @@ class LocalStack:
 
     @staticmethod
     def _reset_caches() -> None:
-        from reelhook import config
-        from reelhook.adapters import aws
+        from reelhook import config, routing
+        from reelhook.adapters import aws, circuit
         from reelhook.adapters import secrets as secret_cache
         from reelhook.providers import all_models, get_provider
 
@@ -666,3 +666,5 @@ class LocalStack:
         get_provider.cache_clear()
         config._provider_settings.cache_clear()
         all_models.cache_clear()
+        routing.logical_routes.cache_clear()
+        circuit.forget()

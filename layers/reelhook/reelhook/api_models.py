@@ -6,10 +6,10 @@ what that particular model accepts. Both report errors as ``{field, message, all
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
 
 from reelhook.config import settings
 from reelhook.errors import error_body
@@ -100,6 +100,29 @@ def _resolution(value: str) -> str:
     return value.lower()
 
 
+class RoutingIn(BaseModel):
+    """How a job naming a logical model picks and changes providers."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    providers: list[Annotated[str, Field(min_length=1, max_length=64)]] | None = Field(
+        default=None, min_length=1, max_length=16,
+        description="Providers to use, in the order tried; the others are not used. Default: the "
+        "deployment's order (ROUTING_PROVIDER_ORDER)")
+    failover: Literal["submit", "any", "none"] | None = Field(
+        default=None,
+        description="submit: move to the next route when a submit is refused or unavailable (402/403, "
+        "429 or 5xx after retries, an open circuit); any: also when the provider's task fails; none: "
+        "never. Never after a submit whose outcome is unknown. Default: the deployment's (ROUTING_FAILOVER)")
+
+    @field_validator("providers")
+    @classmethod
+    def _unique(cls, value: list[str] | None) -> list[str] | None:
+        if value is not None and len(set(value)) != len(value):
+            raise ValueError("must not name a provider twice")
+        return value
+
+
 class JobRequest(BaseModel):
     """Body of ``POST /v1/jobs``. Which fields a model takes: ``GET /v1/models``."""
 
@@ -126,6 +149,8 @@ class JobRequest(BaseModel):
         default=None, max_length=32, description="Provider-specific extras; see each model's options"
     )
     client_reference: str | None = Field(default=None, max_length=256)
+    routing: RoutingIn | None = Field(default=None, description="Only for a logical model (GET /v1/models, "
+                                                                 "logical: true)")
     notify_url: NotifyUrl | None = Field(
         default=None,
         description="An https URL that receives the job's final status (succeeded or failed) as a POST "

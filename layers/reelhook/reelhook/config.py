@@ -109,6 +109,16 @@ class Settings:
     # A terminal job whose event the notifier has not recorded this long after the transition
     # is published again by the poll worker.
     event_republish_after_seconds: int = 300
+    # Routing of logical models: providers in the order tried (others after them), and when a
+    # job moves to its next route ("submit", "any" or "none"; a job's own routing overrides).
+    routing_provider_order: tuple[str, ...] = ()
+    routing_failover: str = "submit"
+    # A submit refused (429/503) this many times in a row moves a job with routes left on.
+    refusals_before_failover: int = 3
+    # Consecutive submit failures that open a provider's circuit, and how long it stays open
+    # before one job probes it again.
+    circuit_failure_threshold: int = 5
+    circuit_cooldown_seconds: int = 60
 
     def provider(self, name: str) -> ProviderSettings:
         return _provider_settings(name)
@@ -138,6 +148,12 @@ def settings() -> Settings:
         running_max_age_seconds=max(1, _env_int("RUNNING_MAX_AGE_SECONDS", 6 * 3600)),
         task_missing_polls=max(1, _env_int("TASK_MISSING_POLLS", 5)),
         event_republish_after_seconds=max(1, _env_int("EVENT_REPUBLISH_AFTER_SECONDS", 300)),
+        routing_provider_order=tuple(p for p in (x.strip().lower() for x in
+                                                 _env("ROUTING_PROVIDER_ORDER").split(",")) if p),
+        routing_failover=_env("ROUTING_FAILOVER", "submit").lower() or "submit",
+        refusals_before_failover=max(1, _env_int("REFUSALS_BEFORE_FAILOVER", 3)),
+        circuit_failure_threshold=max(1, _env_int("CIRCUIT_FAILURE_THRESHOLD", 5)),
+        circuit_cooldown_seconds=max(1, _env_int("CIRCUIT_COOLDOWN_SECONDS", 60)),
     )
 
 

@@ -14,6 +14,7 @@ from reelhook import json_input
 from reelhook.adapters.jobs_table import IdempotencyMismatch, JobStore
 from reelhook.errors import error_body
 from reelhook.providers import all_models
+from reelhook.routing import is_logical, logical_routes, plan_routes, routing_errors
 from reelhook.services.media import check_s3_inputs
 from reelhook.services.submit import submit_job
 from reelhook.spec import FieldError, ModelSpec, did_you_mean
@@ -76,19 +77,35 @@ def create_job(
         named = all_models().get(data["model"]) if isinstance(data.get("model"), str) else None
         return 422, error_body("validation_error", "the job is not valid",
                                _with_choices(errors, named) if named else errors)
-    spec = all_models().get(request.model)
-    if spec is None:
-        allowed = sorted(all_models())
-        return 422, error_body("validation_error", "unknown model",
-                               [FieldError("model", "is not a known model" + did_you_mean(request.model, allowed),
-                                           allowed)])
     normalized = request.normalized()
-    problems = spec.validate(normalized) or check_s3_inputs(spec, normalized)
-    if problems:
-        return 422, error_body("validation_error", f"the job is not valid for {spec.id}", problems)
+    plan = None
+    if is_logical(request.model):
+        problems = routing_errors(normalized.get("routing"))
+        if problems:
+            return 422, error_body("validation_error", "the job's routing is not valid", problems)
+        plan, problems = plan_routes(request.model, normalized, normalized.get("routing"),
+                                     extra_check=check_s3_inputs)
+        if plan is None:
+            return 422, error_body("validation_error", f"no route of {request.model} can take this job; "
+                                                       "each route's objections are listed", problems)
+        spec = all_models()[plan.routes[0]]
+    else:
+        spec = all_models().get(request.model)
+        if spec is None:
+            allowed = sorted(all_models()) + sorted(logical_routes())
+            return 422, error_body("validation_error", "unknown model",
+                                   [FieldError("model", "is not a known model" + did_you_mean(request.model, allowed),
+                                               allowed)])
+        if "routing" in normalized:
+            return 422, error_body("validation_error", f"the job is not valid for {spec.id}", [FieldError(
+                "routing", f"applies only to a logical model; {spec.id} is served by {spec.provider} alone",
+                sorted(logical_routes()))])
+        problems = spec.validate(normalized) or check_s3_inputs(spec, normalized)
+        if problems:
+            return 422, error_body("validation_error", f"the job is not valid for {spec.id}", problems)
     try:
         job, _created = submit_job(spec, normalized, idempotency_key=idempotency_key,
-                                   callback_base_url=callback_base_url, origin=origin)
+                                   callback_base_url=callback_base_url, origin=origin, plan=plan)
     except IdempotencyMismatch:
         # The other job is not named: the key may have been taken by another caller.
         return 409, error_body("idempotency_key_reused",
@@ -119,4 +136,41 @@ def get_job(job_id: str) -> Answer:
 
 
 def list_models() -> Answer:
-    return 200, {"models": [spec.catalog_entry() for spec in all_models().values()]}
+    from reelhook.routing import catalog_entry
+
+    concrete = [spec.catalog_entry() | {"logical": False} for spec in all_models().values()]
+    return 200, {"models": [catalog_entry(model_id) for model_id in logical_routes()] + concrete}
+
+
+def list_providers() -> Answer:
+    """Each provider's health and governance: circuit, request budget, tasks in flight."""
+    import time
+
+    from reelhook.adapters import governance
+    from reelhook.adapters.circuit import CircuitState
+    from reelhook.config import settings
+    from reelhook.providers import provider_names
+
+    names = list(provider_names())
+    items = governance.budget_items(names)
+    now = time.time()
+    out = []
+    for name in names:
+        conf = settings().provider(name)
+        rate_item = items.get(f"gov#{name}#rate", {})
+        tat = int(rate_item["tat"]["N"]) / governance.MICROS if "tat" in rate_item else None
+        in_flight = items.get(f"gov#{name}#in-flight", {}).get("jobs", {}).get("SS", [])
+        circuit_item = items.get(f"gov#{name}#circuit", {})
+        state = CircuitState(int(float(circuit_item.get("failures", {}).get("N", 0))),
+                             float(circuit_item.get("open_until", {}).get("N", 0)),
+                             float(circuit_item.get("probe_until", {}).get("N", 0)),
+                             float(circuit_item.get("opened_at", {}).get("N", 0)))
+        out.append({
+            "name": name,
+            "circuit": state.view(now),
+            "rate": {"requests_per_second": conf.requests_per_second, "burst": conf.burst,
+                     # How far ahead the budget is booked: 0 when a request may go now.
+                     "booked_ahead_seconds": round(max(0.0, tat - now), 3) if tat is not None else 0.0},
+            "in_flight": {"tasks": len(in_flight), "cap": conf.max_in_flight or None},
+        })
+    return 200, {"providers": out}

@@ -51,6 +51,34 @@ class ErrorOut(BaseModel):
     message: str
 
 
+class RouteOut(BaseModel):
+    provider: str
+    model: str
+
+
+class RoutingOut(BaseModel):
+    providers: list[str]
+    failover: Literal["submit", "any", "none"]
+
+
+class SkippedRouteOut(BaseModel):
+    model: str
+    provider: str
+    reasons: list[dict[str, Any]]
+
+
+class AttemptOut(BaseModel):
+    provider: str
+    model: str
+    task_id: str | None = None
+    outcome: str = Field(description="pending, submitted, running, completed, succeeded, failed or cancelled "
+                         "for the current attempt; rejected, refused, skipped (open circuit) or failed for "
+                         "one the job moved on from")
+    started_at: str | None = None
+    ended_at: str | None = None
+    reason: str | None = None
+
+
 class JobOut(BaseModel):
     id: str
     model: str
@@ -78,6 +106,14 @@ class JobOut(BaseModel):
     warnings: list[str] | None = Field(
         default=None, description="Where the delivered video differs from the request (resolution, aspect ratio, "
         "duration, audio); the job still succeeded. Also on its succeeded event")
+    request: dict[str, Any] | None = Field(default=None, description="The job as it was asked for")
+    route: RouteOut | None = Field(default=None, description="The concrete model the job is on (or was served by)")
+    routes: list[str] | None = Field(default=None, description="A logical-model job's routes that can take it, "
+                                     "in the order tried")
+    routing: RoutingOut | None = None
+    routes_skipped: list[SkippedRouteOut] | None = Field(default=None, description="Routes that cannot take the "
+                                                         "job as given, with their objections")
+    attempts: list[AttemptOut] = Field(default_factory=list, description="Every route tried, the current one last")
 
 REF = "#/components/schemas/{model}"
 
@@ -96,7 +132,9 @@ ERROR_SCHEMA: dict[str, Any] = {
                     "items": {
                         "type": "object",
                         "required": ["field", "message"],
-                        "properties": {"field": {"type": "string"}, "message": {"type": "string"}, "allowed": {}},
+                        "properties": {"field": {"type": "string"}, "message": {"type": "string"}, "allowed": {},
+                                       "route": {"type": "string",
+                                                 "description": "For a logical model: the route that objects"}},
                     },
                 },
             },
@@ -157,8 +195,18 @@ def document() -> dict[str, Any]:
         "type": "object",
         "required": ["models"],
         "properties": {"models": {"type": "array", "items": {
-            "type": "object", "required": ["id", "provider", "defaults"],
+            "type": "object", "required": ["id", "logical"],
+            "description": "A concrete model (logical false: one provider, with what it accepts) or a logical "
+            "one (logical true: provider-neutral, with its routes)",
+            "if": {"properties": {"logical": {"const": False}}},
+            "then": {"required": ["id", "provider", "defaults"]},
+            "else": {"required": ["id", "routes"]},
             "properties": {
+                "logical": {"type": "boolean"},
+                "routes": {"type": "array", "items": {
+                    "type": "object", "required": ["model", "provider"],
+                    "properties": {"model": {"type": "string"}, "provider": {"type": "string"},
+                                   "mode": {"type": ["string", "null"]}, "title": {"type": "string"}}}},
                 "defaults": {
                     "type": "object",
                     "description": "Per optional field (options as options.<name>): what the provider uses when "
@@ -176,6 +224,25 @@ def document() -> dict[str, Any]:
                 },
             },
         }}},
+    }
+    schemas["ProviderHealth"] = {
+        "type": "object", "required": ["providers"],
+        "properties": {"providers": {"type": "array", "items": {
+            "type": "object", "required": ["name", "circuit", "rate", "in_flight"],
+            "properties": {
+                "name": {"type": "string"},
+                "circuit": {"type": "object", "required": ["state", "consecutive_failures"], "properties": {
+                    "state": {"enum": ["closed", "open", "half_open"]},
+                    "consecutive_failures": {"type": "integer"},
+                    "open_until": {"type": "number", "description": "Epoch seconds"},
+                    "opened_at": {"type": "number"}}},
+                "rate": {"type": "object", "properties": {
+                    "requests_per_second": {"type": ["number", "null"]}, "burst": {"type": "integer"},
+                    "booked_ahead_seconds": {"type": "number",
+                                             "description": "How far ahead request slots are taken; 0: free now"}}},
+                "in_flight": {"type": "object", "properties": {
+                    "tasks": {"type": "integer"}, "cap": {"type": ["integer", "null"]}}},
+            }}}},
     }
     job_id = {"name": "id", "in": "path", "required": True, "schema": {"type": "string", "maxLength": 64}}
     return {
@@ -215,6 +282,13 @@ def document() -> dict[str, Any]:
                     "operationId": "listModels",
                     "summary": "Every model, with what it accepts",
                     "responses": {"200": _json("ModelCatalog", "The catalogue")},
+                }
+            },
+            "/v1/providers": {
+                "get": {
+                    "operationId": "listProviders",
+                    "summary": "Each provider's circuit, request budget and tasks in flight",
+                    "responses": {"200": _json("ProviderHealth", "The providers")},
                 }
             },
             "/v1/openapi.json": {

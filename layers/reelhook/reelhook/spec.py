@@ -54,6 +54,7 @@ class NormalizedRequest(TypedDict, total=False):
     options: dict[str, Any]
     client_reference: str
     notify_url: str
+    routing: dict[str, Any]
 
 
 def did_you_mean(given: str, known: list[str]) -> str:
@@ -70,11 +71,15 @@ class FieldError:
     field: str
     message: str
     allowed: Any = None
+    # For a logical model: the concrete model (route) that objects.
+    route: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"field": self.field, "message": self.message}
         if self.allowed is not None:
             out["allowed"] = self.allowed
+        if self.route is not None:
+            out["route"] = self.route
         return out
 
 
@@ -235,6 +240,9 @@ class ModelSpec:
     decided_by: Mapping[str, str] = field(default_factory=dict)
     # Model-specific rules the declarative fields cannot say; each is also described in notes.
     extra_check: Callable[[NormalizedRequest], list[FieldError]] | None = None
+    # Logical models (``reelhook.routing``) this model is a route of, each with the mode a job
+    # must take here to count as that logical model (None: any mode).
+    serves: Mapping[str, str | None] = field(default_factory=dict)
 
     def accepted_inputs(self) -> set[str]:
         return {name for mode in self.modes for name in mode.inputs}

@@ -9,7 +9,11 @@ from reelhook.adapters.aws import client
 DOWNLOAD_URL_SECONDS = 3600
 PUBLIC_FIELDS = ("id", "model", "provider", "status", "provider_task_id", "client_reference",
                  "created_at", "updated_at", "error", "progress", "events", "notify_url", "notifications",
-                 "waiting_for", "submit_outcome", "submit_error", "effective", "effective_notes", "warnings")
+                 "waiting_for", "submit_outcome", "submit_error", "effective", "effective_notes", "warnings",
+                 "request", "route", "routes", "routing", "routes_skipped")
+# What the current attempt's outcome is called, by job status.
+ATTEMPT_OUTCOME = {"queued": "pending", "submitted": "submitted", "running": "running", "storing": "completed",
+                   "succeeded": "succeeded", "failed": "failed", "cancelled": "cancelled"}
 
 
 def public_job(job: dict[str, Any], *, presign: bool = True) -> dict[str, Any]:
@@ -25,7 +29,22 @@ def public_job(job: dict[str, Any], *, presign: bool = True) -> dict[str, Any]:
                 item["poster_url"] = _presign(stored["bucket"], stored["poster_key"])
         outputs.append(item)
     out["outputs"] = outputs
+    out["attempts"] = attempts(job)
     return out
+
+
+def attempts(job: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every route tried, the current one last (its outcome follows the job's status)."""
+    done = [dict(attempt) for attempt in job.get("attempts", [])]
+    route = job.get("route") or {"provider": job.get("provider"), "model": job.get("model")}
+    current: dict[str, Any] = {"provider": route.get("provider"), "model": route.get("model"),
+                               "task_id": job.get("provider_task_id"),
+                               "outcome": ATTEMPT_OUTCOME.get(str(job.get("status")), str(job.get("status"))),
+                               "started_at": job.get("submit_started_at"), "ended_at": None, "reason": None}
+    if job.get("status") in ("succeeded", "failed", "cancelled"):
+        current["ended_at"] = job.get("updated_at")
+        current["reason"] = (job.get("error") or {}).get("code")
+    return [*done, current]
 
 
 def _presign(bucket: str, key: str) -> str:

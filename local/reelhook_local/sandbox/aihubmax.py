@@ -123,7 +123,7 @@ class AihubmaxApi:
         return error(404, "not_found", "Not found", type_="not_found_error")
 
     def _create(self, request: Request) -> Response:
-        fault = self.host.api_fault("submit")
+        fault = self.host.api_fault("submit", NAME)
         if fault is not None:
             return self._fault(fault)
         try:

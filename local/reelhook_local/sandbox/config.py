@@ -49,6 +49,8 @@ class Faults:
     """
 
     fail_submits: list[int] = field(default_factory=list)
+    # The same per provider (taken before fail_submits): {"freepik": [402, 402]}.
+    fail_submits_for: dict[str, list[int]] = field(default_factory=dict)
     seed: int | None = 0  # None seeds from the OS (not reproducible)
 
     # -- provider API (after authentication) -----------------------------------------------
@@ -162,22 +164,25 @@ class Faults:
             else:
                 self.fail_submits.append(status)
 
-    def take_submit_failure(self) -> int | None:
+    def take_submit_failure(self, provider: str | None = None) -> int | None:
         with self._lock:
+            own = self.fail_submits_for.get(provider or "")
+            if own:
+                return own.pop(0)
             return self.fail_submits.pop(0) if self.fail_submits else None
 
     def take_first_download_fault(self) -> DownloadFaultKind | None:
         with self._lock:
             return self.first_download_faults.pop(0) if self.first_download_faults else None
 
-    def take_api_fault(self, request: ApiRequestKind) -> int | None:
+    def take_api_fault(self, request: ApiRequestKind, provider: str | None = None) -> int | None:
         """The status to answer this create or status GET with instead, if any.
 
         Creates take the ``fail_submits`` queue first, then ``api_fault_rate`` with
         ``submit_fault_statuses``; status GETs use ``api_fault_statuses``.
         """
         if request == "submit":
-            queued = self.take_submit_failure()
+            queued = self.take_submit_failure(provider)
             if queued is not None:
                 return queued
             statuses = self.submit_fault_statuses

@@ -180,7 +180,7 @@ class FreepikApi:
         return None
 
     def _create(self, request: Request, model: Model) -> Response:
-        fault = self.host.api_fault("submit")
+        fault = self.host.api_fault("submit", NAME)
         if fault is not None:
             return self._fault(fault)
         try:

@@ -89,7 +89,7 @@ class Host(Protocol):
 
     def result_url(self, task: Task) -> str: ...
 
-    def api_fault(self, request: Literal["submit", "status"]) -> int | None:
+    def api_fault(self, request: Literal["submit", "status"], provider: str | None = None) -> int | None:
         """The status to refuse this create or status GET with (an injected fault), if any."""
         ...
 

@@ -248,9 +248,9 @@ class ProviderSandbox:
         """How many requests to ``provider`` its rate limits refused so far."""
         return self._windows[provider].refused
 
-    def api_fault(self, request: ApiRequestKind) -> int | None:
+    def api_fault(self, request: ApiRequestKind, provider: str | None = None) -> int | None:
         """The status an injected fault answers this create or status GET with, if any."""
-        status = self.config.faults.take_api_fault(request)
+        status = self.config.faults.take_api_fault(request, provider)
         if status is not None:
             self.counters.add("api_faults")
         return status

@@ -11,6 +11,13 @@ from enum import StrEnum
 from typing import Any
 
 FAIL_MARKER = "FAIL_ME"
+
+
+def fail_marker(provider: str) -> str:
+    """A prompt holding this fails its task at ``provider`` only (e.g. FAIL_ON_FREEPIK)."""
+    return f"FAIL_ON_{provider.upper()}"
+
+
 # Tasks whose prompt holds these stay running for ever; a vanished one also answers 404 on
 # every status GET (the provider lost it).
 NEVER_FINISH_MARKER = "NEVER_FINISH"
@@ -127,7 +134,7 @@ def new_task(
         body=copy.deepcopy(body),
         statuses=statuses,
         created_at=now,
-        will_fail=FAIL_MARKER in (prompt or ""),
+        will_fail=FAIL_MARKER in (prompt or "") or fail_marker(provider) in (prompt or ""),
         never_finishes=NEVER_FINISH_MARKER in (prompt or ""),
         vanished=VANISH_MARKER in (prompt or ""),
         early_completed=early_completed,

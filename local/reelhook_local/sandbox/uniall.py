@@ -125,7 +125,7 @@ class UniallApi:
         return error(404, "not found", type_="not_found_error")
 
     def _create(self, request: Request) -> Response:
-        fault = self.host.api_fault("submit")
+        fault = self.host.api_fault("submit", NAME)
         if fault is not None:
             return self._fault(fault)
         try:

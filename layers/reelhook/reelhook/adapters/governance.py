@@ -148,3 +148,19 @@ def in_flight(provider: str) -> set[str]:
     item = client("dynamodb").get_item(TableName=settings().jobs_table, Key=_in_flight_key(provider),
                                        ConsistentRead=True).get("Item") or {}
     return set(item.get("jobs", {}).get("SS", []))
+
+
+def budget_items(providers: list[str]) -> dict[str, dict[str, Any]]:
+    """Each provider's rate, in-flight and circuit items (raw DynamoDB attributes), in one batch read."""
+    table = settings().jobs_table
+    keys = [{"pk": {"S": f"gov#{p}#{kind}"}} for p in providers for kind in ("rate", "in-flight", "circuit")]
+    found: dict[str, dict[str, Any]] = {}
+    request: dict[str, Any] = {table: {"Keys": keys, "ConsistentRead": True}}
+    for _ in range(5):  # unprocessed keys come back under throttling; a few rounds are plenty here
+        answer = client("dynamodb").batch_get_item(RequestItems=request)
+        for item in answer["Responses"].get(table, []):
+            found[item["pk"]["S"]] = item
+        request = answer.get("UnprocessedKeys") or {}
+        if not request:
+            break
+    return found

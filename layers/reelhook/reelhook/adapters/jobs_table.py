@@ -133,6 +133,7 @@ class JobStore:
         allowed_from: frozenset[Status] | None = None,
         delivery_id: str | None = None,
         unless_fields: Sequence[str] = (),
+        unless_failover: str | None = None,
     ) -> Transition:
         """Move a job to ``target`` if, and only if, its current status allows it.
 
@@ -171,6 +172,10 @@ class JobStore:
         for index, name in enumerate(unless_fields):
             names[f"#u{index}"] = name
             conditions.append(f"attribute_not_exists(#u{index})")
+        if unless_failover is not None:
+            # Refused for a job whose routing says to move on instead; the caller then decides.
+            values[":policy"] = unless_failover
+            conditions.append("(attribute_not_exists(routing.failover) OR routing.failover <> :policy)")
         removals = list(remove_fields)
         extra = dict(set_fields or {})
         if target in TERMINAL:
@@ -325,6 +330,64 @@ class JobStore:
                 return False
             raise
         return True
+
+    def switch_route(
+        self,
+        job_id: str,
+        *,
+        from_provider: str,
+        route: Mapping[str, str],
+        attempt: Mapping[str, Any],
+        event: Mapping[str, Any],
+        now_iso: str,
+        set_fields: Mapping[str, Any],
+        claimed_at: str | None = None,
+        task_id: str | None = None,
+    ) -> Transition:
+        """Move a job from ``from_provider`` to another route: queued again, the attempt closed.
+
+        One conditional write. Who may move it: the holder of its submit claim (``claimed_at``),
+        the status that reports its task failed (``task_id``, while submitted or running), or,
+        with neither, anyone while it is queued and unclaimed.
+        """
+        names = {"#status": "status", "#provider": "provider"}
+        values: dict[str, Any] = {
+            ":queued": Status.QUEUED.value, ":old": from_provider, ":new": route["provider"], ":route": dict(route),
+            ":attempt": [dict(attempt)], ":event": [dict(event)], ":empty": [], ":now": now_iso, ":zero": 0,
+        }
+        conditions = ["attribute_exists(pk)", "#provider = :old"]
+        if task_id is not None:
+            values |= {":tid": task_id, ":submitted": Status.SUBMITTED.value, ":running": Status.RUNNING.value}
+            conditions += ["#status IN (:submitted, :running)", "provider_task_id = :tid"]
+        elif claimed_at is not None:
+            values[":claimed"] = claimed_at
+            conditions += ["#status = :queued", "submit_started_at = :claimed"]
+        else:
+            conditions += ["#status = :queued", "attribute_not_exists(submit_started_at)"]
+        sets = ["#status = :queued", "#provider = :new", "route = :route", "updated_at = :now", "poll_count = :zero",
+                "attempts = list_append(if_not_exists(attempts, :empty), :attempt)",
+                "events = list_append(if_not_exists(events, :empty), :event)"]
+        for index, (name, value) in enumerate(set_fields.items()):
+            names[f"#s{index}"] = name
+            values[f":s{index}"] = value
+            sets.append(f"#s{index} = :s{index}")
+        # Everything that belonged to the attempt that ended.
+        removed = ("submit_started_at", "provider_task_id", "waiting_for", "submit_refusals", "last_submit_error",
+                   "progress", "task_missing_polls", "last_poll_error")
+        try:
+            answer = self._ddb.update_item(
+                TableName=self.table, Key=job_key(job_id),
+                UpdateExpression="SET " + ", ".join(sets) + " REMOVE " + ", ".join(removed),
+                ConditionExpression=" AND ".join(conditions),
+                ExpressionAttributeNames=names, ExpressionAttributeValues=to_dynamo(values),
+                ReturnValues="ALL_NEW", ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+            old = exc.response.get("Item")
+            return Transition(applied=False, found=old is not None, job=_public_item(from_dynamo(old)) if old else None)
+        return Transition(applied=True, found=True, job=_public_item(from_dynamo(answer["Attributes"])))
 
     def claim_check(self, job_id: str, *, due: int, next_check_at: int) -> dict[str, Any] | None:
         """Take a due job for one check: move ``next_check_at`` on, if it is still ``due``.

@@ -85,7 +85,7 @@ def _options(names: Mapping[str, str], standard: bool) -> dict[str, OptionSpec]:
 
 
 def _spec(provider_model: str, title: str, options: Mapping[str, OptionSpec],
-          names: Mapping[str, str]) -> ModelSpec:
+          names: Mapping[str, str], serves: str) -> ModelSpec:
     unconfirmed = {ours: theirs for ours, theirs in names.items() if ours not in options}
     return ModelSpec(
         id=f"{NAME}/{provider_model}",
@@ -122,6 +122,7 @@ def _spec(provider_model: str, title: str, options: Mapping[str, OptionSpec],
                "Field names are inferred except model and reference_image_urls; sent as "
                + ", ".join(f"{ours}={theirs}" for ours, theirs in unconfirmed.items())
                + " (unconfirmed; rename with AIHUBMAX_FIELD_NAMES)."),
+        serves={serves: "reference"},
     )
 
 
@@ -134,8 +135,10 @@ STATUS_PATH = "/v1/tasks/{task_id}"
 def _models() -> tuple[ModelSpec, ...]:
     names = field_names(settings().provider(NAME).extras)
     return (
-        _spec(STANDARD, "Veo 3.1 reference-to-video (AIHubMax)", _options(names, True), names),
-        _spec(FAST, "Veo 3.1 Fast reference-to-video (AIHubMax)", _options(names, False), names),
+        _spec(STANDARD, "Veo 3.1 reference-to-video (AIHubMax)", _options(names, True), names,
+              "veo-3.1/reference-to-video"),
+        _spec(FAST, "Veo 3.1 Fast reference-to-video (AIHubMax)", _options(names, False), names,
+              "veo-3.1-fast/reference-to-video"),
     )
 
 

@@ -94,6 +94,7 @@ _VEO_SPEC = ModelSpec(
     },
     own_limits=(OwnLimit("seed", "maximum", 4294967295, SEED_MAX_REASON),),
     notes=("Freepik notifies at least on completion; reelhook also polls the task.",),
+    serves={"veo-3.1/reference-to-video": "reference"},
 )
 
 _WAN_SPEC = ModelSpec(

@@ -77,6 +77,8 @@ def _spec(tier: str, resolution: str) -> ModelSpec:
         },
         own_limits=OWN_LIMITS,
         notes=("No webhook is documented: reelhook polls GET /v1/videos/{id} with backoff.",),
+        # The fast models have no reference mode, so only the standard ones are Veo 3.1 routes.
+        serves={} if fast else {"veo-3.1/reference-to-video": REFERENCE.name},
     )
 
 

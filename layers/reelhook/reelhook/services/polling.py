@@ -23,8 +23,9 @@ from reelhook.adapters.jobs_table import JobStore
 from reelhook.adapters.queue import send_checks, send_submit, send_transfer
 from reelhook.adapters.secrets import get_secrets
 from reelhook.config import settings
-from reelhook.providers import get_model, get_provider, provider_names
+from reelhook.providers import get_provider, provider_names
 from reelhook.providers.base import MalformedPayload, Phase, ProviderStatus
+from reelhook.routing import job_spec
 from reelhook.services.rate_limit import RateLimitTimeout, sweep_in_flight, wait_for_slot
 from reelhook.services.status import apply_status, fail_job, storing_check_at
 from reelhook.states import TERMINAL, Status
@@ -38,7 +39,8 @@ POLL_SLOT_WAIT_SECONDS = 5.0
 # Outcomes of a pass, published as CloudWatch metrics under these names (README: Metrics).
 OUTCOME_METRICS = {
     "moved_to_submitted": "JobsAdvanced", "moved_to_running": "JobsAdvanced", "moved_to_storing": "JobsAdvanced",
-    "moved_to_failed": "JobsAdvanced", "unchanged": "JobsUnchanged", "provider_unavailable": "ProviderUnavailable",
+    "moved_to_failed": "JobsAdvanced", "moved_to_queued": "JobsFailedOver",
+    "unchanged": "JobsUnchanged", "provider_unavailable": "ProviderUnavailable",
     "poll_rejected": "PollRejected", "transfer_redriven": "TransfersRedriven",
     "transfer_redriven_near_expiry": "JobsNearLinkExpiry", "failed_output_expired": "JobsOutputExpired",
     "failed_unknown_submit": "JobsSubmitOutcomeUnknown", "waiting_for_submit": "JobsUnchanged",
@@ -56,7 +58,7 @@ IN_PROGRESS = frozenset({Status.SUBMITTED, Status.RUNNING})
 
 
 def fetch_status(job: dict[str, Any]) -> ProviderStatus:
-    spec = get_model(job["model"])
+    spec = job_spec(job)
     provider = get_provider(spec.provider)
     call = provider.status_call(spec, job["provider_task_id"], settings().provider(spec.provider).extras)
     answer = provider_http.send(

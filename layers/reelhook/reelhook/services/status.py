@@ -79,7 +79,21 @@ def apply_status(
         task_id=status.task_id,
         set_fields=fields,
         delivery_id=delivery_id,
+        # A failed task of a job whose routing says "any" moves it to its next route instead.
+        unless_failover="any" if target is Status.FAILED else None,
     )
+    if target is Status.FAILED and not transition.applied and _fails_over(transition.job, provider_name, status):
+        from reelhook.services import failover
+
+        moved = failover.fail_over(store, transition.job or {}, outcome="failed",
+                                   reason=f"the task failed: {status.error_message or status.raw_status}"[:500],
+                                   task_id=status.task_id or str((transition.job or {}).get("provider_task_id")))
+        if moved is not None and moved.get("provider") != provider_name:
+            return Applied(Transition(applied=True, found=True, job=moved), Status.QUEUED)
+        # No route left (or the move lost a race and the job is still here): it fails as
+        # it would without routing.
+        transition = store.transition(job_id, target, now_iso=clock.iso(now), event=event, provider=provider_name,
+                                      task_id=status.task_id, set_fields=fields, delivery_id=delivery_id)
     if transition.applied and target in (Status.STORING, Status.FAILED):
         # The provider is done with the task: its in-flight slot frees for the next job.
         release_in_flight(provider_name, job_id)
@@ -87,6 +101,15 @@ def apply_status(
         # If this send is lost (crash), the reconciler re-drives jobs stuck in storing.
         send_transfer(job_id)
     return Applied(transition, target)
+
+
+def _fails_over(job: dict[str, Any] | None, provider_name: str, status: ProviderStatus) -> bool:
+    """Whether a refused FAILED write was refused only for the job's "any" failover policy."""
+    if not job or job.get("provider") != provider_name or job.get("status") not in (Status.SUBMITTED, Status.RUNNING):
+        return False
+    if status.task_id and job.get("provider_task_id") not in (None, status.task_id):
+        return False
+    return (job.get("routing") or {}).get("failover") == "any"
 
 
 def fail_job(store: JobStore, job_id: str, code: str, message: str, *, source: str = "submit",

@@ -13,13 +13,14 @@ from collections.abc import Callable
 from typing import Any
 
 from reelhook import clock
-from reelhook.adapters import provider_http
+from reelhook.adapters import circuit, provider_http
 from reelhook.adapters.jobs_table import JobStore, active_shard
 from reelhook.adapters.queue import send_submit
 from reelhook.adapters.secrets import callback_token_key, get_secrets
 from reelhook.config import settings
-from reelhook.providers import get_model, get_provider
-from reelhook.services import rate_limit
+from reelhook.providers import get_provider
+from reelhook.routing import RoutePlan, job_spec
+from reelhook.services import failover, rate_limit
 from reelhook.services.media import presigned_request
 from reelhook.services.status import fail_job
 from reelhook.spec import ModelSpec, NormalizedRequest
@@ -60,11 +61,13 @@ def submit_job(
     callback_base_url: str,
     store: JobStore | None = None,
     origin: dict[str, Any] | None = None,
+    plan: RoutePlan | None = None,
 ) -> tuple[dict[str, Any], bool]:
     """Store the job, then send it if its provider allows it right now, else queue it.
 
     Returns ``(job, created)``; never waits for a provider's budget. A replayed idempotency
-    key returns the first job and makes no provider call.
+    key returns the first job and makes no provider call. ``spec`` is the route to try first;
+    ``plan`` the job's routes when it named a logical model.
     """
     store = store or JobStore()
     provider = get_provider(spec.provider)
@@ -77,8 +80,9 @@ def submit_job(
     first_check = conf.reconcile_after_seconds if webhooks else conf.poll_base_seconds
     job: dict[str, Any] = {
         "id": job_id,
-        "model": spec.id,
+        "model": req.get("model") or spec.id,
         "provider": spec.provider,
+        "route": {"provider": spec.provider, "model": spec.id},
         "status": Status.QUEUED.value,
         "request": dict(req),
         "created_at": clock.iso(now),
@@ -97,6 +101,10 @@ def submit_job(
         job["notify_url"] = req["notify_url"]  # the notify function delivers the terminal status here
     if origin:
         job["origin"] = dict(origin)  # where the job came from, e.g. an S3 inbox manifest
+    if plan is not None:
+        job["routes"], job["routing"] = list(plan.routes), plan.stored()
+        if plan.skipped:
+            job["routes_skipped"] = list(plan.skipped)
     # The request slot is reserved before the job is stored, so that a job which must wait is
     # written once, already saying why (in a burst, most do). A replayed idempotency key wastes
     # its slot: that only slows sending down, it never overspends.
@@ -146,6 +154,10 @@ def dispatch(
     if job.get("status") != Status.QUEUED.value or job.get("submit_started_at"):
         return job  # sent, being sent, or moved on: never twice
     provider = spec.provider
+    if failover.may_fail_over(job, "submit") and not circuit.usable(provider, clock.now()):
+        moved = failover.fail_over(store, job, outcome="skipped", reason=f"the {provider} circuit is open")
+        if moved is not None:
+            return moved
     if not rate_limit.take_in_flight(provider, job["id"]):
         return _wait(job, "provider_concurrency", delay=_backoff(attempt), attempt=attempt, store=store)
     now = time.time()
@@ -190,20 +202,38 @@ def send_to_provider(
         answer = provider_http.send(provider, call, get_secrets(), retry_refused=False)
         task_id = provider.parse_submit(answer.body)
     except provider_http.ProviderRefused as exc:
-        # Certainly no task: give the claim back and try again later, as the provider asks.
+        # Certainly no task: give the claim back and try again later, as the provider asks,
+        # or, after refusals enough in a row, on the job's next route.
+        failover.submit_failed(spec.provider, None)
+        refusals = int(job.get("submit_refusals", 0)) + 1
+        if refusals >= settings().refusals_before_failover and failover.may_fail_over(job, "submit"):
+            moved = failover.fail_over(store, {**job, "submit_started_at": claimed_at}, outcome="refused",
+                                       reason=f"{refusals} refusals in a row, the last {exc}", claimed_at=claimed_at)
+            if moved is not None:
+                return moved
         delay = exc.retry_after if exc.retry_after is not None else _backoff(attempt)
-        if store.release_submit(job_id, claimed_at, {"waiting_for": "rate_limit", "last_submit_error": str(exc)[:500]}):
+        if store.release_submit(job_id, claimed_at, {"waiting_for": "rate_limit", "last_submit_error": str(exc)[:500],
+                                                     "submit_refusals": refusals}):
             send_submit(job_id, delay_seconds=math.ceil(delay), attempt=attempt + 1)
         return store.get(job_id, consistent=True) or job
     except provider_http.ProviderRejected as exc:
-        return fail_job(store, job["id"], "provider_rejected", f"HTTP {exc.status_code}: {exc.message}") or job
+        failover.submit_failed(spec.provider, exc.status_code)
+        reason = f"HTTP {exc.status_code}: {exc.message}"
+        if failover.may_fail_over(job, "submit"):
+            moved = failover.fail_over(store, {**job, "submit_started_at": claimed_at}, outcome="rejected",
+                                       reason=reason, claimed_at=claimed_at)
+            if moved is not None:
+                return moved
+        return fail_job(store, job["id"], "provider_rejected", reason) or job
     except provider_http.OutcomeUnknown as exc:
+        failover.submit_failed(spec.provider, None)
         return _outcome_unknown(store, job, str(exc))
     except ValueError as exc:
         # A 2xx answer reelhook cannot read a task id from (UniAll documents only "{}"): the
         # provider accepted the request, so it is as unknown as a timeout, never a failure to retry.
         return _outcome_unknown(store, job, f"the provider accepted the create request but its answer has no "
                                             f"usable task id ({exc}); it may have created, and may bill, a task")
+    failover.submit_succeeded(spec.provider)
     now = clock.now()
     moved = store.transition(
         job_id,
@@ -246,7 +276,7 @@ def handle_submit_messages(records: list[dict[str, Any]], *, callback_base_url: 
         try:
             job = store.get(job_id, consistent=True)
             if job is not None:
-                dispatch(get_model(job["model"]), job, callback_base_url=callback_base_url, store=store,
+                dispatch(job_spec(job), job, callback_base_url=callback_base_url, store=store,
                          max_wait=QUEUE_WAIT_SECONDS, slot_at=slot_at, attempt=attempt)
         except Exception:
             logger.exception("submit of job %s not handled; the message comes back", job_id)
