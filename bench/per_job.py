@@ -51,6 +51,10 @@ JOBS = {
     "uniall (poll only)": {"model": "uniall/veo3.1-video-720p", "prompt": "a lighthouse at dusk"},
     "aihubmax (poll; deployed default)": {"model": "aihubmax/veo-3.1-reference-to-video", "prompt": "wave",
                                           "reference_images": [IMG]},
+    # The logical model, served by its first route (Freepik Veo): against the Freepik row above,
+    # what routing costs a job that never fails over.
+    "logical veo-3.1 (first route: freepik)": {"model": "veo-3.1/reference-to-video", "prompt": "walk",
+                                               "reference_images": [IMG]},
 }
 AIHUBMAX_CALLBACKS = "aihubmax (unsigned callback + confirming GET)"
 CADENCE_SCALE = 15

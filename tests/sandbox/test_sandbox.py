@@ -599,3 +599,13 @@ def test_broken_result_files_on_demand(sandbox: ProviderSandbox, client: httpx.C
     assert broken.headers["content-length"] == str(len(broken.content))
     assert sandbox.fault_counts()[counter] == 1
     assert client.get(url).content == sandbox.config.video_bytes  # the next GET is served whole
+
+
+def test_a_failed_webhook_is_logged_without_its_callback_token(sandbox, client, caplog):
+    dead = "http://127.0.0.1:9/v1/callbacks/freepik/job_1?token=secret-callback-token"
+    with caplog.at_level("WARNING", logger="reelhook_local.sandbox"):
+        gone = submit(client, sandbox, "freepik", VEO_PATH, {**VEO_BODY, "webhook_url": dead}).json()["data"]["task_id"]
+        sandbox.wait_for(gone, lambda t: len(t.deliveries) == 1)
+    lines = [record.getMessage() for record in caplog.records if "failed after" in record.getMessage()]
+    assert lines and all("/v1/callbacks/freepik/job_1" in line for line in lines)
+    assert not [line for line in lines if "secret-callback-token" in line]

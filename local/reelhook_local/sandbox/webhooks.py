@@ -315,8 +315,10 @@ class WebhookSender:
             if failure is None:
                 break
         if failure:
-            log.warning("webhook %s to %s failed after %d attempts: %s", item.delivery_id, item.url,
-                        attempts, failure)
+            # The query holds the job's callback token: a log line never shows it.
+            where, _, query = item.url.partition("?")
+            log.warning("webhook %s to %s failed after %d attempts: %s", item.delivery_id, where,
+                        attempts, failure.replace(query, "…") if query else failure)
         return WebhookDelivery(
             delivery_id=item.delivery_id,
             url=item.url,
