@@ -62,6 +62,7 @@ EXPECTED_PERMISSIONS: dict[str, set[tuple[str, str]]] = {
         ("dynamodb:ConditionCheckItem", TABLE),
         ("secretsmanager:GetSecretValue", SECRET),
         ("s3:GetObject", VIDEOS),
+        ("s3:GetObjectVersion", VIDEOS),
         ("s3:GetObject", "${VideoBucket.Arn}/inputs/*"),
         ("s3:GetObject", "arn:${AWS::Partition}:s3:::${Buckets}/*"),
         ("sqs:SendMessage", SUBMIT_QUEUE),
@@ -85,7 +86,9 @@ EXPECTED_PERMISSIONS: dict[str, set[tuple[str, str]]] = {
         ("s3:AbortMultipartUpload", VIDEOS),
         ("s3:ListMultipartUploadParts", VIDEOS),
         ("s3:GetObject", VIDEOS),
+        ("s3:GetObjectVersion", VIDEOS),
         ("s3:DeleteObject", VIDEOS),
+        ("s3:DeleteObjectVersion", VIDEOS),
         ("dynamodb:GetItem", TABLE),
         ("dynamodb:UpdateItem", TABLE),
     },
@@ -162,6 +165,7 @@ EXPECTED_PERMISSIONS: dict[str, set[tuple[str, str]]] = {
         ("dynamodb:UpdateItem", TABLE),
         ("secretsmanager:GetSecretValue", "NotifySigningSecret"),
         ("s3:GetObject", VIDEOS),
+        ("s3:GetObjectVersion", VIDEOS),
     },
 }
 

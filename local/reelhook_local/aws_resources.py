@@ -504,8 +504,8 @@ def _create_bucket(s3: Any, name: str, props: Mapping[str, Any]) -> str:
     props = _pick(
         props,
         {"BucketEncryption", "PublicAccessBlockConfiguration", "OwnershipControls", "LifecycleConfiguration",
-         "NotificationConfiguration"},
-        {"Tags", "VersioningConfiguration"},
+         "NotificationConfiguration", "VersioningConfiguration"},
+        {"Tags"},
         BUCKET,
     )
     region = s3.meta.region_name or "us-east-1"
@@ -536,6 +536,10 @@ def _create_bucket(s3: Any, name: str, props: Mapping[str, Any]) -> str:
                 ]
             },
         )
+    if "VersioningConfiguration" in props:
+        # As deployed: the transfer pins each output to the version it checked.
+        s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={
+            "Status": props["VersioningConfiguration"]["Status"]})
     if "PublicAccessBlockConfiguration" in props:
         s3.put_public_access_block(Bucket=name, PublicAccessBlockConfiguration=props["PublicAccessBlockConfiguration"])
     if "OwnershipControls" in props:

@@ -124,3 +124,41 @@ def test_compare_names_each_difference_and_only_those():
         "duration: asked for 8 s, delivered 5.0 s",
         "audio: asked for audio, the video has no audio track",
     ]
+
+
+def test_a_late_attempt_that_gets_bad_bytes_never_replaces_the_stored_video(aws, sandbox, handlers):
+    """Two attempts of one copy (a redelivered message): the first stores and checks the video, the
+    job succeeds; the second then gets bytes that are no video and writes them to the same key.
+    The key must still hold the video the job names, and its download link must give those bytes."""
+    from urllib.parse import parse_qs, urlsplit
+
+    from reelhook.services import transfer
+
+    job, task = complete(handlers, sandbox)
+    assert handlers["transfer"](sqs_event(job["id"]), Context()) == OK
+    [item] = job_items(aws)
+    [output] = item["outputs"]
+    assert output["version_id"]
+    fail_first(sandbox, "not_video", times=100)
+    with pytest.raises(transfer.FaultyOutput):
+        transfer.store_output(sandbox.result_url(task), provider="freepik", job_id=job["id"], index=0, asked={})
+    data = stored(aws, output["key"])
+    assert len(data) == output["bytes"] and data == sandbox.config.video_bytes
+    _, view = call(handlers["api"], api_event("GET", f"/v1/jobs/{job['id']}", route="GET /v1/jobs/{id}",
+                                              path_parameters={"id": job["id"]}))
+    [shown] = view["outputs"]
+    query = parse_qs(urlsplit(shown["download_url"]).query)
+    assert query["versionId"] == [output["version_id"]] and shown["version_id"] == output["version_id"]
+
+
+def test_a_retrying_attempt_stops_once_another_attempt_finished_the_job(aws, sandbox, handlers, monkeypatch):
+    from reelhook.services import transfer
+
+    job, _ = complete(handlers, sandbox)
+    fail_first(sandbox, "html", times=100)
+    finished_meanwhile = iter([False])
+    monkeypatch.setattr(transfer, "_still_storing", lambda job_id: next(finished_meanwhile))
+    assert handlers["transfer"](sqs_event(job["id"]), Context()) == OK
+    [item] = job_items(aws)
+    assert item["status"] == "storing"  # left to the attempt that finished it, not failed here
+    assert keys(aws) == []

@@ -38,6 +38,8 @@ class OutputOut(BaseModel):
     bytes: int
     sha256: str
     content_type: str
+    version_id: str | None = Field(default=None, description="The S3 object version that was hashed and checked; "
+                                   "download_url is presigned for it")
     media: MediaOut | None = None
     download_url: str | None = None
     poster_url: str | None = Field(default=None, description="Presigned URL of a JPEG of the first frame")

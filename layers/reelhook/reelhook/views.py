@@ -20,11 +20,11 @@ def public_job(job: dict[str, Any], *, presign: bool = True) -> dict[str, Any]:
     out = {name: job[name] for name in PUBLIC_FIELDS if name in job}
     outputs = []
     for stored in job.get("outputs", []):
-        item = {k: stored[k] for k in ("s3_uri", "bytes", "sha256", "content_type")}
+        item = {k: stored[k] for k in ("s3_uri", "bytes", "sha256", "content_type", "version_id") if k in stored}
         if "media" in stored:
             item["media"] = stored["media"]
         if presign:
-            item["download_url"] = _presign(stored["bucket"], stored["key"])
+            item["download_url"] = _presign(stored["bucket"], stored["key"], stored.get("version_id"))
             if stored.get("poster_key"):
                 item["poster_url"] = _presign(stored["bucket"], stored["poster_key"])
         outputs.append(item)
@@ -47,6 +47,7 @@ def attempts(job: dict[str, Any]) -> list[dict[str, Any]]:
     return [*done, current]
 
 
-def _presign(bucket: str, key: str) -> str:
-    return str(client("s3").generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": key},
+def _presign(bucket: str, key: str, version_id: str | None = None) -> str:
+    params = {"Bucket": bucket, "Key": key} | ({"VersionId": version_id} if version_id else {})
+    return str(client("s3").generate_presigned_url("get_object", Params=params,
                                                    ExpiresIn=DOWNLOAD_URL_SECONDS))

@@ -27,9 +27,11 @@ class RangedObject(io.RawIOBase):
     """``bucket``/``key`` (``size`` bytes, known from the upload) as a seekable binary file."""
 
     def __init__(self, bucket: str, key: str, size: int, *, block_size: int = BLOCK_SIZE,
-                 max_blocks: int = MAX_BLOCKS, s3: Any = None) -> None:
+                 max_blocks: int = MAX_BLOCKS, s3: Any = None, version_id: str | None = None) -> None:
         super().__init__()
         self.bucket, self.key, self.size = bucket, key, size
+        # Read this version only: another attempt may write the key meanwhile.
+        self._version = {"VersionId": version_id} if version_id else {}
         self._block_size, self._max_blocks = block_size, max_blocks
         self._s3 = s3 or client("s3")
         self._blocks: OrderedDict[int, bytes] = OrderedDict()
@@ -57,7 +59,7 @@ class RangedObject(io.RawIOBase):
             return found
         start = number * self._block_size
         end = min(self.size, start + self._block_size) - 1
-        answer = self._s3.get_object(Bucket=self.bucket, Key=self.key, Range=f"bytes={start}-{end}")
+        answer = self._s3.get_object(Bucket=self.bucket, Key=self.key, Range=f"bytes={start}-{end}", **self._version)
         data: bytes = answer["Body"].read()
         self.requests += 1
         self._blocks[number] = data
@@ -85,8 +87,12 @@ def put_image(bucket: str, key: str, body: bytes, content_type: str = "image/jpe
     client("s3").put_object(Bucket=bucket, Key=key, Body=body, ContentType=content_type, ChecksumSHA256=digest)
 
 
-def delete_quietly(bucket: str, key: str) -> None:
-    """Remove an object that must not stay (an empty or non-video result)."""
+def delete_quietly(bucket: str, key: str, version_id: str | None = None) -> None:
+    """Remove an object that must not stay (an empty or non-video result).
+
+    With ``version_id`` exactly that version goes, so the key falls back to the version before
+    it (a concurrent attempt's good copy); without, the key's current object goes.
+    """
     # A failed delete is harmless: the retry overwrites the key, and a failed job names no output.
     with contextlib.suppress(ClientError):
-        client("s3").delete_object(Bucket=bucket, Key=key)
+        client("s3").delete_object(Bucket=bucket, Key=key, **({"VersionId": version_id} if version_id else {}))

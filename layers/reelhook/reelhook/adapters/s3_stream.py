@@ -54,6 +54,9 @@ class StoredObject:
     bytes: int
     sha256: str
     content_type: str
+    # The version this upload made (versioned buckets): the bytes that were hashed and checked,
+    # whatever a concurrent attempt writes to the key later.
+    version_id: str | None = None
 
     @property
     def s3_uri(self) -> str:
@@ -162,8 +165,9 @@ def _single_put(source: Readable, *, bucket: str, key: str, content_type: str, e
     body = bytes(buffer)  # botocore's in-process stubs (moto) take bytes, not a bytearray
     del buffer
     digest = hashlib.sha256(body)
-    s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType=content_type, ChecksumSHA256=_b64(digest.digest()))
-    return StoredObject(bucket, key, total, digest.hexdigest(), content_type)
+    answer = s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType=content_type,
+                           ChecksumSHA256=_b64(digest.digest()))
+    return StoredObject(bucket, key, total, digest.hexdigest(), content_type, answer.get("VersionId"))
 
 
 def _multipart(source: Readable, *, bucket: str, key: str, content_type: str, max_bytes: int,
@@ -171,6 +175,7 @@ def _multipart(source: Readable, *, bucket: str, key: str, content_type: str, ma
     digest = hashlib.sha256()
     total = 0
     upload_id: str | None = None
+    version_id: str | None = None
     parts: list[Future[dict[str, Any]]] = []
     slots = threading.BoundedSemaphore(max_in_flight)
     pool: ThreadPoolExecutor | None = None
@@ -232,8 +237,9 @@ def _multipart(source: Readable, *, bucket: str, key: str, content_type: str, ma
             raise Truncated(f"received {total} of {expected_bytes} bytes")
         if upload_id is None:
             digest.update(body)
-            s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType=content_type,
-                          ChecksumSHA256=_b64(digest.digest()))
+            answer = s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType=content_type,
+                                   ChecksumSHA256=_b64(digest.digest()))
+            version_id = answer.get("VersionId")
         else:
             if body:
                 flush_part(body)
@@ -245,6 +251,7 @@ def _multipart(source: Readable, *, bucket: str, key: str, content_type: str, ma
                 Bucket=bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": completed},
             )
             upload_id = None  # completed: nothing left to abort
+            version_id = answer.get("VersionId")
             _verify_composite(answer.get("ChecksumCRC32"), [part["ChecksumCRC32"] for part in completed])
     except BaseException:
         if upload_id is not None:
@@ -259,7 +266,7 @@ def _multipart(source: Readable, *, bucket: str, key: str, content_type: str, ma
             pool.shutdown(wait=True)
         if hasher is not None:
             hasher.shutdown(wait=True)
-    return StoredObject(bucket, key, total, digest.hexdigest(), content_type)
+    return StoredObject(bucket, key, total, digest.hexdigest(), content_type, version_id)
 
 
 def _verify_composite(reported: str | None, part_checksums: list[str]) -> None:

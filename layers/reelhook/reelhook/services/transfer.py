@@ -187,18 +187,28 @@ def copy_output(url: str, *, provider: str, job_id: str, index: int) -> StoredOb
         except TooLarge as exc:
             raise PermanentCopyError("output_too_large", str(exc)) from exc
         if stored.bytes == 0:  # chunked, no Content-Length: only the stored size tells
-            raise FaultyOutput("output_invalid", "the result link served an empty body", key=stored.key)
+            raise _discarded(stored, FaultyOutput("output_invalid", "the result link served an empty body"))
         return stored
+
+
+def _discarded(stored: StoredObject, fault: FaultyOutput) -> FaultyOutput:
+    """Remove what this attempt stored, if it can be told apart from a concurrent attempt's copy
+    (its own version); else leave the key for the job's last word (``fault.key``)."""
+    if stored.version_id:
+        delete_quietly(stored.bucket, stored.key, stored.version_id)
+    else:
+        fault.key = stored.key
+    return fault
 
 
 def store_output(url: str, *, provider: str, job_id: str, index: int, asked: dict[str, Any]) -> dict[str, Any]:
     """Copy one result, prove it a video, store its poster: the output as the job records it."""
     stored = copy_output(url, provider=provider, job_id=job_id, index=index)
     try:
-        found = media_check.inspect(RangedObject(stored.bucket, stored.key, stored.bytes))  # type: ignore[arg-type]
+        found = media_check.inspect(RangedObject(stored.bucket, stored.key, stored.bytes,  # type: ignore[arg-type]
+                                                 version_id=stored.version_id))
     except media_check.NotAVideo as exc:
-        # Not deleted here: a concurrent attempt may have stored the real video there meanwhile.
-        raise FaultyOutput("output_invalid", str(exc), key=stored.key) from exc
+        raise _discarded(stored, FaultyOutput("output_invalid", str(exc))) from exc
     output = _output(stored) | {"media": found.media}
     if found.poster_jpeg:
         poster_key = stored.key.rsplit(".", 1)[0] + ".poster.jpg"
@@ -228,7 +238,18 @@ def _store_with_retries(url: str, *, job: dict[str, Any], index: int, deadline: 
             if attempt == len(RETRY_DELAYS) or clock.now() + RETRY_DELAYS[attempt] >= deadline:
                 raise
             time.sleep(RETRY_DELAYS[attempt])
+            if not _still_storing(job["id"]):
+                raise Superseded(job["id"]) from None
     raise AssertionError("unreachable")  # the loop returns or raises
+
+
+class Superseded(Exception):
+    """Another attempt finished the job (or it ended) while this one was retrying."""
+
+
+def _still_storing(job_id: str) -> bool:
+    job = JobStore().get(job_id, consistent=True)
+    return job is not None and job.get("status") == Status.STORING.value
 
 
 def transfer_job(job_id: str, *, final_attempt: bool, store: JobStore | None = None) -> str:
@@ -245,6 +266,8 @@ def transfer_job(job_id: str, *, final_attempt: bool, store: JobStore | None = N
             _store_with_retries(url, job=job, index=index, deadline=deadline)
             for index, url in enumerate(job.get("result_urls", []))
         ]
+    except Superseded:
+        return "not_storing"
     except PermanentCopyError as exc:
         fail_job(store, job_id, exc.code, exc.message, source="transfer")
         return exc.code
@@ -273,5 +296,8 @@ def transfer_job(job_id: str, *, final_attempt: bool, store: JobStore | None = N
 
 
 def _output(stored: StoredObject) -> dict[str, Any]:
-    return {"s3_uri": stored.s3_uri, "bucket": stored.bucket, "key": stored.key, "bytes": stored.bytes,
-            "sha256": stored.sha256, "content_type": stored.content_type}
+    out = {"s3_uri": stored.s3_uri, "bucket": stored.bucket, "key": stored.key, "bytes": stored.bytes,
+           "sha256": stored.sha256, "content_type": stored.content_type}
+    if stored.version_id:
+        out["version_id"] = stored.version_id  # downloads are presigned for exactly these bytes
+    return out
