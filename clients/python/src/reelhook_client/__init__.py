@@ -43,6 +43,7 @@ from reelhook_client.models import (
     Media,
     ModelDefault,
     ModelInfo,
+    ModelLimit,
     Output,
     Route,
 )
@@ -51,6 +52,6 @@ __all__ = [
     "TERMINAL_STATUSES", "ApiError", "ApiUnreachable", "AsyncClient", "Attempt", "Audio", "AuthError", "BearerAuth",
     "Cancellation", "Client", "ConfigurationError", "Conflict", "DownloadFailed", "Event", "FieldError",
     "IntegrityError", "Job", "JobCancelled", "JobError", "JobFailed", "JobPage", "Media", "ModelDefault", "ModelInfo",
-    "NoOutputs", "NotFound", "Output", "RateLimited", "ReelhookError", "Route", "ServerError", "SigV4Auth",
-    "UnexpectedResponse", "ValidationFailed", "WaitTimeout", "__version__",
+    "ModelLimit", "NoOutputs", "NotFound", "Output", "RateLimited", "ReelhookError", "Route", "ServerError",
+    "SigV4Auth", "UnexpectedResponse", "ValidationFailed", "WaitTimeout", "__version__",
 ]

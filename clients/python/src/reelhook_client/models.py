@@ -171,6 +171,15 @@ class ModelDefault(ApiModel):
     note: str | None = None
 
 
+class ModelLimit(ApiModel):
+    """A limit no provider document gives, which reelhook enforces, and why."""
+
+    field: str
+    limit: str
+    value: Any = None
+    reason: str
+
+
 class ModelInfo(ApiModel):
     """One entry of ``GET /v1/models``; every other key of the catalogue is kept as an extra."""
 
@@ -186,3 +195,4 @@ class ModelInfo(ApiModel):
     defaults: dict[str, ModelDefault] = Field(default_factory=dict)
     options: dict[str, Any] = Field(default_factory=dict)
     modes: list[dict[str, Any]] = Field(default_factory=list)
+    reelhook_limits: list[ModelLimit] = Field(default_factory=list)
