@@ -15,7 +15,7 @@ import json
 import math
 import time
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any, cast
 
@@ -48,6 +48,7 @@ DEFAULT_API_URL = "http://127.0.0.1:3000"
 DEFAULT_WAIT_TIMEOUT = 1800.0
 DEFAULT_INTERVAL = 2.0
 DEFAULT_LIST_LIMIT = 20
+PAGE_SIZE = 100  # the API's largest page
 MAX_POLL_FAILURES = 5  # a wait rides out this many unreachable spells in a row (each after the client's retries)
 RETRIES = 2
 USER_AGENT = "reelhook-cli"
@@ -387,7 +388,7 @@ def download(ctx: click.Context, job_id: str, output: Path | None, index: int) -
 # -- jobs and cancel ----------------------------------------------------------------------------
 
 
-def _iso_time(_ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+def _iso_time(_ctx: click.Context, param: click.Parameter, value: str | None) -> datetime | None:
     if value is None:
         return None
     try:
@@ -395,7 +396,7 @@ def _iso_time(_ctx: click.Context, param: click.Parameter, value: str | None) ->
     except ValueError:
         raise click.BadParameter(f"{value!r} is not an ISO 8601 time (2026-05-01 or 2026-05-01T12:00:00Z)") from None
     # A time without a zone is UTC, as the API's own times are.
-    return parsed.isoformat() if parsed.tzinfo else parsed.isoformat() + "Z"
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 @cli.command()
@@ -420,7 +421,7 @@ def jobs(ctx: click.Context, limit: int, all_: bool, cursor: str | None, as_json
     try:
         while True:
             # Pages sized so the last ends exactly at --limit: its next_cursor then carries on from there.
-            size = 100 if remaining is None else min(100, remaining)
+            size = PAGE_SIZE if remaining is None else min(PAGE_SIZE, remaining)
             page = client.list_page(limit=size, cursor=cursor, **filters)
             found += page.jobs
             cursor = page.next_cursor
