@@ -13,6 +13,7 @@ import email.utils
 import hashlib
 import inspect
 import json
+import os
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -226,12 +227,20 @@ def test_gets_are_retried_on_connection_errors_5xx_and_429(api: Driver, fake: Fa
     assert 0.25 <= clock.sleeps[0] <= 0.5 and 0.5 <= clock.sleeps[1] <= 1.0 and clock.sleeps[2] == 1.0
 
 
+def _raise(exc: Exception) -> Callable[[httpx.Request], httpx.Response]:
+    def answer(request: httpx.Request) -> httpx.Response:
+        raise exc
+
+    return answer
+
+
+# Factories: a Response object must not be shared between the sync and the async run.
 @pytest.mark.parametrize("answer, raised", [
-    (httpx.Response(502, json={"message": "Bad Gateway"}), ServerError),
-    (httpx.Response(429, json={"message": "Too Many Requests"}), RateLimited),
-    (httpx.ConnectError("refused"), ApiUnreachable),
-    (httpx.ReadTimeout("slow"), ApiUnreachable),
-])
+    (lambda request: httpx.Response(502, json={"message": "Bad Gateway"}), ServerError),
+    (lambda request: httpx.Response(429, json={"message": "Too Many Requests"}), RateLimited),
+    (_raise(httpx.ConnectError("refused")), ApiUnreachable),
+    (_raise(httpx.ReadTimeout("slow")), ApiUnreachable),
+], ids=["502", "429", "refused", "timeout"])
 def test_retries_end_with_the_exception_for_the_last_answer(connect, fake: FakeApi, answer, raised) -> None:
     api = connect(max_retries=2)
     fake.fault("/v1/models", answer, answer, answer)
@@ -443,6 +452,9 @@ def test_download_streams_checks_and_renames_into_place(connect, fake: FakeApi, 
     assert progress and progress[-1] == (len(fake.video), len(fake.video))
     assert [done for done, _ in progress] == sorted(done for done, _ in progress)
     assert list(tmp_path.iterdir()) == [written]  # no temporary file left
+    umask = os.umask(0)
+    os.umask(umask)
+    assert written.stat().st_mode & 0o777 == 0o666 & ~umask  # a plain file, not a private temporary one
     [link] = [r for r in fake.requests if str(r.url).startswith(FILES)]
     assert "authorization" not in link.headers  # the API's token never goes to the storage link
     named = api.download(job.id, tmp_path / "named.mp4")

@@ -41,7 +41,7 @@ from reelhook_cli.errors import (
     want_json_errors,
 )
 from reelhook_cli.render import human_bytes, print_job, print_jobs, print_models, status_text, when
-from reelhook_client import ApiUnreachable, Client, Job, NotFound, ReelhookError
+from reelhook_client import ApiUnreachable, Client, Job, NotFound, ReelhookError, WaitTimeout
 from reelhook_client.auth import AUTH_MODES, AuthMode, default_auth_mode
 
 DEFAULT_API_URL = "http://127.0.0.1:3000"
@@ -315,6 +315,8 @@ def follow(client: Client, job: Job | str, *, timeout: float, interval: float) -
             left = None if deadline is None else max(0.0, deadline - time.monotonic())
             try:
                 return client.wait(job, timeout=left, poll_interval=interval, on_update=update)
+            except WaitTimeout as exc:
+                raise WaitTimeout(exc.job, timeout) from None  # the whole wait's timeout, not the last leg's
             except ApiUnreachable as exc:
                 # The client already retried; a longer outage is ridden out here, as a person would.
                 failures += 1

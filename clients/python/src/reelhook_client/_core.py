@@ -10,7 +10,7 @@ import json
 import mimetypes
 import os
 import random
-import tempfile
+import secrets
 import time
 import uuid
 from collections.abc import Callable, Mapping
@@ -129,7 +129,10 @@ class Base:
     def __init__(self, api_url: str, auth: Auth = "auto", token: Token | None = None, region: str | None = None,
                  timeout: float | httpx.Timeout = DEFAULT_TIMEOUT, *, max_retries: int = 3, backoff: float = 0.5,
                  user_agent: str | None = None) -> None:
-        url = httpx.URL(api_url)
+        try:
+            url = httpx.URL(api_url)
+        except httpx.InvalidURL as exc:
+            raise ConfigurationError(f"{api_url!r} is not a URL: {exc}") from None
         if url.scheme not in ("http", "https") or not url.host:
             raise ConfigurationError(f"{api_url!r} is not an http(s) URL with a host")
         self.api_url = str(api_url).rstrip("/")
@@ -353,9 +356,10 @@ class Sink:
         self.done = 0
         self._digest = hashlib.sha256()
         target.parent.mkdir(parents=True, exist_ok=True)
-        handle, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
-        self._path = Path(name)
-        self._file: IO[bytes] = os.fdopen(handle, "wb")
+        # Beside the target, so the rename is atomic; "x" never reuses a name, and unlike mkstemp
+        # the file gets the umask's permissions, as the finished video should.
+        self._path = target.parent / f".{target.name}.{secrets.token_hex(6)}.part"
+        self._file: IO[bytes] = self._path.open("xb")
 
     def write(self, chunk: bytes) -> None:
         self._file.write(chunk)
