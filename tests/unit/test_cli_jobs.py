@@ -125,3 +125,25 @@ def test_status_shows_the_route_and_attempts_when_the_api_gives_them(fake: FakeA
     result = run("status", job_id)
     assert result.exit_code == 0, result.output
     assert f"freepik {VEO}" in result.stdout and "refused" in result.stdout and "busy" in result.stdout
+
+
+def test_wait_rides_out_an_outage_longer_than_the_clients_retries(fake: FakeApi, monkeypatch) -> None:
+    import reelhook_client.client as client_module
+    from tests.unit.test_client import FakeTime
+
+    clock = FakeTime()
+    monkeypatch.setattr(client_module, "time", clock)
+    monkeypatch.setattr(cli_main, "time", clock)
+    [job_id] = make_jobs(fake, 1)
+    run("status", job_id)  # submitted now
+    refused = [httpx.ConnectError("refused")] * (cli_main.RETRIES + 1)  # one whole get(), every retry refused
+    fake.fault(f"/v1/jobs/{job_id}", *refused)
+    result = run("wait", job_id, "--interval", "1")
+    assert result.exit_code == 0, result.output
+    assert "succeeded" in result.stdout
+    before = len(fake.calls("GET", f"/v1/jobs/{job_id}"))
+    fake.fault(f"/v1/jobs/{job_id}", *[httpx.ConnectError("refused")] * 50)
+    down = run("wait", job_id)  # the API stays down: the wait gives up after MAX_POLL_FAILURES spells
+    assert down.exit_code == 3 and "not reachable" in down.stderr
+    tries = cli_main.MAX_POLL_FAILURES * (cli_main.RETRIES + 1)
+    assert len(fake.calls("GET", f"/v1/jobs/{job_id}")) - before == tries
