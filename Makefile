@@ -2,7 +2,10 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
+# The client (clients/python: reelhook-client and the `reelhook` CLI) is installed beside the
+# project, editable; a change to either pyproject.toml reinstalls.
+CLIENT := clients/python
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml $(CLIENT)/pyproject.toml | cksum | cut -d' ' -f1)
 
 # checkov's pins (boto3, packaging, ...) conflict with ours, so it gets a virtualenv of its
 # own; tests/test_security.py finds it through $CHECKOV. The stamp names the spec, so
@@ -38,10 +41,10 @@ DEPLOY_ARGS ?= --guided
 
 .PHONY: demo serve test lint unit e2e chaos bench clean build deploy
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml $(CLIENT)/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip uv
-	$(BIN)/python -m uv pip install -q --python $(BIN)/python -e ".[dev]"
+	$(BIN)/python -m uv pip install -q --python $(BIN)/python -e "./$(CLIENT)[cli,iam]" -e ".[dev]"
 	rm -f $(VENV)/.installed-*
 	touch $(STAMP)
 

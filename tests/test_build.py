@@ -38,7 +38,7 @@ RUNTIME_IMPORTS = {"certifi", "pydantic", "pydantic_core", "aws_lambda_powertool
 RUNTIME_PROVIDED = {"boto3", "botocore", "s3transfer"}
 # Developer-only: the test stack and tools, the local front and sandbox, the CLI.
 DEV_ONLY = {"moto", "pytest", "_pytest", "hypothesis", "schemathesis", "cfnlint", "samtranslator", "ruff",
-            "reelhook_local", "reelhook_cli"}
+            "reelhook_local", "reelhook_client", "reelhook_cli"}
 
 # Lambda's limit on a function's unzipped code plus all its layers.
 LAMBDA_UNZIPPED_LIMIT = 250 * 1024 * 1024

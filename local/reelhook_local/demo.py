@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from reelhook_cli.auth import SigV4Auth
+from reelhook_client.auth import SigV4Auth
 from reelhook_local.sandbox import SandboxConfig
 from reelhook_local.stack import LOCAL_CREDENTIALS, LocalStack, StackOptions
 

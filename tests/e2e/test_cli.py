@@ -8,6 +8,7 @@ import hmac
 import json
 import re
 import socket
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -16,8 +17,8 @@ import pytest
 from botocore.credentials import Credentials
 from click.testing import CliRunner, Result
 
-from reelhook_cli.auth import SigV4Auth, default_auth_mode, region_from_url
 from reelhook_cli.main import build_job, cli, parse_option
+from reelhook_client.auth import SigV4Auth, default_auth_mode, region_from_url
 from reelhook_local.sandbox import SandboxConfig
 from reelhook_local.stack import LocalStack, StackOptions
 
@@ -272,35 +273,51 @@ def test_a_refused_signature_says_authentication_failed(monkeypatch):
     assert "Traceback" not in result.output
 
 
-def test_the_cli_needs_only_the_projects_runtime_dependencies():
-    """`pip install .` then `reelhook` must work: every package the CLI imports is a runtime
-    dependency, not a dev extra."""
+def _third_party_imports(package: Path) -> set[str]:
     import ast
-    import importlib.metadata
-    import re
     import sys
-    import tomllib
-    from pathlib import Path
 
-    root = Path(__file__).resolve().parents[2]
-    project = tomllib.loads((root / "pyproject.toml").read_text())["project"]
-    runtime = {re.split(r"[<>=!~\[ ;]", spec, maxsplit=1)[0].lower() for spec in project["dependencies"]}
-    distributions = importlib.metadata.packages_distributions()
     imported: set[str] = set()
-    for source in (root / "local" / "reelhook_cli").glob("*.py"):
+    for source in package.glob("*.py"):
         for node in ast.walk(ast.parse(source.read_text())):
             if isinstance(node, ast.Import):
                 imported |= {alias.name.split(".")[0] for alias in node.names}
             elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
                 imported.add(node.module.split(".")[0])
-    third_party = {name for name in imported
-                   if name not in sys.stdlib_module_names and not name.startswith("reelhook")}
-    assert third_party, "the CLI imports no third-party package? then this test checks nothing"
-    for name in sorted(third_party):
-        owners = {d.lower() for d in distributions.get(name, [name])}
-        # botocore comes with boto3, a runtime dependency.
-        assert owners & runtime or (name == "botocore" and "boto3" in runtime), \
-            f"reelhook_cli imports {name} ({owners}), which is not in [project].dependencies"
+    return {name for name in imported if name not in sys.stdlib_module_names and not name.startswith("reelhook")}
+
+
+def test_the_client_and_cli_need_only_their_packages_dependencies():
+    """`pip install ./clients/python` gives a working client, `[cli]` a working `reelhook`: every
+    package either imports is a dependency of reelhook-client (or of the extra it needs), never
+    something only the server project brings."""
+    import importlib.metadata
+    import re
+    import tomllib
+
+    client_root = Path(__file__).resolve().parents[2] / "clients" / "python"
+    project = tomllib.loads((client_root / "pyproject.toml").read_text())["project"]
+
+    def names(specs: list[str]) -> set[str]:
+        return {re.split(r"[<>=!~\[ ;]", spec, maxsplit=1)[0].lower() for spec in specs}
+
+    base = names(project["dependencies"])
+    extras = {extra: names(specs) for extra, specs in project["optional-dependencies"].items()}
+    distributions = importlib.metadata.packages_distributions()
+
+    def owners(name: str) -> set[str]:
+        return {d.lower() for d in distributions.get(name, [name])}
+
+    client = _third_party_imports(client_root / "src" / "reelhook_client")
+    cli_imports = _third_party_imports(client_root / "src" / "reelhook_cli")
+    assert {"httpx", "pydantic"} <= client and {"click", "rich"} <= cli_imports, "then this test checks nothing"
+    for name in sorted(client):
+        # botocore only for IAM auth, imported when it is asked for: the [iam] extra.
+        allowed = base | (extras["iam"] if name == "botocore" else set())
+        assert owners(name) & allowed, f"reelhook_client imports {name}, which is not in its dependencies"
+    for name in sorted(cli_imports):
+        assert owners(name) & (base | extras["cli"]), f"reelhook_cli imports {name}, not in reelhook-client[cli]"
+    assert extras["iam"] <= extras["cli"], "the CLI signs requests: [cli] must bring what [iam] does"
 
 
 def test_under_json_errors_are_json_too(run):
@@ -322,7 +339,7 @@ def test_submit_sends_the_notify_url(run, stack):
 
 
 def test_a_range_is_printed_as_its_bounds_not_its_key_names():
-    from reelhook_cli.api import field_lines
+    from reelhook_cli.errors import field_lines
 
     [line] = field_lines([{"field": "reference_images", "message": "must hold 1 to 3 items, got 0",
                            "allowed": {"min": 1, "max": 3}}])

@@ -20,8 +20,8 @@ import pytest
 from botocore.credentials import ReadOnlyCredentials
 from click.testing import CliRunner
 
-from reelhook_cli.auth import SigV4Auth
 from reelhook_cli.main import cli
+from reelhook_client.auth import SigV4Auth
 from reelhook_local.front import LocalFront, verify_sigv4
 from reelhook_local.sandbox import SandboxConfig
 from reelhook_local.stack import LOCAL_CREDENTIALS, LocalStack, StackOptions

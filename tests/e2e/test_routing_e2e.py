@@ -70,3 +70,17 @@ def test_the_providers_route_shows_circuit_budget_and_tasks_in_flight(stack):
     # A 402 counts against Freepik's circuit (one failure in a row: still closed).
     assert freepik["circuit"]["state"] == "closed" and freepik["circuit"]["consecutive_failures"] >= 1
     assert freepik["rate"]["requests_per_second"] > 0 and freepik["in_flight"]["cap"] is None
+
+
+def test_the_python_clients_run_serves_a_logical_model_and_downloads_the_checked_video(stack, tmp_path):
+    from reelhook_client import Client
+
+    stack.sandbox.config.faults.fail_submits_for["freepik"] = [402]
+    with Client(stack.api_url, auth=None) as api:
+        catalogue = {model.id: model for model in api.models()}
+        assert catalogue[JOB["model"]].logical and catalogue[JOB["model"]].provider is None
+        job = api.run(JOB["model"], prompt=JOB["prompt"], reference_images=JOB["reference_images"], timeout=90)
+        assert job.succeeded and job.route is not None and job.route.provider == "aihubmax"
+        assert [a.outcome for a in job.attempts or []] == ["rejected", "succeeded"]
+        path = api.download(job, tmp_path)
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == job.outputs[0].sha256

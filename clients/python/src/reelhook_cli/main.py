@@ -1,27 +1,25 @@
-"""``reelhook``: the command line for reelhook's HTTP API.
+"""``reelhook``: the command line for reelhook's HTTP API, built on ``reelhook_client``.
 
     reelhook models
     reelhook submit --model freepik/veo-3-1-reference-to-video --prompt "..." --image URL --wait
     reelhook status JOB_ID
     reelhook wait JOB_ID
     reelhook download JOB_ID -o video.mp4
+    reelhook jobs --status failed
+    reelhook cancel JOB_ID
 """
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
 import json
 import math
-import mimetypes
-import os
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any, cast
 
 import click
-import httpx
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -34,25 +32,26 @@ from rich.progress import (
     TransferSpeedColumn,
 )
 
-from reelhook_cli.api import (
-    EXIT_INTEGRITY,
-    EXIT_TIMEOUT,
-    EXIT_UNREACHABLE,
+from reelhook_cli.errors import (
     EXIT_USAGE,
     JSON_ERRORS,
-    ApiClient,
     CliError,
+    cli_error,
+    setup_error,
     want_json_errors,
 )
-from reelhook_cli.auth import AUTH_MODES, AuthMode, default_auth_mode
-from reelhook_cli.render import human_bytes, print_job, print_models, status_text
+from reelhook_cli.render import human_bytes, print_job, print_jobs, print_models, status_text, when
+from reelhook_client import ApiUnreachable, Client, Job, NotFound, ReelhookError, WaitTimeout
+from reelhook_client.auth import AUTH_MODES, AuthMode, default_auth_mode
 
 DEFAULT_API_URL = "http://127.0.0.1:3000"
-TERMINAL = ("succeeded", "failed")
 DEFAULT_WAIT_TIMEOUT = 1800.0
 DEFAULT_INTERVAL = 2.0
-MAX_POLL_FAILURES = 5
-CHUNK = 1024 * 1024
+DEFAULT_LIST_LIMIT = 20
+PAGE_SIZE = 100  # the API's largest page
+MAX_POLL_FAILURES = 5  # a wait rides out this many unreachable spells in a row (each after the client's retries)
+RETRIES = 2
+USER_AGENT = "reelhook-cli"
 
 EPILOG = """\b
 Environment: REELHOOK_API_URL, REELHOOK_AUTH, REELHOOK_TOKEN (and the usual AWS_* for --auth iam).
@@ -69,8 +68,13 @@ class Settings:
     token: str | None
     region: str | None
 
-    def client(self, ctx: click.Context) -> ApiClient:
-        return ctx.with_resource(ApiClient(self.api_url, self.auth, token=self.token, region=self.region))
+    def client(self, ctx: click.Context) -> Client:
+        try:
+            client = Client(self.api_url, auth=None if self.auth == "none" else self.auth, token=self.token,
+                            region=self.region, max_retries=RETRIES, user_agent=USER_AGENT)
+        except ReelhookError as exc:
+            raise setup_error(exc) from None
+        return ctx.with_resource(client)
 
 
 def _settings(ctx: click.Context) -> Settings:
@@ -89,7 +93,19 @@ def _print_json(data: Any) -> None:
     click.echo(json.dumps(data, indent=2, ensure_ascii=False))
 
 
-@click.group(epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
+class ReelhookGroup(click.Group):
+    """Turns what the client raises into one CliError, whichever command it came from."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except ReelhookError as exc:
+            settings = ctx.find_object(Settings)
+            api_url, mode = (settings.api_url, settings.auth) if settings else ("?", "none")
+            raise cli_error(exc, api_url=api_url, auth_mode=mode) from None
+
+
+@click.group(cls=ReelhookGroup, epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--api-url", envvar="REELHOOK_API_URL", default=DEFAULT_API_URL, show_default=True,
               metavar="URL", help="Where the API lives (`make serve` listens on the default).")
 @click.option("--auth", type=click.Choice(AUTH_MODES, case_sensitive=False), envvar="REELHOOK_AUTH",
@@ -98,7 +114,7 @@ def _print_json(data: Any) -> None:
               help="Bearer token for --auth jwt.")
 @click.option("--region", metavar="REGION",
               help="AWS region for --auth iam [default: from the execute-api host, else AWS_REGION].")
-@click.version_option(package_name="reelhook", prog_name="reelhook")
+@click.version_option(package_name="reelhook-client", prog_name="reelhook")
 @click.pass_context
 def cli(ctx: click.Context, api_url: str, auth: str | None, token: str | None, region: str | None) -> None:
     """Submit video generation jobs to reelhook, follow them and download the results."""
@@ -115,7 +131,7 @@ def cli(ctx: click.Context, api_url: str, auth: str | None, token: str | None, r
 @click.pass_context
 def models(ctx: click.Context, as_json: bool) -> None:
     """List the models, what each accepts and how its status arrives."""
-    catalog = _settings(ctx).client(ctx).models()
+    catalog = {"models": [entry.to_dict() for entry in _settings(ctx).client(ctx).models()]}
     if as_json:
         _print_json(catalog)
         return
@@ -219,18 +235,20 @@ def submit(ctx: click.Context, job_file: IO[str] | None, images: tuple[str, ...]
            interval: float, **fields: Any) -> None:
     """Create a job (POST /v1/jobs) and print its id."""
     base = load_job_file(job_file) if job_file is not None else {}
-    job = build_job(base, fields=fields, images=images, videos=videos, options=options)
+    body = build_job(base, fields=fields, images=images, videos=videos, options=options)
     client = _settings(ctx).client(ctx)
-    created = client.submit(job, idempotency_key)
+    # A body without a model is sent as it is: the API's answer names what is missing.
+    model = cast(str, body.pop("model", None))
+    created = client.submit(model, idempotency_key=idempotency_key, **body)
     if not wait_:
         if as_json:
-            _print_json(created)
+            _print_json(created.to_dict())
         else:
-            click.echo(created["id"])
+            click.echo(created.id)
         return
     if not as_json:
-        click.echo(created["id"])
-    finish(follow(client, created["id"], timeout=timeout, interval=interval, first=created), as_json=as_json)
+        click.echo(created.id)
+    finish(follow(client, created, timeout=timeout, interval=interval), as_json=as_json)
 
 
 # -- status and wait ----------------------------------------------------------------------------
@@ -242,9 +260,9 @@ def submit(ctx: click.Context, job_file: IO[str] | None, images: tuple[str, ...]
 @click.pass_context
 def status(ctx: click.Context, job_id: str, as_json: bool) -> None:
     """Show a job: status, provider task, error, outputs and events."""
-    job = _settings(ctx).client(ctx).job(job_id)
+    job = _settings(ctx).client(ctx).get(job_id)
     if as_json:
-        _print_json(job)
+        _print_json(job.to_dict())
         return
     print_job(_stdout(), job)
 
@@ -255,85 +273,79 @@ def status(ctx: click.Context, job_id: str, as_json: bool) -> None:
 @wait_options
 @click.pass_context
 def wait(ctx: click.Context, job_id: str, as_json: bool, timeout: float, interval: float) -> None:
-    """Follow a job until it succeeds (exit 0) or fails (exit 1)."""
+    """Follow a job until it succeeds (exit 0), or fails or is cancelled (exit 1)."""
     finish(follow(_settings(ctx).client(ctx), job_id, timeout=timeout, interval=interval), as_json=as_json)
 
 
-def _describe(job: dict[str, Any]) -> tuple[str, float | None, float]:
+def _describe(job: Job) -> tuple[str, float | None, float]:
     """(description, total, completed) for the progress bar; no total means a pulsing bar."""
-    state = job.get("status", "?")
-    text = f"[bold]{job.get('id', '?')}[/bold] {status_text(state).markup}"
-    progress = job.get("progress")
-    if state == "succeeded":
+    text = f"[bold]{job.id}[/bold] {status_text(job.status).markup}"
+    if job.status == "succeeded":
         return text, 100, 100
-    if state == "running" and isinstance(progress, int | float):
-        return f"{text} {progress:.0f}%", 100, float(progress)
-    if state == "storing":
+    if job.status == "running" and job.progress is not None:
+        return f"{text} {job.progress:.0f}%", 100, float(job.progress)
+    if job.status == "storing":
         return f"{text} (copying to S3)", None, 0
     return text, None, 0
 
 
-def follow(client: ApiClient, job_id: str, *, timeout: float, interval: float,
-           first: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Poll the job, showing a live status on stderr, until it is succeeded or failed."""
-    console = _stderr()
+def follow(client: Client, job: Job | str, *, timeout: float, interval: float) -> Job:
+    """``client.wait`` with a live status on stderr: each event as it comes, and a progress bar."""
+    job_id = job.id if isinstance(job, Job) else job
     deadline = time.monotonic() + timeout if timeout else None
-    job = first if first is not None else client.job(job_id)
     shown = 0
     failures = 0
     columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=console, transient=True) as progress:
+    with Progress(*columns, console=_stderr(), transient=True) as progress:
         task = progress.add_task(job_id, total=None)
-        while True:
-            events = job.get("events") or []
+
+        def update(current: Job) -> None:
+            nonlocal shown, failures
+            failures = 0
+            events = current.events
             for event in events[shown if shown <= len(events) else 0:]:
-                reason = f" ({event['reason']})" if event.get("reason") else ""
-                state = status_text(event.get("status", "?")).markup
-                progress.console.print(f"[dim]{event.get('at', '')}[/dim] {state} "
-                                       f"[dim]via {event.get('source', '?')}{reason}[/dim]")
+                reason = f" ({event.reason})" if event.reason else ""
+                progress.console.print(f"[dim]{when(event.at)}[/dim] {status_text(event.status).markup} "
+                                       f"[dim]via {event.source or '?'}{reason}[/dim]")
             shown = len(events)
-            description, total, completed = _describe(job)
+            description, total, completed = _describe(current)
             progress.update(task, description=description, total=total, completed=completed)
-            if job.get("status") in TERMINAL:
-                return job
-            now = time.monotonic()
-            if deadline is not None and now >= deadline:
-                raise CliError(f"gave up waiting for {job_id} after {timeout:g} s: it is still {job.get('status')}",
-                               details=[f"carry on with `reelhook wait {job_id}`"], exit_code=EXIT_TIMEOUT)
-            time.sleep(interval if deadline is None else max(0.0, min(interval, deadline - now)))
+
+        while True:
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
             try:
-                job = client.job(job_id)
-                failures = 0
-            except CliError as exc:
+                return client.wait(job, timeout=left, poll_interval=interval, on_update=update)
+            except WaitTimeout as exc:
+                raise WaitTimeout(exc.job, timeout) from None  # the whole wait's timeout, not the last leg's
+            except ApiUnreachable as exc:
+                # The client already retried; a longer outage is ridden out here, as a person would.
                 failures += 1
-                if exc.exit_code != EXIT_UNREACHABLE or failures >= MAX_POLL_FAILURES:
+                if failures >= MAX_POLL_FAILURES:
                     raise
-                progress.update(task, description=f"{description} [yellow](retrying: {exc.message})[/yellow]")
+                progress.update(task, description=f"{job_id} [yellow](retrying: {exc.message})[/yellow]")
+                time.sleep(interval)
+                job = job_id
 
 
-def finish(job: dict[str, Any], *, as_json: bool) -> None:
+def finish(job: Job, *, as_json: bool) -> None:
     if as_json:
-        _print_json(job)
-    if job.get("status") == "failed":
-        error = job.get("error") or {}
-        raise CliError(f"job {job.get('id')} failed: {error.get('code', 'unknown')}: {error.get('message', '')}")
+        _print_json(job.to_dict())
+    if job.status != "succeeded":
+        error = job.error
+        reason = f"{error.code}: {error.message}" if error else "unknown: "
+        verb = "failed" if job.status == "failed" else f"was {job.status}"
+        raise CliError(f"job {job.id} {verb}: {reason}")
     if as_json:
         return
-    outputs = job.get("outputs") or []
-    size = human_bytes(sum(o.get("bytes") or 0 for o in outputs))
-    where = ", ".join(o.get("s3_uri", "?") for o in outputs)
+    size = human_bytes(sum(o.bytes for o in job.outputs))
+    where = ", ".join(o.s3_uri for o in job.outputs)
     console = _stdout()
-    console.print(f"{status_text('succeeded').markup} {job.get('id')}: {len(outputs)} output(s), {size} {where}",
+    console.print(f"{status_text('succeeded').markup} {job.id}: {len(job.outputs)} output(s), {size} {where}",
                   soft_wrap=True)
-    console.print(f"[dim]fetch it with: reelhook download {job.get('id')}[/dim]", soft_wrap=True)
+    console.print(f"[dim]fetch it with: reelhook download {job.id}[/dim]", soft_wrap=True)
 
 
 # -- download -----------------------------------------------------------------------------------
-
-
-def _default_name(job_id: str, index: int, content_type: str | None) -> Path:
-    extension = (mimetypes.guess_extension(content_type or "") if content_type else None) or ".mp4"
-    return Path(f"{job_id}{extension}" if index == 0 else f"{job_id}-{index}{extension}")
 
 
 @cli.command()
@@ -345,65 +357,105 @@ def _default_name(job_id: str, index: int, content_type: str | None) -> Path:
 @click.pass_context
 def download(ctx: click.Context, job_id: str, output: Path | None, index: int) -> None:
     """Download a finished job's video and check its SHA-256."""
-    job = _settings(ctx).client(ctx).job(job_id)
-    outputs = job.get("outputs") or []
-    if not outputs:
-        if job.get("status") == "failed":
-            error = job.get("error") or {}
-            raise CliError(f"job {job_id} failed, there is nothing to download: "
-                           f"{error.get('code', 'unknown')}: {error.get('message', '')}")
-        raise CliError(f"job {job_id} is {job.get('status')} and has no outputs yet",
+    client = _settings(ctx).client(ctx)
+    job = client.get(job_id)
+    if not job.outputs:
+        if job.status in ("failed", "cancelled"):
+            reason = f"{job.error.code}: {job.error.message}" if job.error else "no reason given"
+            raise CliError(f"job {job_id} {job.status}, there is nothing to download: {reason}")
+        raise CliError(f"job {job_id} is {job.status} and has no outputs yet",
                        details=[f"wait for it with `reelhook wait {job_id}`"])
-    if index >= len(outputs):
-        raise CliError(f"job {job_id} has {len(outputs)} output(s): --index must be below {len(outputs)}",
+    if index >= len(job.outputs):
+        raise CliError(f"job {job_id} has {len(job.outputs)} output(s): --index must be below {len(job.outputs)}",
                        exit_code=EXIT_USAGE)
-    item = outputs[index]
-    url = item.get("download_url")
-    if not url:
-        raise CliError(f"output {index} of {job_id} has no download_url (stored at {item.get('s3_uri')})")
-    target = output or _default_name(job_id, index, item.get("content_type"))
-    expected = item.get("sha256")
-    digest, size = fetch(url, target, expected_bytes=item.get("bytes"), expected_sha256=expected)
-    _stdout().print(f"wrote {target} ({human_bytes(size)}, sha256 {digest} {'verified' if expected else 'unchecked'})",
+    item = job.outputs[index]
+    if not item.download_url:
+        raise CliError(f"output {index} of {job_id} has no download_url (stored at {item.s3_uri})")
+    columns = (TextColumn("[bold]{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
+               TimeRemainingColumn())
+    with Progress(*columns, console=_stderr(), transient=True) as progress:
+        task = progress.add_task(output.name if output else job_id, total=item.bytes)
+
+        def advance(done: int, total: int | None) -> None:
+            progress.update(task, completed=done, total=total)
+
+        try:
+            target = client.download(job, output or Path.cwd(), index=index, on_progress=advance)
+        except OSError as exc:
+            raise CliError(f"cannot write {output or Path.cwd()}: {exc.strerror or exc}") from None
+    _stdout().print(f"wrote {target} ({human_bytes(item.bytes)}, sha256 {item.sha256} verified)",
                     soft_wrap=True, markup=False)
 
 
-def fetch(url: str, target: Path, *, expected_bytes: int | None, expected_sha256: str | None) -> tuple[str, int]:
-    """Stream ``url`` into a temporary file beside ``target``; returns (sha256 hex, size).
+# -- jobs and cancel ----------------------------------------------------------------------------
 
-    Only a file whose SHA-256 matches replaces ``target``. The presigned URL carries its own
-    authorization, so no API credentials are sent with it.
-    """
-    partial = target.with_name(f".{target.name}.part")
-    digest = hashlib.sha256()
-    size = 0
-    columns = (TextColumn("[bold]{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
-               TimeRemainingColumn())
+
+def _iso_time(_ctx: click.Context, param: click.Parameter, value: str | None) -> datetime | None:
+    if value is None:
+        return None
     try:
-        with httpx.stream("GET", url, timeout=httpx.Timeout(60.0, connect=10.0), follow_redirects=True) as response:
-            if response.status_code != 200:
-                response.read()
-                raise CliError(f"the download link answered HTTP {response.status_code}: {response.text.strip()[:200]}",
-                               details=["links last an hour: `reelhook download` asks for a fresh one each time"])
-            length = response.headers.get("content-length")
-            total = int(length) if length and length.isdigit() else expected_bytes
-            with Progress(*columns, console=_stderr(), transient=True) as progress, partial.open("wb") as out:
-                task = progress.add_task(target.name, total=total)
-                for chunk in response.iter_bytes(CHUNK):
-                    out.write(chunk)
-                    digest.update(chunk)
-                    size += len(chunk)
-                    progress.update(task, completed=size)
-        if expected_sha256 and digest.hexdigest() != expected_sha256:
-            raise CliError(f"the download does not match the job's SHA-256; {target} was not written",
-                           details=[f"expected {expected_sha256}", f"received {digest.hexdigest()} ({size} bytes)"],
-                           exit_code=EXIT_INTEGRITY)
-        os.replace(partial, target)
-    except httpx.HTTPError as exc:
-        raise CliError(f"the download failed: {exc or type(exc).__name__}", exit_code=EXIT_UNREACHABLE) from None
-    except OSError as exc:
-        raise CliError(f"cannot write {target}: {exc.strerror or exc}") from None
-    finally:
-        with contextlib.suppress(OSError):
-            partial.unlink(missing_ok=True)
-    return digest.hexdigest(), size
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not an ISO 8601 time (2026-05-01 or 2026-05-01T12:00:00Z)") from None
+    # A time without a zone is UTC, as the API's own times are.
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+@cli.command()
+@click.option("--status", metavar="STATUS", help="queued, submitted, running, storing, succeeded, failed, cancelled.")
+@click.option("--model", metavar="ID")
+@click.option("--provider", metavar="NAME")
+@click.option("--client-reference", metavar="TEXT")
+@click.option("--created-after", metavar="TIME", callback=_iso_time, help="ISO 8601; without a zone, UTC.")
+@click.option("--created-before", metavar="TIME", callback=_iso_time, help="ISO 8601; without a zone, UTC.")
+@click.option("--limit", type=click.IntRange(min=1), default=DEFAULT_LIST_LIMIT, show_default=True,
+              help="At most this many jobs.")
+@click.option("--all", "all_", is_flag=True, help="Every matching job, however many pages (ignores --limit).")
+@click.option("--cursor", metavar="CURSOR", help="Carry on from an earlier --json answer's next_cursor.")
+@click.option("--json", "as_json", is_flag=True, callback=want_json_errors,
+              help='Print {"jobs": [...], "next_cursor": ...} (pass next_cursor to --cursor for more).')
+@click.pass_context
+def jobs(ctx: click.Context, limit: int, all_: bool, cursor: str | None, as_json: bool, **filters: Any) -> None:
+    """List jobs, in the order the API gives them, with filters."""
+    client = _settings(ctx).client(ctx)
+    found: list[Job] = []
+    remaining: int | None = None if all_ else limit
+    try:
+        while True:
+            # Pages sized so the last ends exactly at --limit: its next_cursor then carries on from there.
+            size = PAGE_SIZE if remaining is None else min(PAGE_SIZE, remaining)
+            page = client.list_page(limit=size, cursor=cursor, **filters)
+            found += page.jobs
+            cursor = page.next_cursor
+            if remaining is not None:
+                remaining -= len(page.jobs)
+            if not cursor or remaining == 0 or not page.jobs:
+                break
+    except NotFound as exc:  # filters never make a 404: the route itself is missing
+        raise CliError(f"the API at {_settings(ctx).api_url} cannot list jobs (GET /v1/jobs answered 404)",
+                       details=["it predates job listing: update the stack"], code=exc.code, status=404) from None
+    if as_json:
+        _print_json({"jobs": [job.to_dict() for job in found], "next_cursor": cursor})
+        return
+    console = _stdout()
+    print_jobs(console, found)
+    if cursor:
+        console.print(f"[dim]more: reelhook jobs --cursor {cursor}{'' if all_ else f' --limit {limit}'}[/dim]",
+                      soft_wrap=True)
+
+
+@cli.command()
+@click.argument("job_id")
+@click.option("--json", "as_json", is_flag=True, callback=want_json_errors, help="Print the cancelled job as JSON.")
+@click.pass_context
+def cancel(ctx: click.Context, job_id: str, as_json: bool) -> None:
+    """Cancel a job that has not finished; a succeeded or failed job stays as it is (exit 1)."""
+    job = _settings(ctx).client(ctx).cancel(job_id)
+    if as_json:
+        _print_json(job.to_dict())
+        return
+    note = ""
+    if job.cancellation is not None and job.cancellation.provider_task_may_continue:
+        note = " (the provider's task may still run, and be billed)"
+    _stdout().print(f"{status_text(job.status).markup} {job.id}{note}", soft_wrap=True)
+

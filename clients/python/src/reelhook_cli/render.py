@@ -2,16 +2,26 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from reelhook_client import Job
+
 STATUS_STYLE = {
     "queued": "dim", "submitted": "cyan", "running": "blue", "storing": "magenta",
-    "succeeded": "bold green", "failed": "bold red",
+    "succeeded": "bold green", "failed": "bold red", "cancelled": "yellow",
 }
+
+
+def when(moment: datetime | None) -> str:
+    """A time as the API writes it: UTC, milliseconds, Z."""
+    if moment is None:
+        return ""
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def human_bytes(size: float) -> str:
@@ -133,42 +143,84 @@ def status_text(status: str) -> Text:
     return Text(status, style=STATUS_STYLE.get(status, ""))
 
 
-def print_job(console: Console, job: dict[str, Any]) -> None:
+def print_job(console: Console, job: Job) -> None:
     summary = Table.grid(padding=(0, 2))
     summary.add_column(style="dim", no_wrap=True)
     summary.add_column(overflow="fold")
-    status = status_text(job.get("status", "?"))
-    if job.get("progress") is not None and job.get("status") not in ("succeeded", "failed"):
-        status.append(f"  {job['progress']}%")
+    status = status_text(job.status)
+    if job.progress is not None and not job.done:
+        status.append(f"  {job.progress}%")
     rows: list[tuple[str, Any]] = [
-        ("job", Text(job.get("id", "?"), style="bold")),
+        ("job", Text(job.id, style="bold")),
         ("status", status),
-        ("model", job.get("model")),
-        ("provider", job.get("provider")),
-        ("provider task", job.get("provider_task_id")),
-        ("client reference", job.get("client_reference")),
-        ("created", job.get("created_at")),
-        ("updated", job.get("updated_at")),
+        ("model", job.model),
+        ("provider", job.provider),
+        ("served by", f"{job.route.provider} {job.route.model}" if job.route else None),
+        ("provider task", job.provider_task_id),
+        ("client reference", job.client_reference),
+        ("created", when(job.created_at)),
+        ("updated", when(job.updated_at)),
+        ("waiting for", job.waiting_for),
     ]
-    error = job.get("error")
-    if error:
-        rows.append(("error", Text(f"{error.get('code')}: {error.get('message')}", style="red")))
-    for index, output in enumerate(job.get("outputs") or []):
-        size = human_bytes(output.get("bytes") or 0)
-        rows.append((f"output {index}", Text(f"{output.get('s3_uri', '?')}\n{size}, {output.get('content_type', '?')}"
-                                            f", sha256 {output.get('sha256', '?')}")))
+    if job.error:
+        rows.append(("error", Text(f"{job.error.code}: {job.error.message}", style="red")))
+    if job.cancellation:
+        may_run = ", the provider's task may still run" if job.cancellation.provider_task_may_continue else ""
+        rows.append(("cancelled", f"{when(job.cancellation.at)}{may_run}"))
+    for index, output in enumerate(job.outputs):
+        rows.append((f"output {index}", Text(f"{output.s3_uri}\n{human_bytes(output.bytes)}, {output.content_type}"
+                                            f", sha256 {output.sha256}")))
+    for warning in job.warnings or []:
+        rows.append(("warning", Text(warning, style="yellow")))
     for name, value in rows:
         if value is not None:
             summary.add_row(name, value)
     console.print(summary)
-    events = job.get("events") or []
-    if events:
+    if job.events:
         table = Table(title="events", title_justify="left", show_edge=False)
         table.add_column("at", no_wrap=True)
         table.add_column("status")
         table.add_column("source")
         table.add_column("detail")
-        for event in events:
-            detail = ", ".join(f"{k}={v}" for k, v in event.items() if k not in ("at", "status", "source"))
-            table.add_row(event.get("at", ""), status_text(event.get("status", "?")), event.get("source", ""), detail)
+        for event in job.events:
+            extra = {k: v for k, v in event.to_dict().items() if k not in ("at", "status", "source")}
+            detail = ", ".join(f"{k}={v}" for k, v in extra.items())
+            table.add_row(when(event.at), status_text(event.status), event.source or "", detail)
         console.print(table)
+    if job.attempts:
+        table = Table(title="attempts", title_justify="left", show_edge=False)
+        for name in ("provider", "model", "task", "outcome", "started", "ended", "reason"):
+            table.add_column(name)
+        for attempt in job.attempts:
+            table.add_row(attempt.provider, attempt.model, attempt.task_id or "", attempt.outcome or "",
+                          when(attempt.started_at), when(attempt.ended_at), attempt.reason or "")
+        console.print(table)
+
+
+def _job_detail(job: Job) -> str:
+    if job.error:
+        return job.error.code
+    if job.status == "running" and job.progress is not None:
+        return f"{job.progress}%"
+    if job.waiting_for:
+        return f"waiting for {job.waiting_for}"
+    if job.outputs:
+        return f"{len(job.outputs)} output(s), {human_bytes(sum(o.bytes for o in job.outputs))}"
+    return ""
+
+
+def print_jobs(console: Console, jobs: list[Job]) -> None:
+    if not jobs:
+        console.print("[dim]no jobs match[/dim]")
+        return
+    table = Table(show_edge=False)
+    table.add_column("job", no_wrap=True, style="bold")
+    table.add_column("status", no_wrap=True)
+    table.add_column("model", overflow="fold")
+    table.add_column("created", no_wrap=True)
+    table.add_column("client reference", overflow="fold")
+    table.add_column("detail", overflow="fold")
+    for job in jobs:
+        table.add_row(job.id, status_text(job.status), job.model, when(job.created_at), job.client_reference or "",
+                      _job_detail(job))
+    console.print(table)

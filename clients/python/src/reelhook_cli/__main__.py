@@ -1,0 +1,3 @@
+from reelhook_cli import main
+
+main()

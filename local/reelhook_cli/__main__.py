@@ -1,3 +1,0 @@
-from reelhook_cli.main import cli
-
-cli(prog_name="reelhook")
