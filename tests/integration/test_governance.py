@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import json
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import boto3
@@ -104,6 +105,27 @@ def test_a_job_refused_budget_is_queued_not_failed(aws, sandbox, handlers, monke
                                        AttributeNames=["ApproximateNumberOfMessagesDelayed"])["Attributes"]
     assert delayed["ApproximateNumberOfMessagesDelayed"] == "3"
     assert not [j for j in jobs(aws).values() if j["status"] == "failed"]
+
+
+def test_a_waiting_job_comes_back_just_before_its_slot_not_after(aws, sandbox, handlers, monkeypatch):
+    # Slots 2.5 s apart. The queue's delay is in whole seconds: rounded up, the message would come
+    # back after its slot and a second's worth of slots would go out in one bunch. Rounded down,
+    # it comes back early and the consumer sleeps the rest (it sleeps up to QUEUE_WAIT_SECONDS).
+    monkeypatch.setenv("FREEPIK_REQUESTS_PER_SECOND", "0.4")
+    monkeypatch.setenv("FREEPIK_BURST", "1")
+    from reelhook.services import submit
+    from tests.conftest import reset_caches
+
+    reset_caches()
+    sent: list[dict] = []
+    monkeypatch.setattr(submit, "send_submit", lambda job_id, **kw: sent.append({"at": time.time(), **kw}))
+    create(handlers, VEO)  # takes the free slot
+    status, job = create(handlers, VEO)
+    assert (status, job["status"], job["waiting_for"]) == (202, "queued", "rate_limit")
+    [message] = sent
+    assert message["slot_at"] - message["at"] > submit.INLINE_WAIT_SECONDS
+    assert message["slot_at"] - submit.QUEUE_WAIT_SECONDS <= message["at"] + message["delay_seconds"]
+    assert message["at"] + message["delay_seconds"] <= message["slot_at"]
 
 
 def test_a_job_that_must_wait_is_written_once_already_saying_why(aws, sandbox, handlers, monkeypatch):

@@ -166,7 +166,7 @@ def dispatch(
     if slot_at is None:
         slot_at = rate_limit.reserve(provider, now=now)
     if slot_at - now > max_wait:
-        return _wait(job, "rate_limit", delay=math.ceil(slot_at - now), slot_at=slot_at, attempt=attempt, store=store)
+        return _wait(job, "rate_limit", delay=_delay_until(slot_at, now), slot_at=slot_at, attempt=attempt, store=store)
     if slot_at > now:
         sleep(slot_at - now)
     claimed_at = clock.iso(clock.now())
@@ -174,6 +174,16 @@ def dispatch(
         return store.get(job["id"], consistent=True) or job
     return send_to_provider(spec, job, callback_base_url=callback_base_url, store=store,
                             claimed_at=claimed_at, attempt=attempt)
+
+
+def _delay_until(slot_at: float, now: float) -> int:
+    """The queue delay (whole seconds) that brings a message back just before its slot.
+
+    Rounding down lets the consumer sleep the last fraction (it sleeps up to
+    QUEUE_WAIT_SECONDS) and send on time. Rounding up would bring every message back up to a
+    second late, so a second's worth of slots would arrive together and go out as one bunch.
+    """
+    return max(0, math.floor(slot_at - now))
 
 
 def _backoff(attempt: int) -> int:
