@@ -77,6 +77,6 @@ def test_value_classes_are_records_not_dataclasses(loaded: dict, function: str) 
 def test_a_new_job_still_validates_with_pydantic() -> None:
     from reelhook import http_api
 
-    status, body = http_api.create_job(b'{"model": 1}', None, "https://example.test")
+    status, body = http_api.create_job(b'{"model": 1}', None, "https://example.test", owner="anonymous")
     assert status == 422 and body["error"]["code"] == "validation_error"
     assert "pydantic" in sys.modules

@@ -68,6 +68,8 @@ EXPECTED_PERMISSIONS: dict[str, set[tuple[str, str]]] = {
         ("sqs:SendMessage", SUBMIT_QUEUE),
         # GET /v1/providers, limited to the governance items (test below).
         ("dynamodb:BatchGetItem", TABLE),
+        # GET /v1/jobs: the owner-index only.
+        ("dynamodb:Query", "${JobsTable.Arn}/index/owner-index"),
     },
     # Moves existing jobs on: never creates an item. A failed task of an "any" job is queued
     # on its next route.
@@ -171,7 +173,9 @@ EXPECTED_PERMISSIONS: dict[str, set[tuple[str, str]]] = {
 
 EXPECTED_ROUTES = {
     ("POST", "/v1/jobs"): "ApiFunction",
+    ("GET", "/v1/jobs"): "ApiFunction",
     ("GET", "/v1/jobs/{id}"): "ApiFunction",
+    ("POST", "/v1/jobs/{id}/cancel"): "ApiFunction",
     ("GET", "/v1/models"): "ApiFunction",
     ("GET", "/v1/providers"): "ApiFunction",
     ("GET", "/v1/openapi.json"): "ApiFunction",
@@ -467,15 +471,20 @@ def test_jobs_table(template: dict[str, Any]) -> None:
     assert p["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
     assert p["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
     assert p["SSESpecification"]["SSEEnabled"] is True
-    (gsi,) = p["GlobalSecondaryIndexes"]
-    assert gsi["IndexName"] == "active-index"
-    assert gsi["KeySchema"] == [
+    indexes = {gsi["IndexName"]: gsi for gsi in p["GlobalSecondaryIndexes"]}
+    assert set(indexes) == {"active-index", "owner-index"}
+    assert indexes["active-index"]["KeySchema"] == [
         {"AttributeName": "active_shard", "KeyType": "HASH"},
         {"AttributeName": "next_check_at", "KeyType": "RANGE"},
     ]
-    assert gsi["Projection"] == {"ProjectionType": "ALL"}
+    # GET /v1/jobs: one owner's jobs by creation time, newest first, without a Scan.
+    assert indexes["owner-index"]["KeySchema"] == [
+        {"AttributeName": "owner", "KeyType": "HASH"},
+        {"AttributeName": "created_at", "KeyType": "RANGE"},
+    ]
+    assert all(gsi["Projection"] == {"ProjectionType": "ALL"} for gsi in indexes.values())
     types = {a["AttributeName"]: a["AttributeType"] for a in p["AttributeDefinitions"]}
-    assert types == {"pk": "S", "active_shard": "S", "next_check_at": "N"}
+    assert types == {"pk": "S", "active_shard": "S", "next_check_at": "N", "owner": "S", "created_at": "S"}
 
 
 def test_active_index_name_matches_the_code() -> None:
@@ -724,10 +733,10 @@ def test_builder_creates_the_template_resources(moto_session: boto3.session.Sess
     table = ddb.describe_table(TableName=built.table_name)["Table"]
     assert table["KeySchema"] == [{"AttributeName": "pk", "KeyType": "HASH"}]
     assert table["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
-    (gsi,) = table["GlobalSecondaryIndexes"]
-    assert gsi["IndexName"] == "active-index"
-    assert [k["AttributeName"] for k in gsi["KeySchema"]] == ["active_shard", "next_check_at"]
-    assert gsi["Projection"]["ProjectionType"] == "ALL"
+    indexes = {gsi["IndexName"]: gsi for gsi in table["GlobalSecondaryIndexes"]}
+    assert [k["AttributeName"] for k in indexes["active-index"]["KeySchema"]] == ["active_shard", "next_check_at"]
+    assert [k["AttributeName"] for k in indexes["owner-index"]["KeySchema"]] == ["owner", "created_at"]
+    assert all(gsi["Projection"]["ProjectionType"] == "ALL" for gsi in indexes.values())
     ttl = ddb.describe_time_to_live(TableName=built.table_name)["TimeToLiveDescription"]
     assert ttl == {"TimeToLiveStatus": "ENABLED", "AttributeName": "expires_at"}
 
@@ -932,7 +941,8 @@ def test_event_bus_and_notify_signing_secret(template: dict[str, Any]) -> None:
     from reelhook.services.notifier import DETAIL_TYPES
 
     assert props(template, "EventBus")["Name"] == {"Fn::Sub": "${AWS::StackName}-jobs"}
-    assert SOURCE == "reelhook" and set(DETAIL_TYPES.values()) == {"Video Job Succeeded", "Video Job Failed"}
+    assert SOURCE == "reelhook" and set(DETAIL_TYPES.values()) == {
+        "Video Job Succeeded", "Video Job Failed", "Video Job Cancelled"}
     generate = props(template, "NotifySigningSecret")["GenerateSecretString"]
     assert json.loads(generate["SecretStringTemplate"]) == {}
     assert generate["GenerateStringKey"] == "signing_key"

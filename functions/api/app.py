@@ -9,7 +9,7 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from reelhook import http_api
+from reelhook import http_api, owners
 from reelhook.config import settings
 
 logger = Logger()
@@ -29,16 +29,30 @@ def _callback_base_url() -> str:
     return f"https://{context.domain_name}"
 
 
+def _owner() -> str:
+    return owners.caller(app.current_event.raw_event.get("requestContext"))
+
+
 @app.post("/v1/jobs")
 def create_job() -> Response:
     event = app.current_event
     return _json(http_api.create_job(event.decoded_body, event.headers.get("idempotency-key"), _callback_base_url(),
-                                     content_type=event.headers.get("content-type")))
+                                     content_type=event.headers.get("content-type"), owner=_owner()))
+
+
+@app.get("/v1/jobs")
+def list_jobs() -> Response:
+    return _json(http_api.list_jobs(_owner(), app.current_event.query_string_parameters))
 
 
 @app.get("/v1/jobs/<job_id>")
 def get_job(job_id: str) -> Response:
-    return _json(http_api.get_job(job_id))
+    return _json(http_api.get_job(job_id, _owner()))
+
+
+@app.post("/v1/jobs/<job_id>/cancel")
+def cancel_job(job_id: str) -> Response:
+    return _json(http_api.cancel_job(job_id, _owner()))
 
 
 @app.get("/v1/models")

@@ -33,7 +33,8 @@ KEY = LOCAL_CREDENTIALS["AWS_ACCESS_KEY_ID"]
 SECRET = LOCAL_CREDENTIALS["AWS_SECRET_ACCESS_KEY"]
 REGION = LOCAL_CREDENTIALS["AWS_REGION"]
 MODEL = "uniall/veo3.1-video-1080p"
-CLIENT_ROUTES = {"POST /v1/jobs", "GET /v1/jobs/{id}", "GET /v1/models", "GET /v1/providers", "GET /v1/openapi.json"}
+CLIENT_ROUTES = {"POST /v1/jobs", "GET /v1/jobs", "GET /v1/jobs/{id}", "POST /v1/jobs/{id}/cancel", "GET /v1/models",
+                 "GET /v1/providers", "GET /v1/openapi.json"}
 CALLBACK_ROUTE = "POST /v1/callbacks/{provider}/{job_id}"
 FORBIDDEN = {"message": "Forbidden"}
 MISMATCH = "The request signature we calculated does not match the signature you provided"
@@ -75,7 +76,9 @@ def test_unsigned_calls_to_client_routes_are_refused_and_create_nothing(stack):
     before = table_items(stack)
     requests = {
         "POST /v1/jobs": ("POST", "/v1/jobs"),
+        "GET /v1/jobs": ("GET", "/v1/jobs"),
         "GET /v1/jobs/{id}": ("GET", "/v1/jobs/job_" + "0" * 32),
+        "POST /v1/jobs/{id}/cancel": ("POST", "/v1/jobs/job_" + "0" * 32 + "/cancel"),
         "GET /v1/models": ("GET", "/v1/models"),
         "GET /v1/providers": ("GET", "/v1/providers"),
         "GET /v1/openapi.json": ("GET", "/v1/openapi.json"),

@@ -16,7 +16,6 @@ import pytest
 from tests.conftest import Context, api_event, table_items
 from tests.integration.notify_support import StreamReader, bus_events, bus_target, enable_integrations, run_notifier
 from tests.integration.test_handlers import VEO, call, create, freepik_body, sqs_event, webhook_event
-from tests.integration.test_notifications import stored_view
 
 KEY = "inbox/orders/order-1234.json"
 
@@ -93,7 +92,11 @@ def test_the_status_document_follows_every_change(stack, sandbox, handlers):
     assert run_notifier(handlers, reader) == {"batchItemFailures": []}
     assert document(stack, status_key)["status"] == "submitted"
 
-    task = sandbox.tasks[call(handlers["api"], _get(job_id))[1]["provider_task_id"]]
+    # Inbox jobs are in a namespace of their own: no API caller reads (or cancels) them.
+    assert call(handlers["api"], _get(job_id))[0] == 404
+    assert call(handlers["api"], api_event("POST", f"/v1/jobs/{job_id}/cancel", route="POST /v1/jobs/{id}/cancel",
+                                           path_parameters={"id": job_id}))[0] == 404
+    task = sandbox.tasks[stored_job(job_id)["provider_task_id"]]
     secret = sandbox.config.freepik_webhook_secret
     call(handlers["callback"], webhook_event(task, freepik_body(task, "IN_PROGRESS"), secret=secret))
     assert run_notifier(handlers, reader) == {"batchItemFailures": []}
@@ -106,11 +109,21 @@ def test_the_status_document_follows_every_change(stack, sandbox, handlers):
     assert run_notifier(handlers, reader) == {"batchItemFailures": []}
     final = document(stack, status_key)
     # The stored document is the public job without presigned URLs (they would expire in it).
-    assert final == stored_view(handlers, job_id)
+    assert final == stored_job(job_id)
     assert final["status"] == "succeeded" and "download_url" not in final["outputs"][0]
     assert [e["status"] for e in final["events"]] == ["queued", "submitted", "running", "storing", "succeeded"]
     assert outbox(stack) == [status_key]
     assert [(e["detail-type"], e["detail"]["id"]) for e in bus_events(target)] == [("Video Job Succeeded", job_id)]
+
+
+def stored_job(job_id: str) -> dict[str, Any]:
+    """The job as the API would show it to its owner, without the (expiring) presigned URLs."""
+    from reelhook.adapters.jobs_table import JobStore
+    from reelhook.views import public_job
+
+    job = JobStore().get(job_id, consistent=True)
+    assert job is not None and job["owner"] == "inbox"
+    return public_job(job, presign=False)
 
 
 def _get(job_id):

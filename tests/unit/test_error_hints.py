@@ -12,7 +12,8 @@ REF = "https://example.com/a.png"
 
 
 def _fields(body: dict[str, Any], key: str | None = None) -> dict[str, dict[str, Any]]:
-    status, answer = http_api.create_job(json.dumps(body).encode(), key, "https://callbacks.example.com")
+    status, answer = http_api.create_job(json.dumps(body).encode(), key, "https://callbacks.example.com",
+                                         owner="anonymous")
     assert 400 <= status < 500, answer
     return {field["field"]: field for field in answer["error"].get("fields", [])}
 
@@ -48,6 +49,6 @@ def test_a_mistyped_option_is_offered_the_closest_one():
 
 
 def test_the_idempotency_key_message_says_what_is_enforced():
-    status, answer = http_api.create_job(b"{}", "has space", "https://callbacks.example.com")
+    status, answer = http_api.create_job(b"{}", "has space", "https://callbacks.example.com", owner="anonymous")
     assert status == 400
     assert "no spaces" in answer["error"]["message"]

@@ -39,10 +39,12 @@ def create_job(
     idempotency_key: str | None,
     callback_base_url: str,
     *,
+    owner: str,
     origin: dict[str, Any] | None = None,
     content_type: str | None = None,
 ) -> Answer:
-    """Validate and submit a job. ``origin`` is stored on the job (e.g. the S3 inbox key).
+    """Validate and submit a job for ``owner`` (reelhook.owners), whose namespace the
+    Idempotency-Key is in. ``origin`` is stored on the job (e.g. the S3 inbox key).
 
     ``content_type`` is the request's header, when it came over HTTP: a body declared as
     anything but JSON is refused (415) rather than guessed at.
@@ -105,9 +107,9 @@ def create_job(
             return 422, error_body("validation_error", f"the job is not valid for {spec.id}", problems)
     try:
         job, _created = submit_job(spec, normalized, idempotency_key=idempotency_key,
-                                   callback_base_url=callback_base_url, origin=origin, plan=plan)
+                                   callback_base_url=callback_base_url, origin=origin, plan=plan, owner=owner)
     except IdempotencyMismatch:
-        # The other job is not named: the key may have been taken by another caller.
+        # The other job is not named: an answer never says more than the caller sent.
         return 409, error_body("idempotency_key_reused",
                                "this Idempotency-Key was already used with a different body; use a new key")
     return 202, public_job(job)
@@ -126,13 +128,25 @@ def _with_choices(errors: list[FieldError], spec: ModelSpec) -> list[FieldError]
     return out
 
 
-def get_job(job_id: str) -> Answer:
+def get_job(job_id: str, owner: str) -> Answer:
     if not JOB_ID.match(job_id):
         return 404, error_body("not_found", "no such job")
     job = JobStore().get(job_id)
-    if job is None:
+    if job is None or job.get("owner") != owner:  # another owner's job does not exist for this caller
         return 404, error_body("not_found", "no such job")
     return 200, public_job(job)
+
+
+def list_jobs(owner: str, query: dict[str, str] | None) -> Answer:
+    from reelhook.services import lifecycle
+
+    return lifecycle.list_jobs(owner, query)
+
+
+def cancel_job(job_id: str, owner: str) -> Answer:
+    from reelhook.services import lifecycle
+
+    return lifecycle.cancel_job(job_id, owner)
 
 
 def list_models() -> Answer:

@@ -81,11 +81,19 @@ class AttemptOut(BaseModel):
     reason: str | None = None
 
 
+class CancellationOut(BaseModel):
+    at: str
+    provider_task_may_continue: bool = Field(description="True when a provider task was, or may have been, "
+                                             "created: no provider has a cancel endpoint, so it runs on (and may "
+                                             "be charged); reelhook ignores what it reports")
+
+
 class JobOut(BaseModel):
     id: str
-    model: str
+    model: str = Field(description="The model asked for: a concrete one, or a logical one (route says which "
+                       "concrete model serves it)")
     provider: str
-    status: Literal["queued", "submitted", "running", "storing", "succeeded", "failed"]
+    status: Literal["queued", "submitted", "running", "storing", "succeeded", "failed", "cancelled"]
     provider_task_id: str | None = None
     client_reference: str | None = None
     created_at: str
@@ -116,6 +124,12 @@ class JobOut(BaseModel):
     routes_skipped: list[SkippedRouteOut] | None = Field(default=None, description="Routes that cannot take the "
                                                          "job as given, with their objections")
     attempts: list[AttemptOut] = Field(default_factory=list, description="Every route tried, the current one last")
+    cancellation: CancellationOut | None = None
+
+
+class JobPageOut(BaseModel):
+    jobs: list[JobOut]
+    next_cursor: str | None = Field(description="Pass as cursor for the next page; null on the last")
 
 REF = "#/components/schemas/{model}"
 
@@ -189,7 +203,7 @@ marked as reelhook's own, with the reason.
 @cache
 def document() -> dict[str, Any]:
     schemas: dict[str, Any] = {"Error": ERROR_SCHEMA}
-    for model in (JobRequest, JobOut):
+    for model in (JobRequest, JobOut, JobPageOut):
         schema = model.model_json_schema(ref_template=REF)
         schemas.update(schema.pop("$defs", {}))
         schemas[model.__name__] = schema
@@ -247,6 +261,26 @@ def document() -> dict[str, Any]:
             }}}},
     }
     job_id = {"name": "id", "in": "path", "required": True, "schema": {"type": "string", "maxLength": 64}}
+    from reelhook.providers import provider_names
+    from reelhook.services.lifecycle import DEFAULT_PAGE, MAX_FILTER_LENGTH, MAX_PAGE
+    from reelhook.states import Status
+
+    def query(name: str, description: str, schema: dict[str, Any]) -> dict[str, Any]:
+        return {"name": name, "in": "query", "required": False, "description": description, "schema": schema}
+
+    text = {"type": "string", "minLength": 1, "maxLength": MAX_FILTER_LENGTH}
+    instant = {"type": "string", "format": "date-time"}
+    list_parameters = [
+        query("status", "Only jobs in this status", {"enum": [s.value for s in Status]}),
+        query("model", "Only jobs that asked for this model (as asked: a logical id matches its jobs)", text),
+        query("provider", "Only jobs on (or served by) this provider", {"enum": sorted(provider_names())}),
+        query("client_reference", "Only jobs with this client_reference", text),
+        query("created_after", "Created at or after this instant (with a timezone)", instant),
+        query("created_before", "Created at or before this instant (with a timezone)", instant),
+        query("limit", f"Jobs per page (default {DEFAULT_PAGE})", {"type": "integer", "minimum": 1,
+                                                                   "maximum": MAX_PAGE}),
+        query("cursor", "next_cursor of the previous page, as given", {"type": "string", "maxLength": 300}),
+    ]
     return {
         "openapi": "3.1.0",
         "info": {
@@ -269,7 +303,16 @@ def document() -> dict[str, Any]:
                         "content": {"application/json": {"schema": {"$ref": REF.format(model="JobRequest")}}},
                     },
                     "responses": {"202": _json("JobOut", "The job was accepted")} | _errors(400, 409, 413, 415, 422),
-                }
+                },
+                "get": {
+                    "operationId": "listJobs",
+                    "summary": "The caller's jobs, newest first, one page at a time",
+                    "description": "Jobs belong to the identity that created them (the IAM principal, an assumed "
+                    "role without its session name, or the JWT subject); each caller lists its own. A page may "
+                    "hold fewer than limit jobs when filters match few; follow next_cursor until it is null.",
+                    "parameters": list_parameters,
+                    "responses": {"200": _json("JobPageOut", "One page of jobs")} | _errors(400, 422),
+                },
             },
             "/v1/jobs/{id}": {
                 "get": {
@@ -277,6 +320,19 @@ def document() -> dict[str, Any]:
                     "summary": "Read a job, with presigned download URLs once stored",
                     "parameters": [job_id],
                     "responses": {"200": _json("JobOut", "The job")} | _errors(404),
+                }
+            },
+            "/v1/jobs/{id}/cancel": {
+                "post": {
+                    "operationId": "cancelJob",
+                    "summary": "Cancel an unfinished job: it ends cancelled, nothing more is stored",
+                    "description": "No provider has a cancel endpoint: a task already created runs on at the "
+                    "provider (cancellation.provider_task_may_continue), and its late status reports are "
+                    "acknowledged and ignored. Cancelling a cancelled job answers as the first cancel did.",
+                    "parameters": [job_id],
+                    "responses": {"200": _json("JobOut", "The cancelled job")} | {
+                        "404": _json("Error", "Not found"),
+                        "409": _json("Error", "The job already finished (code job_finished)")},
                 }
             },
             "/v1/models": {

@@ -1,4 +1,5 @@
-"""The job state machine: queued → submitted → running → storing → succeeded, or failed.
+"""The job state machine: queued → submitted → running → storing → succeeded, or failed,
+or cancelled (by its owner, from any state that is not final).
 
 Transitions only move forward and terminal states are final. The table adapter turns
 ``ALLOWED_FROM`` into a DynamoDB condition expression, so the rule holds under any
@@ -17,9 +18,10 @@ class Status(StrEnum):
     STORING = "storing"
     SUCCEEDED = "succeeded"
     FAILED = "failed"
+    CANCELLED = "cancelled"
 
 
-TERMINAL = frozenset({Status.SUCCEEDED, Status.FAILED})
+TERMINAL = frozenset({Status.SUCCEEDED, Status.FAILED, Status.CANCELLED})
 
 ALLOWED_FROM: dict[Status, frozenset[Status]] = {
     Status.SUBMITTED: frozenset({Status.QUEUED}),
@@ -27,6 +29,7 @@ ALLOWED_FROM: dict[Status, frozenset[Status]] = {
     Status.STORING: frozenset({Status.QUEUED, Status.SUBMITTED, Status.RUNNING}),
     Status.SUCCEEDED: frozenset({Status.STORING}),
     Status.FAILED: frozenset({Status.QUEUED, Status.SUBMITTED, Status.RUNNING, Status.STORING}),
+    Status.CANCELLED: frozenset({Status.QUEUED, Status.SUBMITTED, Status.RUNNING, Status.STORING}),
 }
 
 

@@ -26,10 +26,14 @@ def public_job(job: dict[str, Any], *, presign: bool = True) -> dict[str, Any]:
         if presign:
             item["download_url"] = _presign(stored["bucket"], stored["key"], stored.get("version_id"))
             if stored.get("poster_key"):
-                item["poster_url"] = _presign(stored["bucket"], stored["poster_key"])
+                item["poster_url"] = _presign(stored["bucket"], stored["poster_key"], stored.get("poster_version_id"))
         outputs.append(item)
     out["outputs"] = outputs
     out["attempts"] = attempts(job)
+    if "cancellation" in job:
+        # No provider has a cancel endpoint: a task that was, or may have been, created runs on.
+        out["cancellation"] = {"at": job["cancellation"]["at"], "provider_task_may_continue": bool(
+            job.get("provider_task_id") or job.get("submit_started_at"))}
     return out
 
 

@@ -7,8 +7,10 @@ Item layout (one table, key ``pk``):
   (``event_published_at``), so the poll worker can re-publish an event the stream lost.
   ``expires_at`` (the table's TTL) is set by the terminal transition only: a job in flight
   is never deleted.
-- ``idem#<sha256(Idempotency-Key)>``: the idempotency record, written in the same
-  transaction as the job it names.
+  Jobs also carry ``owner`` (reelhook.owners), which feeds the ``owner-index`` (owner,
+  created_at) that ``GET /v1/jobs`` queries, newest first.
+- ``idem#<sha256(owner, Idempotency-Key)>``: the idempotency record, written in the same
+  transaction as the job it names. Keys are per owner: one caller cannot take another's.
 """
 
 from __future__ import annotations
@@ -29,6 +31,9 @@ from reelhook.records import record
 from reelhook.states import ALLOWED_FROM, TERMINAL, Status
 
 ACTIVE_INDEX = "active-index"
+OWNER_INDEX = "owner-index"
+# Index reads one page of GET /v1/jobs may take when its filters match few jobs.
+MAX_LIST_READS = 8
 
 
 class IdempotencyMismatch(Exception):
@@ -62,8 +67,9 @@ def from_dynamo(item: Mapping[str, Any]) -> dict[str, Any]:
     return {k: from_attribute(v) for k, v in item.items()}
 
 
-def idempotency_pk(key: str) -> str:
-    return "idem#" + hashlib.sha256(key.encode()).hexdigest()
+def idempotency_pk(key: str, owner: str) -> str:
+    # The owner and the key are length-prefixed so no two (owner, key) pairs hash the same input.
+    return "idem#" + hashlib.sha256(f"{len(owner)}:{owner}{key}".encode()).hexdigest()
 
 
 class JobStore:
@@ -79,15 +85,16 @@ class JobStore:
     ) -> tuple[dict[str, Any], bool]:
         """Store a new job; with a key, atomically with its idempotency record.
 
-        Returns ``(job, created)``. A reused key with the same body returns the first job;
-        with another body it raises ``IdempotencyMismatch``.
+        Returns ``(job, created)``. A reused key (per ``job["owner"]``) with the same body
+        returns the first job; with another body it raises ``IdempotencyMismatch``.
         """
         item = to_dynamo({**job, "pk": f"job#{job['id']}"})
+        record_pk = idempotency_pk(idempotency_key, str(job["owner"])) if idempotency_key is not None else ""
         if idempotency_key is None:
             self._ddb.put_item(TableName=self.table, Item=item, ConditionExpression="attribute_not_exists(pk)")
             return job, True
         record = to_dynamo(
-            {"pk": idempotency_pk(idempotency_key), "job_id": job["id"], "body_hash": body_hash, "expires_at": ttl}
+            {"pk": record_pk, "job_id": job["id"], "body_hash": body_hash, "expires_at": ttl}
         )
         try:
             self._ddb.transact_write_items(
@@ -103,7 +110,7 @@ class JobStore:
             if exc.response["Error"]["Code"] != "TransactionCanceledException":
                 raise
         existing = self._ddb.get_item(
-            TableName=self.table, Key={"pk": {"S": idempotency_pk(idempotency_key)}}, ConsistentRead=True
+            TableName=self.table, Key={"pk": {"S": record_pk}}, ConsistentRead=True
         ).get("Item")
         if existing is None:  # cancelled for another reason (throttling, conflict): let the caller retry
             raise RuntimeError("the job could not be stored; retry the request")
@@ -114,6 +121,62 @@ class JobStore:
         if stored is None:
             raise RuntimeError("the idempotency record names a job that does not exist")
         return stored, False
+
+    def owned_jobs(
+        self, owner: str, *, created_after: str | None, created_before: str | None, filters: Mapping[str, str],
+        limit: int, start_key: Mapping[str, Any] | None,
+    ) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+        """Up to ``limit`` of ``owner``'s jobs, newest first, from the owner-index (never a Scan).
+
+        ``filters`` (attribute: value) apply after the index reads, so one page may read
+        more than it returns: the loop reads on until the page is full or the owner's jobs
+        run out, and hands back where to go on from (a key of this index) or None.
+        """
+        names = {"#owner": "owner"}
+        values: dict[str, Any] = {":owner": owner}
+        key_condition = "#owner = :owner"
+        if created_after is not None or created_before is not None:
+            names["#created"] = "created_at"
+        if created_after is not None and created_before is not None:
+            key_condition += " AND #created BETWEEN :after AND :before"
+            values |= {":after": created_after, ":before": created_before}
+        elif created_after is not None:
+            key_condition += " AND #created >= :after"
+            values[":after"] = created_after
+        elif created_before is not None:
+            key_condition += " AND #created <= :before"
+            values[":before"] = created_before
+        kwargs: dict[str, Any] = {"TableName": self.table, "IndexName": OWNER_INDEX, "ScanIndexForward": False,
+                                  "KeyConditionExpression": key_condition}
+        conditions = []
+        for index, (name, value) in enumerate(sorted(filters.items())):
+            names[f"#f{index}"] = name
+            values[f":f{index}"] = value
+            conditions.append(f"#f{index} = :f{index}")
+        if conditions:
+            kwargs["FilterExpression"] = " AND ".join(conditions)
+        kwargs["ExpressionAttributeNames"] = names
+        kwargs["ExpressionAttributeValues"] = to_dynamo(values)
+        if start_key:
+            # The owner comes from the caller, never from the cursor: no cursor reaches another's jobs.
+            kwargs["ExclusiveStartKey"] = {**start_key, "owner": {"S": owner}}
+        found: list[dict[str, Any]] = []
+        last_returned: dict[str, Any] | None = None
+        for _ in range(MAX_LIST_READS):
+            # One more than is missing: a full page then also tells whether more follow.
+            page = self._ddb.query(**kwargs, Limit=limit - len(found) + 1)
+            for item in page.get("Items", []):
+                if len(found) == limit:
+                    return found, _owner_index_key(last_returned)
+                found.append(_public_item(from_dynamo(dict(item))))
+                last_returned = item
+            if "LastEvaluatedKey" not in page:
+                return found, None
+            if len(found) == limit:
+                return found, _owner_index_key(last_returned)
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        # Filters that match little: a short page, and the cursor goes on from what was read.
+        return found, page["LastEvaluatedKey"]
 
     def get(self, job_id: str, *, consistent: bool = False) -> dict[str, Any] | None:
         found = self._ddb.get_item(TableName=self.table, Key=job_key(job_id), ConsistentRead=consistent).get("Item")
@@ -134,12 +197,14 @@ class JobStore:
         delivery_id: str | None = None,
         unless_fields: Sequence[str] = (),
         unless_failover: str | None = None,
+        when_equal: Mapping[str, str] | None = None,
     ) -> Transition:
         """Move a job to ``target`` if, and only if, its current status allows it.
 
         ``delivery_id`` (a webhook's id) is remembered in the same write and a second
         delivery with that id is refused by the condition, at no extra request. The write
-        is also refused while the job has any of ``unless_fields``.
+        is also refused while the job has any of ``unless_fields``, and unless each field of
+        ``when_equal`` holds its value (a cancel names the job's owner).
         """
         names: dict[str, str] = {"#status": "status"}
         values: dict[str, Any] = {
@@ -172,6 +237,10 @@ class JobStore:
         for index, name in enumerate(unless_fields):
             names[f"#u{index}"] = name
             conditions.append(f"attribute_not_exists(#u{index})")
+        for index, (name, value) in enumerate((when_equal or {}).items()):
+            names[f"#w{index}"] = name
+            values[f":w{index}"] = value
+            conditions.append(f"#w{index} = :w{index}")
         if unless_failover is not None:
             # Refused for a job whose routing says to move on instead; the caller then decides.
             values[":policy"] = unless_failover
@@ -447,6 +516,13 @@ class JobStore:
             if "LastEvaluatedKey" not in page:
                 break
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def _owner_index_key(item: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """Where a query of the owner-index goes on from after ``item`` (the table's and the index's keys)."""
+    if item is None:
+        return None
+    return {name: item[name] for name in ("pk", "owner", "created_at")}
 
 
 def _public_item(item: dict[str, Any]) -> dict[str, Any]:

@@ -82,9 +82,12 @@ class RangedObject(io.RawIOBase):
         return got
 
 
-def put_image(bucket: str, key: str, body: bytes, content_type: str = "image/jpeg") -> None:
+def put_image(bucket: str, key: str, body: bytes, content_type: str = "image/jpeg") -> str | None:
+    """Store a small image; its version id where the bucket keeps versions."""
     digest = base64.b64encode(hashlib.sha256(body).digest()).decode()
-    client("s3").put_object(Bucket=bucket, Key=key, Body=body, ContentType=content_type, ChecksumSHA256=digest)
+    answer = client("s3").put_object(Bucket=bucket, Key=key, Body=body, ContentType=content_type,
+                                     ChecksumSHA256=digest)
+    return answer.get("VersionId")
 
 
 def delete_quietly(bucket: str, key: str, version_id: str | None = None) -> None:

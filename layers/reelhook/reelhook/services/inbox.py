@@ -13,7 +13,7 @@ import hashlib
 from typing import Any
 from urllib.parse import unquote, unquote_plus
 
-from reelhook import http_api
+from reelhook import http_api, owners
 from reelhook.adapters.outbox import delete_document, put_document, read_object
 from reelhook.config import settings
 from reelhook.errors import error_body
@@ -75,7 +75,8 @@ def receive_manifest(bucket: str, key: str, *, size: int | None = None, callback
         return _reject(bucket, key, 413, error_body(
             "manifest_too_large", f"the manifest is larger than {MAX_MANIFEST_BYTES} bytes"))
     origin = {"kind": ORIGIN_KIND, "bucket": bucket, "key": key}
-    status, body = http_api.create_job(raw, idempotency_key(key), callback_base_url, origin=origin)
+    status, body = http_api.create_job(raw, idempotency_key(key), callback_base_url, origin=origin,
+                                       owner=owners.INBOX)
     if status != 202:
         return _reject(bucket, key, status, body)
     # A manifest fixed and put again under the same key: its earlier refusal no longer holds.

@@ -31,7 +31,7 @@ from reelhook.states import TERMINAL
 from reelhook.views import public_job
 
 logger = logging.getLogger(__name__)
-DETAIL_TYPES = {"succeeded": "Video Job Succeeded", "failed": "Video Job Failed"}
+DETAIL_TYPES = {"succeeded": "Video Job Succeeded", "failed": "Video Job Failed", "cancelled": "Video Job Cancelled"}
 TERMINAL_VALUES = frozenset(s.value for s in TERMINAL)
 
 

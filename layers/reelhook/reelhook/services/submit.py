@@ -62,6 +62,7 @@ def submit_job(
     store: JobStore | None = None,
     origin: dict[str, Any] | None = None,
     plan: RoutePlan | None = None,
+    owner: str,
 ) -> tuple[dict[str, Any], bool]:
     """Store the job, then send it if its provider allows it right now, else queue it.
 
@@ -80,6 +81,7 @@ def submit_job(
     first_check = conf.reconcile_after_seconds if webhooks else conf.poll_base_seconds
     job: dict[str, Any] = {
         "id": job_id,
+        "owner": owner,
         "model": req.get("model") or spec.id,
         "provider": spec.provider,
         "route": {"provider": spec.provider, "model": spec.id},

@@ -212,8 +212,10 @@ def store_output(url: str, *, provider: str, job_id: str, index: int, asked: dic
     output = _output(stored) | {"media": found.media}
     if found.poster_jpeg:
         poster_key = stored.key.rsplit(".", 1)[0] + ".poster.jpg"
-        put_image(stored.bucket, poster_key, found.poster_jpeg)
+        poster_version = put_image(stored.bucket, poster_key, found.poster_jpeg)
         output["poster_key"] = poster_key
+        if poster_version:
+            output["poster_version_id"] = poster_version
     output["warnings"] = media_check.compare(found.media, asked)
     return output
 
@@ -291,8 +293,30 @@ def transfer_job(job_id: str, *, final_attempt: bool, store: JobStore | None = N
     if warnings:
         event["warnings"] = warnings
         fields["warnings"] = warnings
-    store.transition(job_id, Status.SUCCEEDED, now_iso=clock.iso(now), event=event, set_fields=fields)
+    moved = store.transition(job_id, Status.SUCCEEDED, now_iso=clock.iso(now), event=event, set_fields=fields)
+    if not moved.applied:
+        # Cancelled, failed or finished by another attempt while this one copied: what it
+        # stored is nobody's output, and is not left behind.
+        _discard_unrecorded(outputs, moved.job)
+        return "not_storing"
     return "succeeded"
+
+
+def _discard_unrecorded(outputs: list[dict[str, Any]], job: dict[str, Any] | None) -> None:
+    succeeded = job is not None and job.get("status") == Status.SUCCEEDED.value
+    recorded = set()
+    for kept in (job or {}).get("outputs", []) if succeeded else []:
+        recorded |= {(kept.get("key"), kept.get("version_id")), (kept.get("poster_key"), kept.get("poster_version_id"))}
+    for output in outputs:
+        for key, version in ((output["key"], output.get("version_id")),
+                             (output.get("poster_key"), output.get("poster_version_id"))):
+            if key is None:
+                continue
+            if version:
+                if (key, version) not in recorded:
+                    delete_quietly(output["bucket"], key, version)
+            elif not succeeded:  # an unversioned bucket: the key is only this job's while it has no output
+                delete_quietly(output["bucket"], key)
 
 
 def _output(stored: StoredObject) -> dict[str, Any]:
