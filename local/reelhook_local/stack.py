@@ -74,6 +74,9 @@ class StackOptions:
     # Check SigV4 on the template's AWS_IAM routes, as deployed, against LOCAL_CREDENTIALS.
     # Off by default so tests can post unsigned; `make serve` and `make demo` turn it on.
     enforce_iam: bool = False
+    # More IAM users the front knows (access key: secret key), beside LOCAL_CREDENTIALS's: each
+    # is its own owner, so two of them see each other's jobs as an API on AWS would.
+    iam_users: dict[str, str] = field(default_factory=dict)
     # moto keeps its state per process, not per server: each stack gets its own resource
     # names so that stacks started one after another in a process never see each other's data.
     resource_prefix: str = field(default_factory=lambda: f"reelhook-{secrets.token_hex(3)}")
@@ -504,7 +507,7 @@ class LocalStack:
         fns = functions()
         self.front = LocalFront(fns, port=self.options.front_port, enforce_iam=self.options.enforce_iam,
                                 credentials={LOCAL_CREDENTIALS["AWS_ACCESS_KEY_ID"]:
-                                             LOCAL_CREDENTIALS["AWS_SECRET_ACCESS_KEY"]},
+                                             LOCAL_CREDENTIALS["AWS_SECRET_ACCESS_KEY"]} | self.options.iam_users,
                                 region=LOCAL_CREDENTIALS["AWS_REGION"])
         self.resources = create_stack_resources(
             self.client,

@@ -37,12 +37,14 @@ CLIENT_ROUTES = {"POST /v1/jobs", "GET /v1/jobs", "GET /v1/jobs/{id}", "POST /v1
                  "GET /v1/providers", "GET /v1/openapi.json"}
 CALLBACK_ROUTE = "POST /v1/callbacks/{provider}/{job_id}"
 FORBIDDEN = {"message": "Forbidden"}
+OTHER_KEY, OTHER_SECRET = "other-user", "other-secret"  # a second IAM user the front knows
 MISMATCH = "The request signature we calculated does not match the signature you provided"
 
 
 @pytest.fixture(scope="module")
 def stack():
-    with LocalStack(StackOptions(sandbox=SandboxConfig(step_seconds=0.1), enforce_iam=True)) as running:
+    with LocalStack(StackOptions(sandbox=SandboxConfig(step_seconds=0.1), enforce_iam=True,
+                                 iam_users={OTHER_KEY: OTHER_SECRET})) as running:
         yield running
 
 
@@ -146,6 +148,27 @@ def test_signed_calls_work(stack):
         assert api.get("/v1/openapi.json").status_code == 200
         # A query string is part of what is signed, too.
         assert api.get("/v1/models", params={"b": "2", "a": "1 2"}).status_code == 200
+
+
+def test_two_identities_see_only_their_own_jobs(stack):
+    mine, theirs = signer(), signer(OTHER_KEY, OTHER_SECRET)
+    with httpx.Client(base_url=stack.api_url, timeout=10) as api:
+        body = job_body("two-identities")
+        created = api.post("/v1/jobs", json=body, auth=mine, headers={"Idempotency-Key": "auth-two"})
+        assert created.status_code == 202, created.text
+        job_id = created.json()["id"]
+        # The same key from the other identity is its own: a new job, not a replay or a 409.
+        other = api.post("/v1/jobs", json=body, auth=theirs, headers={"Idempotency-Key": "auth-two"})
+        assert other.status_code == 202 and other.json()["id"] != job_id
+        assert api.get(f"/v1/jobs/{job_id}", auth=theirs).status_code == 404
+        assert api.post(f"/v1/jobs/{job_id}/cancel", auth=theirs).status_code == 404
+        listed = api.get("/v1/jobs", params={"client_reference": "two-identities"}, auth=theirs).json()
+        assert [job["id"] for job in listed["jobs"]] == [other.json()["id"]]
+        mine_listed = api.get("/v1/jobs", params={"client_reference": "two-identities"}, auth=mine).json()
+        assert [job["id"] for job in mine_listed["jobs"]] == [job_id]
+        cancelled = api.post(f"/v1/jobs/{job_id}/cancel", auth=mine)
+        assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled"
+        assert api.get(f"/v1/jobs/{other.json()['id']}", auth=theirs).json()["status"] != "cancelled"
 
 
 def test_the_callback_route_needs_no_signature(stack):
