@@ -93,14 +93,14 @@ def _progress(job: Job) -> Text:
 
 def _table(rows: list[Row], *, final: bool) -> Table:
     table = Table(title="Result" if final else "Jobs in progress")
-    # Whole model ids: the other columns give way first.
-    table.add_column("model", no_wrap=True)
+    # Never cut short: long headers take two lines, and model ids fold only in a narrow terminal.
+    table.add_column("model", overflow="fold")
     table.add_column("served by", no_wrap=True)
     table.add_column("status", no_wrap=True)
-    table.add_column("seconds to stored", justify="right")
+    table.add_column("seconds to stored", justify="right", max_width=9)
     if final:
-        table.add_column("bytes", justify="right")
-        table.add_column("sha256 verified")
+        table.add_column("bytes", justify="right", no_wrap=True)
+        table.add_column("sha256 verified", max_width=8)
     for row in rows:
         seconds = f"{row.seconds:.1f}" if row.seconds is not None else ""
         cells: list[Any] = [row.model, row.served_by, _progress(row.job), seconds]
