@@ -26,7 +26,7 @@ from rich.table import Table
 from rich.text import Text
 
 from reelhook_cli.render import routing_summary, status_text
-from reelhook_client import Client, Job
+from reelhook_client import Client, Job, ReelhookError
 from reelhook_client.auth import SigV4Auth
 from reelhook_local.sandbox import SandboxConfig
 from reelhook_local.stack import LOCAL_CREDENTIALS, LocalStack, StackOptions
@@ -193,6 +193,11 @@ def _stored(console: Console, rows: list[Row]) -> None:
                           soft_wrap=True, markup=False)
 
 
+def _submit(api: Client, body: dict[str, Any], key: str) -> Row:
+    fields = {name: value for name, value in body.items() if name != "model"}
+    return Row(body, api.submit(body["model"], idempotency_key=key, **fields), time.monotonic())
+
+
 def run(timeout: float, console: Console | None = None) -> int:
     console = console or demo_console()
     # The functions' own logs stay out of the demo's output unless something is wrong: the
@@ -212,18 +217,18 @@ def run(timeout: float, console: Console | None = None) -> int:
         api = resources.enter_context(Client(stack.api_url, auth=signer, max_retries=2))
         console.print(f"Up in {time.monotonic() - began:.1f} s: API {stack.api_url}   AWS (moto) "
                       f"{stack.aws_endpoint}   providers {stack.sandbox.root_url}", soft_wrap=True)
-        rows = [Row(body, api.submit(body["model"], idempotency_key=f"demo-{body['model']}",
-                                     **{k: v for k, v in body.items() if k != "model"}), time.monotonic())
-                for body in DEMO_JOBS]
-        _wait_until_sent(api, rows, timeout)
-        # Freepik's account runs out of credit: its next create request is refused with 402.
-        stack.sandbox.config.faults.fail_submits_for[OUT_OF_CREDIT] = [402]
-        console.print(f"[yellow]{OUT_OF_CREDIT} is now out of credit[/] (its create requests answer 402); "
-                      f"submitting {FAILOVER_JOB['model']}, a logical model {OUT_OF_CREDIT} serves first",
-                      soft_wrap=True)
-        failover = Row(FAILOVER_JOB, api.submit(FAILOVER_JOB["model"], idempotency_key="demo-failover",
-                                                **{k: v for k, v in FAILOVER_JOB.items() if k != "model"}),
-                       time.monotonic())
+        try:
+            rows = [_submit(api, body, f"demo-{body['model']}") for body in DEMO_JOBS]
+            _wait_until_sent(api, rows, timeout)
+            # Freepik's account runs out of credit: its next create request is refused with 402.
+            stack.sandbox.config.faults.fail_submits_for[OUT_OF_CREDIT] = [402]
+            console.print(f"[yellow]{OUT_OF_CREDIT} is now out of credit[/] (the sandbox answers its next create "
+                          f"request with 402); submitting {FAILOVER_JOB['model']}, a logical model "
+                          f"{OUT_OF_CREDIT} serves first", soft_wrap=True)
+            failover = _submit(api, FAILOVER_JOB, "demo-failover")
+        except ReelhookError as exc:
+            console.print(f"[red]the API refused the demo[/]: {exc}", soft_wrap=True)
+            return 1
         rows.append(failover)
         _follow(api, console, rows, timeout)
 
