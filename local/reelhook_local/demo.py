@@ -4,7 +4,7 @@ provider served.
 
 In a terminal the jobs' progress is a live table; piped, it is one plain line per change. The
 result table is printed once, then which model each stored object belongs to, then the
-failover job's attempts.
+failover job's attempts and each provider's health.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from reelhook_cli.render import routing_summary, status_text
+from reelhook_cli.render import print_providers, routing_summary, status_text
 from reelhook_client import Client, Job, ReelhookError
 from reelhook_client.auth import SigV4Auth
 from reelhook_local.sandbox import SandboxConfig
@@ -239,6 +239,8 @@ def run(timeout: float, console: Console | None = None) -> int:
         console.print(f"[bold]Failover[/]: {failover.model} ({failover.job.id})", soft_wrap=True)
         for part in routing_summary(failover.job):
             console.print(part)
+        console.print("[bold]Providers[/] (GET /v1/providers: the 402 counts against Freepik's circuit)")
+        print_providers(console, api.providers())
         if not failed_over(failover.job):
             failures += 1
             console.print(f"[red]the {failover.model} job was not served past {OUT_OF_CREDIT}[/]")

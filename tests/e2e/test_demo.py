@@ -93,6 +93,9 @@ def test_the_logical_model_job_fails_over_past_the_provider_out_of_credit(piped:
     outcomes = [(cells[0].strip(), cells[2].strip()) for cells in attempts]
     assert outcomes == [(OUT_OF_CREDIT, "rejected"), (served_by, "succeeded")], section
     assert "402" in attempts[0][3]
+    health = section.split("Providers", 1)[1]
+    [freepik] = [line for line in health.splitlines() if line.split() and line.split()[0] == OUT_OF_CREDIT]
+    assert "1 failure in a row" in freepik, health  # the refusal counted against its circuit
     # The progress lines told it as it happened.
     assert re.search(rf"{re.escape(FAILOVER_JOB['model'])}\s+{OUT_OF_CREDIT} rejected: .*402", piped), piped
 
