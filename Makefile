@@ -48,7 +48,7 @@ $(STAMP): pyproject.toml $(CLIENT)/pyproject.toml
 	rm -f $(VENV)/.installed-*
 	touch $(STAMP)
 
-demo: $(STAMP)  ## run the whole system locally: one job per provider, end to end
+demo: $(STAMP)  ## run the whole system locally: one job per provider and a failover, end to end
 	$(BIN)/python -m reelhook_local.demo
 
 PORT ?= 3000

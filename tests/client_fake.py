@@ -3,7 +3,7 @@
 It follows the API's contract: ``POST /v1/jobs`` with Idempotency-Key replay (same key and
 body: the same job; another body: 409), ``GET /v1/jobs/{id}`` moving a job along a script,
 ``GET /v1/jobs`` with filters and ``next_cursor`` pages, ``POST /v1/jobs/{id}/cancel``
-(200 cancelled, 409 ``job_finished``, 404), ``GET /v1/models`` and presigned-style
+(200 cancelled, 409 ``job_finished``, 404), ``GET /v1/models``, ``GET /v1/providers`` and presigned-style
 download links on another host. ``faults`` queues answers (or exceptions) to give first.
 """
 
@@ -25,6 +25,15 @@ FILES = "https://videos.s3.example.com"
 VEO = "freepik/veo-3-1-reference-to-video"
 VIDEO = b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 40  # 10 KiB and a bit, several chunks never needed
 Answer = httpx.Response | Exception | Callable[[httpx.Request], httpx.Response]
+PROVIDERS: dict[str, Any] = {"providers": [
+    {"name": "freepik", "circuit": {"state": "open", "consecutive_failures": 5, "open_until": 1767225660.5,
+                                    "opened_at": 1767225600.5},
+     "rate": {"requests_per_second": 9.5, "burst": 5, "booked_ahead_seconds": 0.2},
+     "in_flight": {"tasks": 3, "cap": 50}, "future_key": "kept"},
+    {"name": "uniall", "circuit": {"state": "closed", "consecutive_failures": 0},
+     "rate": {"requests_per_second": None, "burst": 5, "booked_ahead_seconds": 0.0},
+     "in_flight": {"tasks": 0, "cap": None}},
+]}
 JOB_PATH = re.compile(r"^/v1/jobs/(?P<id>[^/]+)(?P<cancel>/cancel)?$")
 
 
@@ -78,6 +87,8 @@ class FakeApi:
             return httpx.Response(200, json={"models": [{"id": VEO, "provider": "freepik", "durations": None,
                                                          "defaults": {"audio": {"value": True, "source": "document"}},
                                                          "status_via": "webhook+poll", "future_key": [1]}]})
+        if path == "/v1/providers" and request.method == "GET":
+            return httpx.Response(200, json=PROVIDERS)
         match = JOB_PATH.match(path)
         if match and match["cancel"] and request.method == "POST":
             return self.cancel(match["id"])

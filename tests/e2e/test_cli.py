@@ -167,6 +167,40 @@ def test_unknown_job_and_wait_timeout(run):
     assert timed_out.exit_code == 4 and "gave up waiting" in timed_out.stderr
 
 
+def test_a_failover_and_the_providers_as_the_cli_shows_them(run, stack):
+    stack.sandbox.config.faults.fail_submits_for["freepik"] = [402]  # Freepik out of credit, once
+    done = run("submit", "--model", "veo-3.1/reference-to-video", "--prompt", "a fox in the snow", "--image", IMG,
+               "--wait", "--interval", "0.2", "--timeout", "60")
+    assert done.exit_code == 0, done.output
+    # The stack runs in this process: its functions' log lines may share the captured stdout.
+    lines = [line for line in done.stdout.splitlines() if not line.startswith("{")]
+    [job_id] = [line for line in lines if JOB_ID.match(line)]
+    served = "served by aihubmax aihubmax/veo-3.1-reference-to-video"
+    assert served in lines
+    rows = [line.split("│") for line in lines if "│" in line]
+    attempts = [[cell.strip() for cell in row] for row in rows if len(row) == 4]
+    assert [(a[0], a[1], a[2]) for a in attempts] == [("freepik", VEO, "rejected"),
+                                                      ("aihubmax", "aihubmax/veo-3.1-reference-to-video", "succeeded")]
+    assert "402" in attempts[0][3]
+    skipped = [[cell.strip() for cell in row] for row in rows if len(row) == 3]
+    assert {row[0] for row in skipped} == {"uniall"} and all("reference_images" in row[2] for row in skipped)
+    shown = run("status", job_id)
+    assert shown.exit_code == 0, shown.output
+    assert "aihubmax aihubmax/veo-3.1-reference-to-video" in shown.stdout and "routes skipped" in shown.stdout
+    assert "402" in shown.stdout
+
+    table = run("providers")
+    assert table.exit_code == 0, table.output
+    providers = {line.split()[0]: line for line in table.stdout.splitlines()
+                 if line.split() and line.split()[0] in {"freepik", "aihubmax", "uniall"}}
+    assert set(providers) == {"freepik", "aihubmax", "uniall"}, table.stdout
+    assert "failure" in providers["freepik"] and "(no cap)" in providers["freepik"]  # the 402 counted
+    assert "unlimited" in providers["uniall"]
+    raw = json.loads(run("providers", "--json").stdout)
+    assert {p["name"] for p in raw["providers"]} == set(providers)
+    assert next(p for p in raw["providers"] if p["name"] == "freepik")["circuit"]["consecutive_failures"] >= 1
+
+
 def closed_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import os
 import re
 import subprocess
@@ -25,6 +26,7 @@ from reelhook_client import (
     SigV4Auth,
     ValidationFailed,
 )
+from reelhook_client.models import ProviderList
 from reelhook_local.sandbox import SandboxConfig
 from reelhook_local.stack import LOCAL_CREDENTIALS, LocalStack, StackOptions
 from reelhook_local.template import functions
@@ -140,6 +142,17 @@ def test_the_models_match_the_openapi_document_the_stack_serves(stack, aws_env) 
     signer = SigV4Auth(CREDENTIALS["AWS_REGION"])
     served = httpx.get(f"{stack.api_url}/v1/openapi.json", auth=signer, timeout=10).raise_for_status().json()
     assert model_drift(served, "JobOut", Job, pending=PENDING) == []
+    assert model_drift(served, "ProviderHealth", ProviderList) == []
+
+
+def test_providers_gives_each_providers_health(client: Client) -> None:
+    found = {provider.name: provider for provider in client.providers()}
+    assert set(found) == {"freepik", "aihubmax", "uniall"}
+    freepik = found["freepik"]
+    assert freepik.circuit.state in {"closed", "open", "half_open"} and freepik.circuit.consecutive_failures >= 0
+    assert freepik.rate.requests_per_second and freepik.rate.requests_per_second > 0  # Freepik's documented limits
+    assert found["uniall"].rate.requests_per_second is None  # no documented limit: none applied
+    assert freepik.in_flight.tasks is not None and freepik.in_flight.cap is None
 
 
 CLIENT_ROUTES = {f"{route.method} {route.path}" for fn in functions().values() for route in fn.routes}
@@ -184,5 +197,38 @@ def test_the_readmes_python_client_examples_run_as_written(stack, tmp_path: Path
                                 text=True, timeout=120, check=False)
         assert result.returncode == 0, f"example {number}:\n{example}\n{result.stdout}\n{result.stderr}"
         assert "succeeded" in result.stdout, result.stdout
+        if "client.providers()" in example:
+            assert "served by" in result.stdout, result.stdout
+            printed = {line.split()[0] for line in result.stdout.splitlines() if line.strip()}
+            assert {"freepik", "aihubmax", "uniall"} <= printed, result.stdout
     videos = list(tmp_path.glob("job_*.mp4"))
     assert videos, "the first example downloads its video into the working directory"
+
+
+def readme_cli_section() -> str:
+    return (ROOT / "README.md").read_text().split("\n## CLI\n", 1)[1].split("\n## ", 1)[0]
+
+
+def test_the_readmes_cli_routing_commands_run_as_written(stack, tmp_path: Path) -> None:
+    section = readme_cli_section()
+    blocks = re.findall(r"```sh\n(.*?)```", section, flags=re.S)
+    [export] = [line for block in blocks for line in block.splitlines() if line.startswith("export ")]
+    [block] = [b for b in blocks if "reelhook providers" in b]
+    reelhook = Path(sys.executable).with_name("reelhook")
+    # The README's own lines; only the address is this stack's (the CLI's default is `make serve`'s).
+    script = "set -euo pipefail\n" + export + "\n" + block.replace(".venv/bin/reelhook", str(reelhook))
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "REELHOOK_"))} | {
+        "REELHOOK_API_URL": stack.api_url}
+    stack.sandbox.config.faults.fail_submits_for["freepik"] = [402]  # out of credit: the job fails over
+    result = subprocess.run(["bash", "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True,  # noqa: S603, S607
+                            timeout=180, check=False)
+    assert result.returncode == 0, f"{script}\n{result.stdout}\n{result.stderr}"
+    out = result.stdout
+    assert "served by aihubmax aihubmax/veo-3.1-reference-to-video" in out, out
+    [refused] = [line for line in out.splitlines() if "rejected" in line]
+    assert refused.split()[0] == "freepik" and "402" in refused
+    table, raw = out.split('{\n  "providers"', 1)
+    assert {"freepik", "aihubmax", "uniall"} <= {line.split()[0] for line in table.splitlines() if line.strip()}
+    providers = json.loads('{"providers"' + raw)["providers"]
+    freepik = next(p for p in providers if p["name"] == "freepik")
+    assert freepik["circuit"]["consecutive_failures"] >= 1  # the 402 counted against Freepik

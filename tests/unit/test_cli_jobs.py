@@ -1,4 +1,4 @@
-"""`reelhook jobs` and `reelhook cancel` (and the job view's newer fields) against the in-memory API."""
+"""`reelhook jobs`, `cancel` and `providers` (and the job view's routing) against the in-memory API."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from click.testing import CliRunner, Result
 import reelhook_cli.main as cli_main
 from reelhook_cli.main import cli
 from reelhook_client import Client
-from tests.client_fake import VEO, FakeApi, stamp
+from tests.client_fake import PROVIDERS, VEO, FakeApi, stamp
 
 IMG = "https://example.com/ref.png"
 
@@ -147,3 +147,69 @@ def test_wait_rides_out_an_outage_longer_than_the_clients_retries(fake: FakeApi,
     assert down.exit_code == 3 and "not reachable" in down.stderr
     tries = cli_main.MAX_POLL_FAILURES * (cli_main.RETRIES + 1)
     assert len(fake.calls("GET", f"/v1/jobs/{job_id}")) - before == tries
+
+
+LOGICAL = "veo-3.1/reference-to-video"
+AIHUBMAX = "aihubmax/veo-3.1-reference-to-video"
+
+
+def failed_over(fake: FakeApi, job_id: str) -> None:
+    """The job as a logical-model job that Freepik refused (out of credit) and AIHubMax took."""
+    fake.jobs[job_id] |= {
+        "model": LOGICAL, "provider": "aihubmax", "route": {"provider": "aihubmax", "model": AIHUBMAX},
+        "attempts": [
+            {"provider": "freepik", "model": VEO, "task_id": None, "outcome": "rejected", "started_at": stamp(1),
+             "ended_at": stamp(1), "reason": "freepik refused the submit (402): not enough credits"},
+            {"provider": "aihubmax", "model": AIHUBMAX, "task_id": "task-1", "outcome": "submitted",
+             "started_at": stamp(2), "ended_at": None, "reason": None}],
+        "routes_skipped": [{"model": "uniall/veo3.1-video-1080p", "provider": "uniall", "reasons": [
+            {"field": "reference_images", "message": "must hold 2 to 3 items, got 1"}]}],
+    }
+
+
+def test_wait_shows_the_route_that_served_the_job_its_attempts_and_the_skipped_routes(fake: FakeApi) -> None:
+    [job_id] = make_jobs(fake, 1)
+    failed_over(fake, job_id)
+    result = run("wait", job_id, "--interval", "0.1")
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    assert f"served by aihubmax {AIHUBMAX}" in out
+    lines = out.splitlines()
+    [refused] = [line for line in lines if "rejected" in line]
+    assert "freepik" in refused and VEO in refused and "not enough credits" in refused
+    assert any("aihubmax" in line and AIHUBMAX in line and "submitted" in line for line in lines)
+    [skipped] = [line for line in lines if "uniall/veo3.1-video-1080p" in line]
+    assert "reference_images: must hold 2 to 3 items, got 1" in skipped
+    shown = run("status", job_id)
+    assert "routes skipped" in shown.stdout and "must hold 2 to 3 items" in shown.stdout
+    assert "not enough credits" in shown.stdout and "task-1" in shown.stdout
+
+
+def test_a_failed_waits_attempts_go_to_stderr_before_the_verdict(fake: FakeApi) -> None:
+    [job_id] = make_jobs(fake, 1)
+    fake.jobs[job_id]["fail"] = True
+    failed_over(fake, job_id)
+    result = run("wait", job_id, "--interval", "0.1")
+    assert result.exit_code == 1
+    assert "not enough credits" in result.stderr and "routes skipped" in result.stderr
+    assert result.stderr.rstrip().splitlines()[-1].startswith(f"Error: job {job_id} failed: provider_failed")
+
+
+def test_a_job_one_route_served_first_time_shows_no_routing(fake: FakeApi) -> None:
+    [job_id] = make_jobs(fake, 1)
+    fake.jobs[job_id] |= {"attempts": [{"provider": "freepik", "model": VEO, "outcome": "submitted"}]}
+    result = run("wait", job_id, "--interval", "0.1")
+    assert result.exit_code == 0, result.output
+    assert "attempts" not in result.stdout and "served by" not in result.stdout
+
+
+def test_providers_shows_each_circuit_budget_and_tasks_in_flight(fake: FakeApi) -> None:
+    result = run("providers")
+    assert result.exit_code == 0, result.output
+    [freepik] = [line for line in result.stdout.splitlines() if line.lstrip().startswith("freepik")]
+    assert "open (5 failures in a row) until 2026-01-01T00:01:00.500Z" in freepik
+    assert "9.5" in freepik and "0.2 s" in freepik and "3 of 50" in freepik
+    [uniall] = [line for line in result.stdout.splitlines() if line.lstrip().startswith("uniall")]
+    assert "closed" in uniall and "unlimited" in uniall and "0 (no cap)" in uniall
+    raw = run("providers", "--json")
+    assert raw.exit_code == 0 and json.loads(raw.stdout) == PROVIDERS  # as the API sent it

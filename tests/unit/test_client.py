@@ -40,13 +40,15 @@ from reelhook_client import (
     ModelInfo,
     NoOutputs,
     NotFound,
+    ProviderHealth,
     RateLimited,
     ServerError,
+    UnexpectedResponse,
     ValidationFailed,
     WaitTimeout,
 )
 from reelhook_client._core import MAX_RETRY_AFTER, RetryPolicy
-from tests.client_fake import API, FILES, VEO, FakeApi, error, stamp
+from tests.client_fake import API, FILES, PROVIDERS, VEO, FakeApi, error, stamp
 
 IMG = "https://example.com/ref.png"
 
@@ -427,6 +429,25 @@ def test_models_are_typed_and_keep_what_the_client_does_not_know(api: Driver) ->
     assert entry.to_dict()["future_key"] == [1]
 
 
+def test_providers_gives_each_providers_circuit_budget_and_tasks_in_flight(api: Driver, fake: FakeApi) -> None:
+    freepik, uniall = api.providers()
+    assert isinstance(freepik, ProviderHealth) and freepik.name == "freepik"
+    assert freepik.circuit.state == "open" and freepik.circuit.consecutive_failures == 5
+    assert freepik.circuit.open_until == 1767225660.5
+    assert freepik.rate.requests_per_second == 9.5 and freepik.rate.booked_ahead_seconds == 0.2
+    assert (freepik.in_flight.tasks, freepik.in_flight.cap) == (3, 50)
+    assert uniall.rate.requests_per_second is None and uniall.in_flight.cap is None  # unlimited, no cap
+    assert uniall.circuit.open_until is None
+    assert freepik.to_dict() == PROVIDERS["providers"][0]  # unknown keys kept, as sent
+    assert [r.url.path for r in fake.requests] == ["/v1/providers"]
+
+
+def test_a_providers_answer_that_is_not_one_is_unexpected(api: Driver, fake: FakeApi) -> None:
+    fake.fault("/v1/providers", httpx.Response(200, json={"providers": [{"name": "freepik"}]}))
+    with pytest.raises(UnexpectedResponse, match="not a reelhook ProviderList"):
+        api.providers()
+
+
 def test_unknown_fields_are_kept_and_to_dict_is_the_json_as_sent(api: Driver, fake: FakeApi) -> None:
     job = api.submit(VEO, prompt="p", reference_images=[IMG])
     fake.jobs[job.id] |= {"future": {"nested": True}, "attempts": [
@@ -559,7 +580,7 @@ def test_both_clients_offer_the_same_methods() -> None:
 
     sync, asynchronous = public(Client), public(AsyncClient)
     assert sync.keys() == asynchronous.keys() >= {"submit", "get", "wait", "run", "list", "list_page", "cancel",
-                                                  "models", "download"}
+                                                  "models", "providers", "download"}
     for name in sync:
         assert list(sync[name].parameters) == list(asynchronous[name].parameters), name
         assert inspect.iscoroutinefunction(vars(AsyncClient)[name]) or inspect.isasyncgenfunction(

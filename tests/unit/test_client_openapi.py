@@ -11,7 +11,7 @@ from pydantic import BaseModel, create_model
 
 from reelhook.openapi import document
 from reelhook_client import FieldError, Job, ModelInfo, Output
-from reelhook_client.models import ApiModel
+from reelhook_client.models import ApiModel, ProviderList
 from tests.openapi_drift import model_drift
 
 # Job fields the API is gaining (being built now): optional in the client, compared as soon as
@@ -43,6 +43,10 @@ def test_model_info_covers_what_the_catalogue_schema_declares() -> None:
     entry = doc["components"]["schemas"]["ModelCatalog"]["properties"]["models"]["items"]
     # The catalogue's schema documents a few keys only: checked one way (ModelInfo keeps the rest as extras).
     assert model_drift(doc, "ModelCatalog", ModelInfo, server_schema=entry, both_ways=False) == []
+
+
+def test_provider_health_matches_the_providers_schema_both_ways() -> None:
+    assert model_drift(document(), "ProviderHealth", ProviderList) == []
 
 
 def test_the_check_finds_each_kind_of_drift() -> None:

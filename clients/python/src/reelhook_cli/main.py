@@ -7,6 +7,7 @@
     reelhook download JOB_ID -o video.mp4
     reelhook jobs --status failed
     reelhook cancel JOB_ID
+    reelhook providers
 """
 
 from __future__ import annotations
@@ -40,7 +41,17 @@ from reelhook_cli.errors import (
     setup_error,
     want_json_errors,
 )
-from reelhook_cli.render import human_bytes, print_job, print_jobs, print_models, status_text, when
+from reelhook_cli.render import (
+    human_bytes,
+    print_job,
+    print_jobs,
+    print_models,
+    print_providers,
+    routed,
+    routing_summary,
+    status_text,
+    when,
+)
 from reelhook_client import ApiUnreachable, Client, Job, NotFound, ReelhookError, WaitTimeout
 from reelhook_client.auth import AUTH_MODES, AuthMode, default_auth_mode
 
@@ -136,6 +147,19 @@ def models(ctx: click.Context, as_json: bool) -> None:
         _print_json(catalog)
         return
     print_models(_stdout(), catalog)
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, callback=want_json_errors,
+              help="Print GET /v1/providers as it came.")
+@click.pass_context
+def providers(ctx: click.Context, as_json: bool) -> None:
+    """Show each provider's circuit, request budget and tasks in flight."""
+    found = _settings(ctx).client(ctx).providers()
+    if as_json:
+        _print_json({"providers": [provider.to_dict() for provider in found]})
+        return
+    print_providers(_stdout(), found)
 
 
 # -- submit -------------------------------------------------------------------------------------
@@ -259,7 +283,7 @@ def submit(ctx: click.Context, job_file: IO[str] | None, images: tuple[str, ...]
 @click.option("--json", "as_json", is_flag=True, callback=want_json_errors, help="Print GET /v1/jobs/{id} as it came.")
 @click.pass_context
 def status(ctx: click.Context, job_id: str, as_json: bool) -> None:
-    """Show a job: status, provider task, error, outputs and events."""
+    """Show a job: status, provider task, error, outputs, events, and the routes tried and skipped."""
     job = _settings(ctx).client(ctx).get(job_id)
     if as_json:
         _print_json(job.to_dict())
@@ -331,6 +355,11 @@ def finish(job: Job, *, as_json: bool) -> None:
     if as_json:
         _print_json(job.to_dict())
     if job.status != "succeeded":
+        if not as_json and routed(job):
+            # Which providers were tried, and why each let the job go, before the one-line verdict.
+            stderr = _stderr()
+            for part in routing_summary(job):
+                stderr.print(part)
         error = job.error
         reason = f"{error.code}: {error.message}" if error else "unknown: "
         verb = "failed" if job.status == "failed" else f"was {job.status}"
@@ -342,6 +371,9 @@ def finish(job: Job, *, as_json: bool) -> None:
     console = _stdout()
     console.print(f"{status_text('succeeded').markup} {job.id}: {len(job.outputs)} output(s), {size} {where}",
                   soft_wrap=True)
+    if routed(job):
+        for part in routing_summary(job):
+            console.print(part)
     console.print(f"[dim]fetch it with: reelhook download {job.id}[/dim]", soft_wrap=True)
 
 

@@ -1,15 +1,15 @@
-"""Human output with rich: the model catalogue, a job's summary, sizes."""
+"""Human output with rich: the model catalogue, a job's summary and routing, the providers, sizes."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any
 
-from rich.console import Console
+from rich.console import Console, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from reelhook_client import Job
+from reelhook_client import Job, ProviderHealth
 
 STATUS_STYLE = {
     "queued": "dim", "submitted": "cyan", "running": "blue", "storing": "magenta",
@@ -188,13 +188,61 @@ def print_job(console: Console, job: Job) -> None:
             table.add_row(when(event.at), status_text(event.status), event.source or "", detail)
         console.print(table)
     if job.attempts:
-        table = Table(title="attempts", title_justify="left", show_edge=False)
-        for name in ("provider", "model", "task", "outcome", "started", "ended", "reason"):
-            table.add_column(name)
-        for attempt in job.attempts:
-            table.add_row(attempt.provider, attempt.model, attempt.task_id or "", attempt.outcome or "",
-                          when(attempt.started_at), when(attempt.ended_at), attempt.reason or "")
-        console.print(table)
+        console.print(attempts_table(job, full=True))
+    if job.routes_skipped:
+        console.print(skipped_table(job))
+
+
+OUTCOME_STYLE = {"succeeded": "green", "failed": "red", "rejected": "red", "refused": "yellow", "skipped": "yellow"}
+
+
+def attempts_table(job: Job, *, full: bool = False) -> Table:
+    """Every route the job tried, the current one last; ``full`` adds task ids and times."""
+    table = Table(title="attempts", title_justify="left", show_edge=False)
+    columns = ("provider", "model", "task", "outcome", "started", "ended", "reason") if full else (
+        "provider", "model", "outcome", "reason")
+    # Short words and, in the compact table, whole model ids stay on one line; the rest folds.
+    whole = {"provider", "outcome"} if full else {"provider", "outcome", "model"}
+    for name in columns:
+        table.add_column(name, overflow="fold", no_wrap=name in whole)
+    for attempt in job.attempts or []:
+        outcome = Text(attempt.outcome or "", style=OUTCOME_STYLE.get(attempt.outcome or "", ""))
+        if full:
+            table.add_row(attempt.provider, attempt.model, attempt.task_id or "", outcome, when(attempt.started_at),
+                          when(attempt.ended_at), attempt.reason or "")
+        else:
+            table.add_row(attempt.provider, attempt.model, outcome, attempt.reason or "")
+    return table
+
+
+def skipped_table(job: Job) -> Table:
+    """The routes that could not take the job as given, with each objection."""
+    table = Table(title="routes skipped", title_justify="left", show_edge=False)
+    for name in ("provider", "model", "why"):
+        table.add_column(name, overflow="fold", no_wrap=name != "why")
+    for route in job.routes_skipped or []:
+        why = "; ".join(f"{r.get('field', '?')}: {r.get('message', 'not accepted')}" for r in route.reasons)
+        table.add_row(route.provider, route.model, why or "not accepted")
+    return table
+
+
+def routed(job: Job) -> bool:
+    """Did routing decide anything worth showing: a logical model's route, a failover or a skipped route?"""
+    moved = job.route is not None and job.route.model != job.model
+    return moved or len(job.attempts or []) > 1 or bool(job.routes_skipped)
+
+
+def routing_summary(job: Job) -> list[RenderableType]:
+    """Which route served (or is serving) the job, its attempts and the routes skipped."""
+    parts: list[RenderableType] = []
+    if job.route is not None:
+        verb = "served by" if job.succeeded else "route"
+        parts.append(Text.assemble((f"{verb} ", "dim"), (job.route.provider, "bold"), f" {job.route.model}"))
+    if job.attempts:
+        parts.append(attempts_table(job))
+    if job.routes_skipped:
+        parts.append(skipped_table(job))
+    return parts
 
 
 def _job_detail(job: Job) -> str:
@@ -223,4 +271,41 @@ def print_jobs(console: Console, jobs: list[Job]) -> None:
     for job in jobs:
         table.add_row(job.id, status_text(job.status), job.model, when(job.created_at), job.client_reference or "",
                       _job_detail(job))
+    console.print(table)
+
+
+def _circuit(provider: ProviderHealth) -> Text:
+    circuit = provider.circuit
+    style = {"closed": "green", "open": "bold red", "half_open": "yellow"}.get(circuit.state, "")
+    text = Text(circuit.state, style=style)
+    if circuit.consecutive_failures:
+        plural = "" if circuit.consecutive_failures == 1 else "s"
+        text.append(f" ({circuit.consecutive_failures} failure{plural} in a row)")
+    if circuit.state == "open" and circuit.open_until:
+        text.append(f" until {when(datetime.fromtimestamp(circuit.open_until, UTC))}")
+    return text
+
+
+def _number(value: float) -> str:
+    return f"{value:g}"
+
+
+def print_providers(console: Console, providers: list[ProviderHealth]) -> None:
+    """Each provider's circuit, request budget and tasks in flight, one row each."""
+    table = Table(show_edge=False)
+    table.add_column("provider", style="bold", no_wrap=True)
+    table.add_column("circuit", overflow="fold")
+    table.add_column("requests/s", justify="right", no_wrap=True)
+    table.add_column("burst", justify="right", no_wrap=True)
+    table.add_column("booked ahead", justify="right", no_wrap=True)
+    table.add_column("in flight", justify="right", no_wrap=True)
+    for provider in providers:
+        rate = provider.rate
+        per_second = "unlimited" if rate.requests_per_second is None else _number(rate.requests_per_second)
+        ahead = f"{_number(rate.booked_ahead_seconds)} s" if rate.booked_ahead_seconds is not None else ""
+        tasks = provider.in_flight.tasks or 0
+        cap = provider.in_flight.cap
+        in_flight = f"{tasks} of {cap}" if cap else f"{tasks} (no cap)"
+        table.add_row(provider.name, _circuit(provider), per_second, "" if rate.burst is None else str(rate.burst),
+                      ahead, in_flight)
     console.print(table)

@@ -35,8 +35,10 @@ from reelhook_client.models import (
     Attempt,
     Audio,
     Cancellation,
+    Circuit,
     Event,
     FieldError,
+    InFlight,
     Job,
     JobError,
     JobPage,
@@ -45,13 +47,16 @@ from reelhook_client.models import (
     ModelInfo,
     ModelLimit,
     Output,
+    ProviderHealth,
+    RateBudget,
     Route,
 )
 
 __all__ = [
     "TERMINAL_STATUSES", "ApiError", "ApiUnreachable", "AsyncClient", "Attempt", "Audio", "AuthError", "BearerAuth",
-    "Cancellation", "Client", "ConfigurationError", "Conflict", "DownloadFailed", "Event", "FieldError",
-    "IntegrityError", "Job", "JobCancelled", "JobError", "JobFailed", "JobPage", "Media", "ModelDefault", "ModelInfo",
-    "ModelLimit", "NoOutputs", "NotFound", "Output", "RateLimited", "ReelhookError", "Route", "ServerError",
-    "SigV4Auth", "UnexpectedResponse", "ValidationFailed", "WaitTimeout", "__version__",
+    "Cancellation", "Circuit", "Client", "ConfigurationError", "Conflict", "DownloadFailed", "Event", "FieldError",
+    "InFlight", "IntegrityError", "Job", "JobCancelled", "JobError", "JobFailed", "JobPage", "Media", "ModelDefault",
+    "ModelInfo", "ModelLimit", "NoOutputs", "NotFound", "Output", "ProviderHealth", "RateBudget", "RateLimited",
+    "ReelhookError", "Route", "ServerError", "SigV4Auth", "UnexpectedResponse", "ValidationFailed", "WaitTimeout",
+    "__version__",
 ]

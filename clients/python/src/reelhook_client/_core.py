@@ -40,7 +40,7 @@ from reelhook_client.errors import (
     UnexpectedResponse,
     ValidationFailed,
 )
-from reelhook_client.models import CANCELLED, Job, JobPage, ModelInfo, Output
+from reelhook_client.models import CANCELLED, Job, JobPage, ModelInfo, Output, ProviderList
 
 DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=5.0)
 DOWNLOAD_TIMEOUT = httpx.Timeout(60.0, connect=10.0)
@@ -53,7 +53,7 @@ CHUNK = 1024 * 1024
 
 Auth = AuthMode | httpx.Auth | Literal["auto"] | None
 OnProgress = Callable[[int, int | None], Any]
-Parsed = TypeVar("Parsed", Job, JobPage)
+Parsed = TypeVar("Parsed", Job, JobPage, ProviderList)
 
 
 class NoOutputs(ReelhookError):

@@ -35,7 +35,7 @@ from reelhook_client._core import (
 )
 from reelhook_client.auth import Token
 from reelhook_client.errors import DownloadFailed, UnexpectedResponse, WaitTimeout
-from reelhook_client.models import Job, JobPage, ModelInfo, Output
+from reelhook_client.models import Job, JobPage, ModelInfo, Output, ProviderHealth, ProviderList
 
 
 class AsyncClient(Base):
@@ -154,6 +154,11 @@ class AsyncClient(Base):
         """``GET /v1/models``: what each model accepts, and its defaults."""
         call = Call("GET", "/v1/models")
         return self.parse_models(call, await self._json(call))
+
+    async def providers(self) -> list[ProviderHealth]:
+        """``GET /v1/providers``: each provider's circuit, request budget and tasks in flight."""
+        call = Call("GET", "/v1/providers")
+        return self.parse(ProviderList, call, await self._json(call)).providers
 
     # -- download ---------------------------------------------------------------------------
 

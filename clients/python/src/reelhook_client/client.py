@@ -33,7 +33,7 @@ from reelhook_client._core import (
 )
 from reelhook_client.auth import Token
 from reelhook_client.errors import DownloadFailed, UnexpectedResponse, WaitTimeout
-from reelhook_client.models import Job, JobPage, ModelInfo, Output
+from reelhook_client.models import Job, JobPage, ModelInfo, Output, ProviderHealth, ProviderList
 
 
 class Client(Base):
@@ -152,6 +152,11 @@ class Client(Base):
         """``GET /v1/models``: what each model accepts, and its defaults."""
         call = Call("GET", "/v1/models")
         return self.parse_models(call, self._json(call))
+
+    def providers(self) -> list[ProviderHealth]:
+        """``GET /v1/providers``: each provider's circuit, request budget and tasks in flight."""
+        call = Call("GET", "/v1/providers")
+        return self.parse(ProviderList, call, self._json(call)).providers
 
     # -- download ---------------------------------------------------------------------------
 

@@ -231,3 +231,43 @@ class ModelInfo(ApiModel):
     options: dict[str, Any] = Field(default_factory=dict)
     modes: list[dict[str, Any]] = Field(default_factory=list)
     reelhook_limits: list[ModelLimit] = Field(default_factory=list)
+
+
+class Circuit(ApiModel):
+    """A provider's circuit: ``closed``, ``open`` (new logical-model jobs skip it) or ``half_open``
+    (one job may probe it); times are epoch seconds."""
+
+    state: str
+    consecutive_failures: int
+    open_until: float | None = None
+    opened_at: float | None = None
+
+
+class RateBudget(ApiModel):
+    """A provider's request budget; ``requests_per_second`` None means unlimited."""
+
+    requests_per_second: float | None = None
+    burst: int | None = None
+    booked_ahead_seconds: float | None = Field(default=None, description="How far ahead slots are taken; 0: free now")
+
+
+class InFlight(ApiModel):
+    """Tasks a provider holds now, and the cap (None: no cap)."""
+
+    tasks: int | None = None
+    cap: int | None = None
+
+
+class ProviderHealth(ApiModel):
+    """One entry of ``GET /v1/providers``: circuit, request budget and tasks in flight."""
+
+    name: str
+    circuit: Circuit
+    rate: RateBudget
+    in_flight: InFlight
+
+
+class ProviderList(ApiModel):
+    """``GET /v1/providers`` as a whole."""
+
+    providers: list[ProviderHealth] = Field(default_factory=list)
