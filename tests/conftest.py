@@ -32,12 +32,8 @@ def sandbox() -> Iterator[ProviderSandbox]:
 
 
 @contextmanager
-def moto_stack(mp: pytest.MonkeyPatch, sandbox: ProviderSandbox,
-               secret_overrides: dict[str, str] | None = None) -> Iterator[StackResources]:
-    """moto in-process with the template's table, bucket, queues and secret; env as deployed.
-
-    ``secret_overrides`` replaces provider secret values (e.g. an empty Freepik webhook secret).
-    """
+def moto_stack(mp: pytest.MonkeyPatch, sandbox: ProviderSandbox) -> Iterator[StackResources]:
+    """moto in-process with the template's table, bucket, queues and secret; env as deployed."""
     from moto import mock_aws
 
     mp.delenv("AWS_ENDPOINT_URL", raising=False)
@@ -52,7 +48,7 @@ def moto_stack(mp: pytest.MonkeyPatch, sandbox: ProviderSandbox,
             "freepik_webhook_secret": config.freepik_webhook_secret,
             "uniall_api_key": config.uniall_api_key,
             "aihubmax_api_key": config.aihubmax_api_key,
-        } | (secret_overrides or {}), visibility_timeout=1)
+        }, visibility_timeout=1)
         env = template_env(resources) | {
             "FREEPIK_BASE_URL": sandbox.base_url("freepik"),
             "UNIALL_BASE_URL": sandbox.base_url("uniall"),

@@ -243,7 +243,7 @@ def api_cases() -> list[Case]:
 
     # Idempotency-Key oddities and hostile headers.
     for name, key in [("empty", ""), ("256-chars", "k" * 256), ("10kb", "k" * 10_000), ("unicode", "clé"),
-                      ("nul", "a\x00b"), ("space", "a b"), ("tab", "a\tb"), ("newline", "a\nb"),
+                      ("nul", "a\x00b"), ("space", "a b"), ("tab", "a\tb"), ("newline", "a\nb"), ("trailing-newline", "key\n"),
                       ("del", "a\x7fb")]:
         add(f"idempotency-key-{name}", veo(), 400, headers={"idempotency-key": key})
     add("idempotency-key-hash-namespace", veo(prompt="ns"), None, headers={"idempotency-key": "inbox#x/y.json"})
