@@ -6,6 +6,7 @@ import json
 import os
 import secrets
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import boto3
@@ -30,14 +31,14 @@ def sandbox() -> Iterator[ProviderSandbox]:
         yield running
 
 
-@pytest.fixture
-def aws(monkeypatch: pytest.MonkeyPatch, sandbox: ProviderSandbox) -> Iterator[StackResources]:
+@contextmanager
+def moto_stack(mp: pytest.MonkeyPatch, sandbox: ProviderSandbox) -> Iterator[StackResources]:
     """moto in-process with the template's table, bucket, queues and secret; env as deployed."""
     from moto import mock_aws
 
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    mp.delenv("AWS_ENDPOINT_URL", raising=False)
     for name, value in AWS_ENV.items():
-        monkeypatch.setenv(name, value)
+        mp.setenv(name, value)
     with mock_aws():
         session = boto3.session.Session(region_name="us-east-1")
         config = sandbox.config
@@ -57,10 +58,18 @@ def aws(monkeypatch: pytest.MonkeyPatch, sandbox: ProviderSandbox) -> Iterator[S
             "POWERTOOLS_LOG_LEVEL": "WARNING",
         }
         for name, value in env.items():
-            monkeypatch.setenv(name, value)
+            mp.setenv(name, value)
         reset_caches()
+        try:
+            yield resources
+        finally:
+            reset_caches()
+
+
+@pytest.fixture
+def aws(monkeypatch: pytest.MonkeyPatch, sandbox: ProviderSandbox) -> Iterator[StackResources]:
+    with moto_stack(monkeypatch, sandbox) as resources:
         yield resources
-    reset_caches()
 
 
 def table_items(resources: StackResources) -> list[dict[str, Any]]:

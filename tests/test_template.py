@@ -991,6 +991,16 @@ def test_deadline_failures_raise_an_alarm(template: dict[str, Any]) -> None:
     assert OUTCOME_METRICS["failed_deadline_exceeded"] == OUTCOME_METRICS["failed_task_missing"] == "JobsPastDeadline"
 
 
+def test_a_missing_freepik_webhook_secret_raises_an_alarm(template: dict[str, Any]) -> None:
+    alarm = props(template, "WebhookSecretMissingAlarm")
+    assert alarm["Namespace"] == "reelhook" and alarm["MetricName"] == "WebhookSecretMissing"
+    assert alarm["Dimensions"] == [{"Name": "service", "Value": "reelhook"}]
+    assert (alarm["Statistic"], alarm["Threshold"], alarm["ComparisonOperator"]) == ("Sum", 0, "GreaterThanThreshold")
+    assert "AlarmActions" in alarm
+    # The metric is the one the callback publishes.
+    assert 'name="WebhookSecretMissing"' in (ROOT / "functions/callback/app.py").read_text()
+
+
 def test_deadlines_are_parameters_the_functions_receive(template: dict[str, Any]) -> None:
     variables = template["Globals"]["Function"]["Environment"]["Variables"]
     for variable, parameter, default in (("QUEUED_MAX_AGE_SECONDS", "QueuedMaxAgeSeconds", 86400),

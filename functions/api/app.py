@@ -9,8 +9,9 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from reelhook import http_api, owners
+from reelhook import http_api, owners, request_limits
 from reelhook.config import settings
+from reelhook.errors import error_body
 
 logger = Logger()
 app = APIGatewayHttpResolver()
@@ -36,7 +37,11 @@ def _owner() -> str:
 @app.post("/v1/jobs")
 def create_job() -> Response:
     event = app.current_event
-    return _json(http_api.create_job(event.decoded_body, event.headers.get("idempotency-key"), _callback_base_url(),
+    try:  # not event.decoded_body: it raises on bad base64 and on bytes that are not UTF-8
+        body = request_limits.body_bytes(event.body, event.is_base64_encoded)
+    except request_limits.UndecodableBody as exc:
+        return _json((400, error_body("invalid_body", str(exc))))
+    return _json(http_api.create_job(body, event.headers.get("idempotency-key"), _callback_base_url(),
                                      content_type=event.headers.get("content-type"), owner=_owner()))
 
 

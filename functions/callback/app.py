@@ -6,14 +6,14 @@ provider is done, and answers at once. It never downloads anything.
 
 from __future__ import annotations
 
-import base64
 import json
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
-from reelhook.services.webhooks import receive_webhook
+from reelhook import request_limits
+from reelhook.services.webhooks import receive_webhook, reject
 
 logger = Logger()
 metrics = Metrics()
@@ -23,16 +23,22 @@ metrics = Metrics()
 @logger.inject_lambda_context(clear_state=True)
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     params = event.get("pathParameters") or {}
-    raw = event.get("body") or ""
-    body = base64.b64decode(raw) if event.get("isBase64Encoded") else raw.encode()
     provider, job_id = params.get("provider", ""), params.get("job_id", "")
-    answer = receive_webhook(
-        provider,
-        job_id,
-        (event.get("queryStringParameters") or {}).get("token"),
-        event.get("headers") or {},
-        body,
-    )
+    try:
+        body = request_limits.body_bytes(event.get("body"), bool(event.get("isBase64Encoded")))
+    except request_limits.UndecodableBody as exc:
+        answer = reject(400, str(exc))
+    else:
+        answer = receive_webhook(
+            provider,
+            job_id,
+            (event.get("queryStringParameters") or {}).get("token"),
+            event.get("headers") or {},
+            body,
+        )
+    if answer.secret_missing:
+        # A default deploy leaves the Freepik secret empty: each such delivery is counted (alarm).
+        metrics.add_metric(name="WebhookSecretMissing", unit=MetricUnit.Count, value=1)
     if answer.status_code >= 400:
         metrics.add_metric(name="WebhooksRejected", unit=MetricUnit.Count, value=1)
     elif answer.body.get("applied"):

@@ -246,6 +246,38 @@ def test_without_a_secret_a_freepik_webhook_is_only_a_hint_the_providers_get_dec
     assert item["result_urls"] == [sandbox.result_url(sandbox.tasks[task.task_id])]
 
 
+def published_metrics(printed: str) -> set[str]:
+    """The metric names in the Embedded Metric Format lines a handler printed."""
+    names: set[str] = set()
+    for line in printed.splitlines():
+        try:
+            doc = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(doc, dict) and "_aws" in doc:
+            names |= {m["Name"] for d in doc["_aws"]["CloudWatchMetrics"] for m in d["Metrics"]}
+    return names
+
+
+def test_a_freepik_webhook_with_no_secret_configured_is_counted_for_its_alarm(aws, sandbox, handlers, capfd):
+    _, task = submitted_task(handlers, sandbox)
+    signed = webhook_event(task, freepik_body(task, "IN_PROGRESS"), secret=sandbox.config.freepik_webhook_secret)
+    capfd.readouterr()
+    assert call(handlers["callback"], signed)[0] == 200
+    published = published_metrics(capfd.readouterr().out)
+    assert "WebhooksApplied" in published and "WebhookSecretMissing" not in published  # the capture sees metrics
+    _without_freepik_secret(aws)
+    # Believed only after Freepik's own GET, but the deployment is still wrong: said every time.
+    status, _ = call(handlers["callback"], webhook_event(task, freepik_body(task, "IN_PROGRESS"), secret="any"))
+    assert status == 200
+    assert "WebhookSecretMissing" in published_metrics(capfd.readouterr().out)
+    # A request without the job's URL token is no Freepik delivery: refused, and not counted.
+    assert call(handlers["callback"], webhook_event(task, freepik_body(task, "IN_PROGRESS"), secret="any",
+                                                    token="x" * 43))[0] == 401
+    published = published_metrics(capfd.readouterr().out)
+    assert "WebhooksRejected" in published and "WebhookSecretMissing" not in published
+
+
 def test_a_webhook_body_that_names_no_task_changes_nothing(aws, sandbox, handlers):
     secret = sandbox.config.freepik_webhook_secret
     _, task = submitted_task(handlers, sandbox)

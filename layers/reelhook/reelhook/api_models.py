@@ -23,15 +23,25 @@ OMITTED = ("Omitted: the model's default, which differs per model (see defaults 
 
 
 def _https_url(value: str) -> str:
+    from reelhook.request_limits import host_name_problem, url_text_problem
+
+    problem = url_text_problem(value)
+    if problem:
+        raise ValueError(problem)
     try:
         parts = urlsplit(value)
-        parts.port  # noqa: B018 - raises on a malformed port
+        port = parts.port  # raises on a malformed port
     except ValueError:
         raise ValueError("must be a valid https:// URL") from None
     if parts.scheme != "https" or not parts.hostname:
         raise ValueError("must be an https:// URL with a host")
     if parts.username or parts.password:
         raise ValueError("must not carry credentials")
+    if port == 0:
+        raise ValueError("must name a port from 1 to 65535")
+    problem = host_name_problem(parts.hostname)
+    if problem:
+        raise ValueError(problem)
     from reelhook.ssrf import literal_refusal  # only when a URL is given: most of the API needs no ipaddress
 
     refusal = literal_refusal(parts.hostname, allow_loopback=settings().allow_insecure_fetch)

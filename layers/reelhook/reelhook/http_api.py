@@ -21,8 +21,8 @@ from reelhook.spec import FieldError, ModelSpec, did_you_mean
 from reelhook.views import public_job
 
 Answer = tuple[int, dict[str, Any]]
-IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
-JOB_ID = re.compile(r"^job_[0-9a-f]{32}$")
+IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}\Z")
+JOB_ID = re.compile(r"^job_[0-9a-f]{32}\Z")  # \Z: "$" also matches before a trailing newline
 
 
 # Far above any real job (a few KB), far below Lambda's 6 MB: refused before parsing.

@@ -190,6 +190,9 @@ class AIHubMax:
     def webhook_needs_confirmation(self, ctx: WebhookContext) -> bool:
         return True
 
+    def webhook_secret_missing(self, ctx: WebhookContext) -> bool:
+        return False  # it signs nothing: every delivery is confirmed by a GET
+
     def error_message(self, status_code: int, body: Any) -> str:
         return envelope_error(status_code, body)
 

@@ -93,6 +93,11 @@ class Provider(Protocol):
         is then confirmed with reelhook's own GET before anything is recorded."""
         ...
 
+    def webhook_secret_missing(self, ctx: WebhookContext) -> bool:
+        """True when the provider signs its webhooks but no secret for it is configured, so a
+        delivery could not be verified: a deployment fault, reported as a metric and alarm."""
+        ...
+
     def error_message(self, status_code: int, body: Any) -> str: ...
 
 

@@ -323,6 +323,9 @@ class Freepik:
                            "to confirm it; set freepik_webhook_secret in the provider secret")
         return unsigned
 
+    def webhook_secret_missing(self, ctx: WebhookContext) -> bool:
+        return not _configured_secrets(ctx)
+
     def error_message(self, status_code: int, body: Any) -> str:
         if isinstance(body, dict):
             problem = body.get("problem") if isinstance(body.get("problem"), dict) else body

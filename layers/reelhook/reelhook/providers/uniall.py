@@ -164,6 +164,9 @@ class UniAll:
     def webhook_needs_confirmation(self, ctx: WebhookContext) -> bool:
         return True  # never reached: every delivery is refused above
 
+    def webhook_secret_missing(self, ctx: WebhookContext) -> bool:
+        return False  # it sends no webhooks
+
     def error_message(self, status_code: int, body: Any) -> str:
         return envelope_error(status_code, body)
 

@@ -82,7 +82,7 @@ def _list_parameters(query: dict[str, str]) -> dict[str, Any]:
     limit = DEFAULT_PAGE
     raw_limit = query.get("limit")
     if raw_limit is not None:
-        if raw_limit.isascii() and raw_limit.isdecimal() and 1 <= int(raw_limit) <= MAX_PAGE:
+        if len(raw_limit) <= 3 and raw_limit.isascii() and raw_limit.isdecimal() and 1 <= int(raw_limit) <= MAX_PAGE:
             limit = int(raw_limit)
         else:
             problems.append(FieldError("limit", f"must be a whole number from 1 to {MAX_PAGE}",

@@ -12,8 +12,9 @@ from reelhook import clock, json_input
 from reelhook.adapters.secrets import callback_token_key, get_secrets
 from reelhook.config import settings
 from reelhook.providers import get_provider, provider_names
-from reelhook.providers.base import MalformedPayload, ProviderStatus, WebhookContext, WebhookRejected
+from reelhook.providers.base import MalformedPayload, Provider, ProviderStatus, WebhookContext, WebhookRejected
 from reelhook.records import record
+from reelhook.request_limits import is_job_id
 from reelhook.services.status import apply_status
 from reelhook.webhook_auth import verify_job_token
 
@@ -24,9 +25,11 @@ MAX_BODY_BYTES = 256 * 1024
 class WebhookAnswer:
     status_code: int
     body: dict[str, Any]
+    # The provider signs its webhooks but this deployment has no secret for it (a metric says so).
+    secret_missing: bool = False
 
 
-def _reject(status: int, message: str) -> WebhookAnswer:
+def reject(status: int, message: str) -> WebhookAnswer:
     return WebhookAnswer(status, {"error": {"code": "webhook_rejected", "message": message}})
 
 
@@ -39,12 +42,12 @@ def _confirm(job_id: str, provider_name: str, reported: ProviderStatus) -> Provi
     try:
         confirmed = confirm_status(job_id, provider_name, reported)
     except TaskMismatch:
-        return _reject(400, "the body names a task that is not this job's")
+        return reject(400, "the body names a task that is not this job's")
     except provider_http.ProviderRejected:
-        return _reject(400, "the provider does not confirm this task")
+        return reject(400, "the provider does not confirm this task")
     except (provider_http.ProviderUnavailable, provider_http.OutcomeUnknown, RateLimitTimeout, MalformedPayload):
-        return _reject(503, "the provider could not confirm the status now; retry later")
-    return confirmed if confirmed is not None else _reject(404, "unknown job")
+        return reject(503, "the provider could not confirm the status now; retry later")
+    return confirmed if confirmed is not None else reject(404, "unknown job")
 
 
 def receive_webhook(
@@ -55,28 +58,39 @@ def receive_webhook(
     raw_body: bytes,
 ) -> WebhookAnswer:
     if provider_name not in provider_names():
-        return _reject(404, "unknown provider")
+        return reject(404, "unknown provider")
     if len(raw_body) > MAX_BODY_BYTES:
-        return _reject(413, f"body larger than {MAX_BODY_BYTES} bytes")
+        return reject(413, f"body larger than {MAX_BODY_BYTES} bytes")
+    if not is_job_id(job_id):
+        return reject(404, "unknown job")  # before any lookup: not every string is a DynamoDB key
     if not verify_job_token(callback_token_key(), provider_name, job_id, token):
-        return _reject(401, "invalid or missing callback token")
+        return reject(401, "invalid or missing callback token")
     provider = get_provider(provider_name)
     lowered = {k.lower(): v for k, v in headers.items()}
     ctx = WebhookContext(lowered, raw_body, get_secrets(), clock.now(),
                          settings().provider(provider_name).extras)
+    answer = _authenticated(provider, provider_name, job_id, ctx)
+    if provider.webhook_secret_missing(ctx):
+        return WebhookAnswer(answer.status_code, answer.body, secret_missing=True)
+    return answer
+
+
+def _authenticated(provider: Provider, provider_name: str, job_id: str, ctx: WebhookContext) -> WebhookAnswer:
+    """A delivery whose URL token is right: its signature (if any), body and effect."""
+    raw_body = ctx.raw_body
     try:
         delivery_id = provider.verify_webhook(ctx)
     except WebhookRejected as exc:
-        return _reject(exc.status, exc.reason)
+        return reject(exc.status, exc.reason)
     try:
         status = provider.parse_status(json_input.loads(raw_body), from_webhook=True)
     except json_input.JsonInputError as exc:
-        return _reject(400, f"body is not valid JSON: {exc}")
+        return reject(400, f"body is not valid JSON: {exc}")
     except MalformedPayload as exc:
-        return _reject(400, f"body does not have the documented shape: {exc}")
+        return reject(400, f"body does not have the documented shape: {exc}")
     if not status.task_id:
         # Checked against the job's own task in the write: a body naming none would skip that.
-        return _reject(400, "the body does not name its task (task_id)")
+        return reject(400, "the body does not name its task (task_id)")
     if provider.webhook_needs_confirmation(ctx):
         confirmed = _confirm(job_id, provider_name, status)
         if isinstance(confirmed, WebhookAnswer):
@@ -84,7 +98,7 @@ def receive_webhook(
         status = confirmed
     applied = apply_status(job_id, provider_name, status, source="webhook", delivery_id=delivery_id)
     if not applied.transition.found:
-        return _reject(404, "unknown job")
+        return reject(404, "unknown job")
     current = applied.job["status"] if applied.job else None
     body: dict[str, Any] = {"job_id": job_id, "applied": applied.transition.applied, "status": current}
     if applied.transition.seen_delivery(delivery_id):
