@@ -310,7 +310,11 @@
     replace(view(),
       el("section", { class: "panel" },
         el("div", { class: "bar" }, el("h1", {}, "Jobs"),
-          el("form", { class: "filters", onsubmit: (e) => e.preventDefault() },
+          el("form", { class: "filters", onsubmit: (e) => {
+            e.preventDefault();
+            filters.client_reference = reference.value.trim();
+            refresh();
+          } },
             select("status", STATUSES), modelSelect, providerSelect, reference)),
         el("table", { class: "jobs" },
           el("thead", {}, el("tr", {}, ["Job", "Status", "Model", "Provider", "Age", "Prompt"].map((h) => el("th", {}, h)))),
@@ -734,8 +738,8 @@
     function showErrors(error) {
       const loose = [];
       for (const item of error.fields) {
-        const text = [item.message, item.route ? `(route ${item.route})` : null,
-          Array.isArray(item.allowed) && item.allowed.length <= 20 ? `allowed: ${item.allowed.join(", ")}` : null]
+        const text = [item.route ? `${item.route}:` : null, item.message,
+          Array.isArray(item.allowed) && item.allowed.length <= 20 ? `(allowed: ${item.allowed.join(", ")})` : null]
           .filter(Boolean).join(" ");
         const slot = slotFor(String(item.field || ""));
         if (slot) {
