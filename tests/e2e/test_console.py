@@ -13,6 +13,9 @@ import http.server
 import json
 import os
 import re
+import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -126,6 +129,22 @@ def test_the_console_is_served_with_its_policy_and_the_front_says_how_to_sign(st
     assert httpx.post(f"{stack.api_url}/console/").status_code == 405
     # The API stays behind IAM: the console's files do not open it.
     assert httpx.get(f"{stack.api_url}/v1/models").status_code == 403
+
+
+def test_make_serve_prints_the_console_url(tmp_path):
+    command = [sys.executable, "-u", "-m", "reelhook_local.serve", "--port", "0", "--aws-port", "0",
+               "--sandbox-port", "0", "--env-file", str(tmp_path / "local.env")]
+    serve = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)  # noqa: S603
+    try:
+        assert serve.stdout is not None
+        lines = [serve.stdout.readline() for _ in range(2)]
+        api_url = lines[0].split()[-1]
+        assert lines[1].split() == ["web", "console", f"{api_url}/console/"]
+        page = httpx.get(f"{api_url}/console/", timeout=30)
+        assert page.status_code == 200 and "console.js" in page.text
+    finally:
+        serve.send_signal(signal.SIGTERM)
+        serve.wait(timeout=60)
 
 
 def test_submit_shows_errors_by_their_fields_then_the_job_runs_to_a_playable_video(stack, api, page):
