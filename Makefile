@@ -39,7 +39,12 @@ BUILD_TEMPLATE := $(if $(filter jwt,$(AUTH)),$(JWT_TEMPLATE),template.yaml)
 CONFIG_ENV ?= default
 DEPLOY_ARGS ?= --guided
 
-.PHONY: demo serve test lint unit e2e chaos bench clean build deploy
+.PHONY: demo serve test lint unit e2e chaos bench clean build deploy chromium
+
+# The console's browser test (tests/e2e/test_console.py) drives Debian's Chromium through
+# playwright, never a browser build of its own. A clean machine lacks it: installed here as
+# root (or with passwordless sudo); the package lists are fetched first if apt has none.
+CHROMIUM := /usr/bin/chromium
 
 $(STAMP): pyproject.toml $(CLIENT)/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -56,6 +61,19 @@ AWS_PORT ?= 5055
 SANDBOX_PORT ?= 8089
 serve: $(STAMP)  ## keep the local stack running for curl (PORT=3000 AWS_PORT=5055 SANDBOX_PORT=8089)
 	$(BIN)/python -m reelhook_local.serve --port $(PORT) --aws-port $(AWS_PORT) --sandbox-port $(SANDBOX_PORT)
+
+chromium:  ## install Debian's chromium for the console's browser test, unless it is there
+	@test -x $(CHROMIUM) && exit 0; \
+	command -v apt-get >/dev/null || { echo "$(CHROMIUM) is missing and there is no apt-get: install Chromium there" >&2; exit 1; }; \
+	if [ "$$(id -u)" = 0 ]; then as=; \
+	elif command -v sudo >/dev/null && sudo -n true 2>/dev/null; then as="sudo -n"; \
+	else echo "$(CHROMIUM) is missing; installing it needs root: run 'sudo make chromium' (or 'sudo apt-get install chromium')" >&2; exit 1; fi; \
+	echo "installing chromium with apt-get (the console's browser test)"; \
+	export DEBIAN_FRONTEND=noninteractive; \
+	$$as apt-get install -y -q chromium >/dev/null 2>&1 || \
+		{ $$as apt-get update -q >/dev/null && $$as apt-get install -y -q chromium >/dev/null; } || \
+		{ echo "apt-get could not install chromium" >&2; exit 1; }; \
+	test -x $(CHROMIUM) || { echo "apt-get installed chromium but $(CHROMIUM) is not there" >&2; exit 1; }
 
 $(CHECKOV_STAMP):
 	test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
@@ -87,7 +105,7 @@ deploy: build  ## sam deploy --guided (answers saved in samconfig.toml); CONFIG_
 	@echo "deploying the AUTH=$(AUTH) build with samconfig.toml [$(CONFIG_ENV)]"
 	$(SAM_RUN) deploy $(SAM_CONFIG) --config-env $(CONFIG_ENV) $(DEPLOY_ARGS)
 
-test: $(STAMP) $(CHECKOV_STAMP) lint build  ## every check: lint, unit, handler (moto), template, security, end to end
+test: $(STAMP) $(CHECKOV_STAMP) chromium lint build  ## every check: lint, unit, handler (moto), template, security, end to end, console
 	CHECKOV=$(CHECKOV) $(BIN)/python -m pytest -n auto
 
 chaos: $(STAMP)  ## the chaos suite at full size (300 jobs, every fault on)

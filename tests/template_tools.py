@@ -25,8 +25,9 @@ class NoManagedPolicies:
         return {}
 
 
-def sam_transform(template: dict[str, Any]) -> dict[str, Any]:
-    """The CloudFormation template ``sam deploy`` would submit (code locations made up)."""
+def sam_transform(template: dict[str, Any], parameters: dict[str, str] | None = None) -> dict[str, Any]:
+    """The CloudFormation template ``sam deploy`` would submit (code locations made up), for
+    ``parameters`` (the transform resolves some parameter references itself; defaults otherwise)."""
     from samtranslator.translator.transform import transform
 
     fragment = copy.deepcopy(template)
@@ -38,7 +39,7 @@ def sam_transform(template: dict[str, Any]) -> dict[str, Any]:
     with pytest.MonkeyPatch.context() as mp:
         # samtranslator asks a boto3 Session for the region (pseudo parameters); nothing else.
         mp.setenv("AWS_DEFAULT_REGION", REGION)
-        return transform(fragment, {}, NoManagedPolicies(), feature_toggle=None)
+        return transform(fragment, dict(parameters or {}), NoManagedPolicies(), feature_toggle=None)
 
 
 def apply_globals(template: dict[str, Any]) -> dict[str, Any]:

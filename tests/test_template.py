@@ -442,6 +442,31 @@ def test_client_routes_refuse_unsigned_calls_and_callbacks_stay_open(transformed
             assert security == [{"AWS_IAM": []}]
 
 
+def test_cors_only_for_the_console_origins_named(template: dict[str, Any]) -> None:
+    """No origin by default (no CORS at all); named origins get the console's methods and headers."""
+    parameter = template["Parameters"]["ConsoleOrigins"]
+    assert parameter["Default"] == ""
+    pattern = re.compile(parameter["AllowedPattern"])
+    for allowed in ("", "https://console.example.com", "https://a.example.com:8443,http://localhost:8000"):
+        assert pattern.fullmatch(allowed), allowed
+    for refused in ("*", "https://*.example.com", "http://console.example.com", "https://example.com/console",
+                    "null", "https://a.example.com,"):
+        assert not pattern.fullmatch(refused), refused
+    assert template["Conditions"]["HasConsoleOrigins"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "ConsoleOrigins"}, ""]}]}
+    origins = "https://console.example.com,http://localhost:8000"
+    deployed = sam_transform(template, {"ConsoleOrigins": origins})
+    cors = props(deployed, "HttpApi")["Body"]["x-amazon-apigateway-cors"]
+    condition, configured, otherwise = cors["Fn::If"]
+    assert condition == "HasConsoleOrigins" and otherwise == {"Ref": "AWS::NoValue"}
+    assert configured == {
+        "allowOrigins": {"Fn::Split": [",", origins]},
+        "allowMethods": ["GET", "POST"],
+        "allowHeaders": ["authorization", "content-type", "idempotency-key", "x-amz-date", "x-amz-security-token"],
+        "maxAge": 600,
+    }
+    assert "allowCredentials" not in configured  # tokens travel in a header, never in cookies
+
+
 def test_api_access_logs(transformed: dict[str, Any]) -> None:
     (stage,) = resources_of(transformed, "AWS::ApiGatewayV2::Stage").values()
     settings = stage["Properties"]["AccessLogSettings"]

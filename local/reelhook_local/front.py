@@ -16,6 +16,7 @@ import hashlib
 import hmac
 import importlib.util
 import json
+import mimetypes
 import re
 import sys
 import threading
@@ -25,6 +26,7 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -169,6 +171,28 @@ def verify_sigv4(method: str, target: str, headers: Message, body: bytes, *, cre
     return _iam_identity(access_key)
 
 
+# -- the web console: static files beside this module, served at /console/ --------------------------
+
+CONSOLE_PATH = "/console"
+CONSOLE_DIR = Path(__file__).with_name("console")
+CONSOLE_TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8",
+                 ".css": "text/css; charset=utf-8"}
+# The page runs only its own script and style; it may fetch any API (its base URL is a setting)
+# and show media from wherever presigned URLs point.
+CONSOLE_CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; connect-src *; img-src * data:; "
+               "media-src *; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
+
+
+def console_config(enforce_iam: bool, credentials: Mapping[str, str], region: str) -> dict[str, Any]:
+    """What the console served here starts with: this origin's API, signed as the front wants."""
+    if not enforce_iam or not credentials:
+        return {"api_url": "", "auth": "none"}
+    # Only the local stack's own well-known keys ever reach a page: they are printed in the banner.
+    access_key, secret_key = next(iter(credentials.items()))
+    return {"api_url": "", "auth": "iam", "iam": {"access_key": access_key, "secret_key": secret_key,
+                                                   "region": region}}
+
+
 Handler = Callable[[dict[str, Any], Any], Any]
 TEXT_TYPES = ("application/json", "text/", "application/problem+json", "application/x-www-form-urlencoded")
 
@@ -286,6 +310,9 @@ class LocalFront:
         length = int(request.headers.get("content-length") or 0)
         body = request.rfile.read(length) if length else b""
         parts = urlsplit(request.path)
+        if parts.path == CONSOLE_PATH or parts.path.startswith(CONSOLE_PATH + "/"):
+            self.serve_console(request, parts.path)
+            return
         matched = self.match(request.command, parts.path)
         if matched is None:
             self._reply(request, 404, {"content-type": "application/json"}, b'{"message":"Not Found"}')
@@ -316,6 +343,32 @@ class LocalFront:
         payload = result.get("body") or ""
         raw = base64.b64decode(payload) if result.get("isBase64Encoded") else str(payload).encode()
         self._reply(request, status, headers, raw)
+
+    def serve_console(self, request: BaseHTTPRequestHandler, path: str) -> None:
+        """The console's files (GET only); ``config.json`` tells the page how this front wants calls signed."""
+        if request.command != "GET":
+            self._reply(request, 405, {"content-type": "application/json", "allow": "GET"},
+                        b'{"message":"Method Not Allowed"}')
+            return
+        if path == CONSOLE_PATH:  # relative links in the page resolve under /console/
+            self._reply(request, 301, {"location": CONSOLE_PATH + "/"}, b"")
+            return
+        name = path[len(CONSOLE_PATH) + 1:] or "index.html"
+        headers = {"cache-control": "no-store", "x-content-type-options": "nosniff"}
+        if name == "config.json":
+            config = console_config(self.enforce_iam, self.credentials, self.region)
+            self._reply(request, 200, headers | {"content-type": "application/json"}, json.dumps(config).encode())
+            return
+        # Only the files that are there by name: no subfolders, no way out of the folder.
+        files = {f.name: f for f in CONSOLE_DIR.iterdir() if f.is_file()} if CONSOLE_DIR.is_dir() else {}
+        found = files.get(name)
+        if found is None:
+            self._reply(request, 404, {"content-type": "application/json"}, b'{"message":"Not Found"}')
+            return
+        content_type = CONSOLE_TYPES.get(found.suffix) or mimetypes.guess_type(found.name)[0]
+        headers |= {"content-type": content_type or "application/octet-stream",
+                    "content-security-policy": CONSOLE_CSP, "referrer-policy": "no-referrer"}
+        self._reply(request, 200, headers, found.read_bytes())
 
     @staticmethod
     def _reply(request: BaseHTTPRequestHandler, status: int, headers: dict[str, str], body: bytes) -> None:

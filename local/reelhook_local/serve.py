@@ -14,6 +14,7 @@ import signal
 import threading
 from pathlib import Path
 
+from reelhook_local.front import CONSOLE_PATH
 from reelhook_local.sandbox import SandboxConfig
 from reelhook_local.stack import LOCAL_CREDENTIALS, LocalStack, StackOptions
 
@@ -33,6 +34,10 @@ def how_to_call(api_url: str, enforce_iam: bool) -> list[str]:
         f"  REELHOOK_API_URL={api_url} REELHOOK_AUTH=iam AWS_ACCESS_KEY_ID={key} AWS_SECRET_ACCESS_KEY={secret} "
         f"AWS_DEFAULT_REGION={region} .venv/bin/reelhook models",
     ]
+
+
+def console_url(api_url: str) -> str:
+    return f"{api_url}{CONSOLE_PATH}/"
 
 
 ENV_FILE = Path(".reelhook/local.env")
@@ -81,6 +86,7 @@ def main() -> None:
         values = local_env(stack, args.enforce_iam)
         write_env_file(args.env_file, values)
         print(f"reelhook API      {stack.api_url}")
+        print(f"web console       {console_url(stack.api_url)}")
         print(f"AWS (moto server) {stack.aws_endpoint}")
         print(f"provider sandbox  {stack.sandbox.root_url}")
         for label, name in (("bucket", "BUCKET"), ("event bus", "BUS"), ("app secret", "SECRET_ARN"),
