@@ -63,4 +63,8 @@ def test_a_burst_is_accepted_at_once_and_sent_at_the_providers_rate():
         # The rate held: the provider refused nothing, and its own log agrees.
         assert stack.sandbox.rate_limited("freepik") == 0
         assert peak_in_window(creates, 5.0) <= WINDOW_LIMIT.max_requests
-        assert max(creates) - min(creates) >= (JOBS - BURST) / RATE * 0.95  # never faster on average
+        # Never faster on average: over any longer window too, no more than the bound allows. A
+        # send may be up to LATE_SLOT_SECONDS after its slot (the first, inline one included,
+        # on a loaded machine), so the span is the slots' span less that much at most.
+        assert peak_in_window(creates, 10.0) <= RATE * (10 + LATE_SLOT_SECONDS) + BURST
+        assert max(creates) - min(creates) >= (JOBS - BURST) / RATE - LATE_SLOT_SECONDS

@@ -44,6 +44,7 @@ def test_the_readme_names_the_api_calls_this_test_runs():
     assert all(command.startswith("curl ") for command in commands)
     assert any("veo-3.1/reference-to-video" in command for command in commands)
     assert any(command.endswith("/v1/providers") for command in commands)
+    assert any("/v1/jobs?" in command for command in commands) and any(c.endswith("/cancel") for c in commands)
 
 
 @pytest.mark.skipif(CURL is None, reason="curl is not installed")
@@ -65,6 +66,8 @@ def test_every_curl_call_of_the_api_section_answers_as_described():
                 continue
             answer = json.loads(run.stdout)
             assert "error" not in answer and answer.get("message") != "Forbidden", (command, answer)
-            if "-X POST" in command and "/v1/jobs" in command:
+            if command.endswith("/cancel"):
+                assert answer["status"] == "cancelled" and answer["id"] == job_id, answer
+            elif "-X POST" in command and "/v1/jobs" in command:
                 assert answer["status"] in {"queued", "submitted"}, answer
                 job_id = job_id or answer["id"]
