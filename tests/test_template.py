@@ -1004,24 +1004,25 @@ def test_every_function_has_an_errors_alarm_and_every_dead_letter_queue_an_alarm
     assert watched == {"TransferDLQ", "NotifyDLQ", "NotifierFailureQueue", "InboxDLQ", "SubmitDLQ", "PollDLQ"}
 
 
-def test_deadline_failures_raise_an_alarm(template: dict[str, Any]) -> None:
-    from reelhook.services.polling import OUTCOME_METRICS
-
-    alarm = props(template, "JobsPastDeadlineAlarm")
-    assert alarm["Namespace"] == "reelhook" and alarm["MetricName"] == "JobsPastDeadline"
+def assert_alarms_on_any(template: dict[str, Any], alarm_id: str, metric: str) -> None:
+    """``alarm_id`` fires, and notifies, on a single count of the service's ``metric``."""
+    alarm = props(template, alarm_id)
+    assert alarm["Namespace"] == "reelhook" and alarm["MetricName"] == metric
     assert alarm["Dimensions"] == [{"Name": "service", "Value": "reelhook"}]
     assert (alarm["Statistic"], alarm["Threshold"], alarm["ComparisonOperator"]) == ("Sum", 0, "GreaterThanThreshold")
     assert "AlarmActions" in alarm
+
+
+def test_deadline_failures_raise_an_alarm(template: dict[str, Any]) -> None:
+    from reelhook.services.polling import OUTCOME_METRICS
+
+    assert_alarms_on_any(template, "JobsPastDeadlineAlarm", "JobsPastDeadline")
     # The metric is the one the poll worker publishes for both deadline failures.
     assert OUTCOME_METRICS["failed_deadline_exceeded"] == OUTCOME_METRICS["failed_task_missing"] == "JobsPastDeadline"
 
 
 def test_a_missing_freepik_webhook_secret_raises_an_alarm(template: dict[str, Any]) -> None:
-    alarm = props(template, "WebhookSecretMissingAlarm")
-    assert alarm["Namespace"] == "reelhook" and alarm["MetricName"] == "WebhookSecretMissing"
-    assert alarm["Dimensions"] == [{"Name": "service", "Value": "reelhook"}]
-    assert (alarm["Statistic"], alarm["Threshold"], alarm["ComparisonOperator"]) == ("Sum", 0, "GreaterThanThreshold")
-    assert "AlarmActions" in alarm
+    assert_alarms_on_any(template, "WebhookSecretMissingAlarm", "WebhookSecretMissing")
     # The metric is the one the callback publishes.
     assert 'name="WebhookSecretMissing"' in (ROOT / "functions/callback/app.py").read_text()
 

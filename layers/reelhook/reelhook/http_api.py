@@ -144,6 +144,8 @@ def list_jobs(owner: str, query: dict[str, str] | None) -> Answer:
 
 
 def cancel_job(job_id: str, owner: str) -> Answer:
+    if not JOB_ID.match(job_id):
+        return 404, error_body("not_found", "no such job")
     from reelhook.services import lifecycle
 
     return lifecycle.cancel_job(job_id, owner)
