@@ -80,3 +80,11 @@ def test_a_new_job_still_validates_with_pydantic() -> None:
     status, body = http_api.create_job(b'{"model": 1}', None, "https://example.test", owner="anonymous")
     assert status == 422 and body["error"]["code"] == "validation_error"
     assert "pydantic" in sys.modules
+
+
+def test_the_api_routes_without_a_general_purpose_resolver(loaded: dict) -> None:
+    # Powertools' event handler (and asyncio, which it imports) cost the API's cold start
+    # about as much as the rest of its init; reelhook.http_router routes its seven routes.
+    modules = set(loaded["api"]["modules"])
+    assert "aws_lambda_powertools.event_handler" not in modules
+    assert "asyncio" not in modules

@@ -1,6 +1,7 @@
 """The client API's behaviour, independent of the Lambda event format.
 
-Each function returns ``(status_code, body)``; the ``api`` handler only routes to them.
+Each function returns ``(status_code, body)``; the ``api`` handler only routes to them
+(reelhook.http_router).
 The request model (pydantic) is imported by the first ``create_job``: reading a job or the
 model catalogue never needs it.
 """
@@ -13,6 +14,7 @@ from typing import Any
 from reelhook import json_input
 from reelhook.adapters.jobs_table import IdempotencyMismatch, JobStore
 from reelhook.errors import error_body
+from reelhook.http_router import Answer
 from reelhook.providers import all_models
 from reelhook.routing import is_logical, logical_routes, plan_routes, routing_errors
 from reelhook.services.media import check_s3_inputs
@@ -20,7 +22,6 @@ from reelhook.services.submit import submit_job
 from reelhook.spec import FieldError, ModelSpec, did_you_mean
 from reelhook.views import public_job
 
-Answer = tuple[int, dict[str, Any]]
 IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}\Z")
 JOB_ID = re.compile(r"^job_[0-9a-f]{32}\Z")  # \Z: "$" also matches before a trailing newline
 
