@@ -277,3 +277,78 @@ def test_a_status_check_refused_a_slot_spends_none(aws, monkeypatch):
             rate_limit.wait_for_slot("uniall", max_wait=0.5, clock=lambda: now, sleep=lambda _: None)
     # One second on, the next slot is free: the 50 refusals did not push it back 50 seconds.
     rate_limit.wait_for_slot("uniall", max_wait=0.0, clock=lambda: now + 1.0, sleep=lambda _: None)
+
+
+def test_a_batch_reservation_takes_consecutive_slots_in_one_write(aws, atomic_moto):
+    from reelhook.adapters.governance import reserve_request_slot, reserve_request_slots
+
+    now = 1_800_000_000.0
+    # Idle: the burst goes at once, the rest one interval apart, and the next caller queues behind.
+    assert reserve_request_slots("uniall", 10.0, 3, now, 5) == [now, now, now, now + 0.1, now + 0.2]
+    assert reserve_request_slot("uniall", 10.0, 3, now) == pytest.approx(now + 0.3)
+    # Busy: batches and single callers racing never share a slot.
+    with ThreadPoolExecutor(8) as pool:
+        batches = list(pool.map(lambda n: reserve_request_slots("uniall", 10.0, 3, now, n), [1, 4, 2, 7, 3, 5] * 4))
+    taken = sorted(round(slot, 6) for batch in batches for slot in batch)
+    assert taken == [round(now + 0.4 + 0.1 * i, 6) for i in range(88)]
+    for batch in batches:  # each batch's slots are its own consecutive run
+        assert [round(b - a, 6) for a, b in itertools.pairwise(batch)] == [0.1] * (len(batch) - 1)
+
+
+def test_a_batch_whose_last_slot_is_too_far_takes_nothing(aws, atomic_moto):
+    from reelhook.adapters.governance import reserve_request_slot, reserve_request_slots
+
+    now = 1_800_000_000.0
+    # 1 request/s: ten slots span 9 s, more than a 5 s wait allows, even from an idle budget.
+    assert reserve_request_slots("uniall", 1.0, 1, now, 10, max_wait=5.0) is None
+    assert reserve_request_slots("uniall", 1.0, 1, now, 4, max_wait=5.0) == [now, now + 1, now + 2, now + 3]
+    # Busy: the next free slot is 4 s away, so a batch of 3 would end at 6 s: refused, and spent nothing.
+    assert reserve_request_slots("uniall", 1.0, 1, now, 3, max_wait=5.0) is None
+    assert reserve_request_slot("uniall", 1.0, 1, now) == now + 4
+
+
+def test_a_poll_batch_writes_the_providers_budget_once(aws, sandbox, handlers, monkeypatch):
+    """Every status check used to reserve its own slot: the budget item, which every Lambda
+    shares, took one write per request. A batch of checks now reserves its slots together."""
+    from reelhook.adapters.aws import client
+    from reelhook.services import polling
+    from tests.conftest import reset_caches
+    from tests.integration.test_reconciler import make_due
+
+    monkeypatch.setenv("UNIALL_REQUESTS_PER_SECOND", "50")
+    monkeypatch.setenv("UNIALL_BURST", "10")
+    reset_caches()
+    created = [create(handlers, UNIALL) for _ in range(6)]
+    assert {status for status, _ in created} == {202}
+    for _, job in created:
+        make_due(aws, job["id"])
+    before = len(sandbox.request_log)
+    budget_writes: list[str] = []
+
+    def count(params: dict, **_: object) -> None:
+        if params["Key"]["pk"]["S"] == "gov#uniall#rate":
+            budget_writes.append(params["UpdateExpression"])
+
+    client("dynamodb").meta.events.register("before-parameter-build.dynamodb.UpdateItem", count)
+    try:
+        outcomes = polling.run_pass()
+    finally:
+        client("dynamodb").meta.events.unregister("before-parameter-build.dynamodb.UpdateItem", count)
+    assert outcomes["unchanged"] + outcomes["moved_to_running"] == 6, outcomes
+    assert len(budget_writes) <= 2, budget_writes  # one batch write (plus one refused guess of the budget's state)
+    task_ids = {job["provider_task_id"] for _, job in created}
+    asked = [r for r in sandbox.request_log[before:] if r.method == "GET" and any(t in r.path for t in task_ids)]
+    assert len(asked) == 6  # every job was still asked about, each once
+
+
+def test_a_held_slot_serves_the_first_attempt_and_retries_reserve_their_own(aws, monkeypatch):
+    from reelhook.services import rate_limit
+
+    reserved: list[float] = []
+    monkeypatch.setattr(rate_limit, "reserve_within", lambda provider, max_wait, now: reserved.append(now) or now + 0.5)
+    slept: list[float] = []
+    gate = rate_limit.slot_gate("uniall", max_wait=5.0, held_at=102.0, clock=lambda: 100.0, sleep=slept.append)
+    gate()
+    assert slept == [2.0] and reserved == []  # the held slot: waited for, nothing reserved
+    gate()
+    assert slept == [2.0, 0.5] and reserved == [100.0]  # a retry reserves a slot of its own

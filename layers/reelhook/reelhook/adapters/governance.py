@@ -57,23 +57,43 @@ def reserve_request_slot(provider: str, per_second: float, burst: int, now: floa
     alone. (Taking and dropping it would move ``tat`` on with every refused caller, so under
     more demand than the rate it would run away from now and no caller would ever get a slot.)
     """
+    slots = reserve_request_slots(provider, per_second, burst, now, 1, max_wait=max_wait)
+    return None if slots is None else slots[0]
+
+
+def reserve_request_slots(provider: str, per_second: float, burst: int, now: float, count: int,
+                          *, max_wait: float | None = None) -> list[float] | None:
+    """Reserve ``count`` consecutive requests in one write; returns when each may be sent.
+
+    A batch of status checks takes its slots together, so the provider's budget item, which
+    every Lambda writes, is written once per batch rather than once per request. With
+    ``max_wait`` the batch is taken only if its LAST slot comes within it: all or nothing.
+    """
+    count = max(1, count)
     interval = max(1, round(MICROS / per_second))
     tolerance = (max(1, burst) - 1) * interval
+    span = count * interval
     now_us = int(now * MICROS)
     ddb = client("dynamodb")
     table = settings().jobs_table
     ttl = {"N": str(int(now) + ITEM_TTL_SECONDS)}
     busy_condition = "tat >= :now"
-    busy_values = {":interval": {"N": str(interval)}, ":now": {"N": str(now_us)}, ":ttl": ttl}
+    busy_values = {":span": {"N": str(span)}, ":now": {"N": str(now_us)}, ":ttl": ttl}
     if max_wait is not None:
+        if (count - 1) * interval - tolerance > max_wait * MICROS:
+            return None  # even an idle budget could not give the last one in time
         busy_condition += " AND tat <= :latest"
-        busy_values[":latest"] = {"N": str(now_us + tolerance + int(max_wait * MICROS))}
+        busy_values[":latest"] = {"N": str(now_us + tolerance + int(max_wait * MICROS) - (count - 1) * interval)}
 
-    def busy() -> float | None:
+    def send_times(first_us: int) -> list[float]:
+        """Slot i may go at its theoretical time less the burst tolerance, never before now."""
+        return [max(now, (first_us + i * interval - tolerance) / MICROS) for i in range(count)]
+
+    def busy() -> list[float] | None:
         try:
             answer = ddb.update_item(
                 TableName=table, Key=_rate_key(provider),
-                UpdateExpression="ADD tat :interval SET expires_at = :ttl",
+                UpdateExpression="ADD tat :span SET expires_at = :ttl",
                 ConditionExpression=busy_condition, ExpressionAttributeValues=busy_values,
                 ReturnValues="UPDATED_NEW", ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
@@ -84,23 +104,22 @@ def reserve_request_slot(provider: str, per_second: float, burst: int, now: floa
             if max_wait is not None and tat is not None and int(tat) > now_us:
                 raise _TooFar from None
             return None
-        reserved = int(answer["Attributes"]["tat"]["N"]) - interval  # the slot this caller holds
-        return max(now, (reserved - tolerance) / MICROS)
+        return send_times(int(answer["Attributes"]["tat"]["N"]) - span)  # the first slot this caller holds
 
-    def idle() -> float | None:
+    def idle() -> list[float] | None:
         try:
             ddb.update_item(
                 TableName=table, Key=_rate_key(provider),
                 UpdateExpression="SET tat = :next, expires_at = :ttl",
                 ConditionExpression="attribute_not_exists(tat) OR tat < :now",
-                ExpressionAttributeValues={":next": {"N": str(now_us + interval)}, ":now": {"N": str(now_us)},
+                ExpressionAttributeValues={":next": {"N": str(now_us + span)}, ":now": {"N": str(now_us)},
                                            ":ttl": ttl},
             )
         except ClientError as exc:
             if not _conditional_failed(exc):
                 raise
             return None
-        return now
+        return send_times(now_us)
 
     forms = (idle, busy) if _found_idle.get(provider) else (busy, idle)
     try:

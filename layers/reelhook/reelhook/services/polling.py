@@ -26,7 +26,7 @@ from reelhook.config import settings
 from reelhook.providers import get_provider, provider_names
 from reelhook.providers.base import MalformedPayload, Phase, ProviderStatus
 from reelhook.routing import job_spec
-from reelhook.services.rate_limit import RateLimitTimeout, sweep_in_flight, wait_for_slot
+from reelhook.services.rate_limit import RateLimitTimeout, reserve_many_within, slot_gate, sweep_in_flight
 from reelhook.services.status import apply_status, fail_job, storing_check_at
 from reelhook.states import TERMINAL, Status
 
@@ -57,13 +57,15 @@ OUTCOME_METRICS = {
 IN_PROGRESS = frozenset({Status.SUBMITTED, Status.RUNNING})
 
 
-def fetch_status(job: dict[str, Any]) -> ProviderStatus:
+def fetch_status(job: dict[str, Any], *, held_slot: float | None = None) -> ProviderStatus:
+    """The provider's status of the job's task. ``held_slot``: a request slot already reserved
+    for this check (a batch reserves its slots together); retries reserve their own."""
     spec = job_spec(job)
     provider = get_provider(spec.provider)
     call = provider.status_call(spec, job["provider_task_id"], settings().provider(spec.provider).extras)
     answer = provider_http.send(
         provider, call, get_secrets(),
-        before_attempt=lambda: wait_for_slot(spec.provider, max_wait=POLL_SLOT_WAIT_SECONDS),
+        before_attempt=slot_gate(spec.provider, max_wait=POLL_SLOT_WAIT_SECONDS, held_at=held_slot),
     )
     return provider.parse_status(answer.body, from_webhook=False)
 
@@ -98,10 +100,17 @@ def next_interval(job: dict[str, Any]) -> int:
     return int(min(conf.poll_max_seconds, backoff) * random.uniform(0.8, 1.0)) or 1
 
 
-def check_job(job: dict[str, Any], *, store: JobStore, claimed: bool = False) -> str:
+def asks_provider(job: dict[str, Any]) -> bool:
+    """Whether checking this job starts with a status request (see ``check_job``)."""
+    status = Status(job["status"])
+    return status not in TERMINAL and status is not Status.STORING and bool(job.get("provider_task_id"))
+
+
+def check_job(job: dict[str, Any], *, store: JobStore, claimed: bool = False, held_slot: float | None = None) -> str:
     """Look at one due job and move it on. Returns what was done (for metrics and logs).
 
     ``claimed``: the job came from ``claim_check``, which already moved ``next_check_at`` on.
+    ``held_slot``: a request slot reserved for its status request.
     """
     now = clock.now()
     status = Status(job["status"])
@@ -117,7 +126,7 @@ def check_job(job: dict[str, Any], *, store: JobStore, claimed: bool = False) ->
     if claimed:
         bookkeeping = {}
     try:
-        reported = fetch_status(job)
+        reported = fetch_status(job, held_slot=held_slot)
     except (provider_http.ProviderUnavailable, provider_http.OutcomeUnknown, RateLimitTimeout):
         if bookkeeping:
             store.update_fields(job["id"], bookkeeping, only_if_status=[status])
@@ -365,31 +374,70 @@ def dispatch_due(*, store: JobStore | None = None, horizon: int | None = None,
 
 
 def check_messages(records: list[dict[str, Any]], *, store: JobStore | None = None) -> tuple[Counter[str], list[str]]:
-    """The poll queue's consumer: claim each due job, check it. Returns outcomes and message ids to retry."""
+    """The poll queue's consumer: claim each due job, reserve the batch's request slots
+    together (one write per provider), check each job. Returns outcomes and message ids to retry."""
     store = store or JobStore()
 
-    def one(record: dict[str, Any]) -> tuple[str, str | None]:
+    def claim(record: dict[str, Any]) -> tuple[str | None, dict[str, Any] | None, int]:
+        """(outcome if done already, the claimed job, its next check)."""
         try:
             message = json.loads(record["body"])
             job_id, due, following = str(message["job_id"]), int(message["due"]), int(message["next"])
         except (KeyError, TypeError, ValueError):
             logger.error("unreadable poll message %s", record.get("messageId"))
-            return "unreadable", None
+            return "unreadable", None, 0
         try:
             job = store.claim_check(job_id, due=due, next_check_at=following)
-            if job is None:
-                return "already_checked", None
-            outcome = check_job(job, store=store, claimed=True)
-            if outcome in STILL_POLLING:
-                _follow_up(job, following)
-            return outcome, None
         except Exception:
-            logger.exception("checking job %s failed; the message comes back", job_id)
-            return "error", str(record["messageId"])
+            logger.exception("claiming job %s failed; the message comes back", job_id)
+            return "error", None, 0
+        return ("already_checked", None, 0) if job is None else (None, job, following)
+
+    def check(job: dict[str, Any], following: int, held_slot: float | None) -> str:
+        outcome = check_job(job, store=store, claimed=True, held_slot=held_slot)
+        if outcome in STILL_POLLING:
+            _follow_up(job, following)
+        return outcome
 
     with ThreadPoolExecutor(WORKER_THREADS, thread_name_prefix="check") as pool:
-        results = list(pool.map(one, records))
+        claims = list(pool.map(claim, records))
+        held = _reserve_batch_slots([job for _, job, _ in claims if job is not None and asks_provider(job)])
+
+        def one(index: int) -> tuple[str, str | None]:
+            outcome, job, following = claims[index]
+            if job is None:
+                return str(outcome), (str(records[index]["messageId"]) if outcome == "error" else None)
+            try:
+                return check(job, following, held.get(job["id"])), None
+            except Exception:
+                logger.exception("checking job %s failed; the message comes back", job["id"])
+                return "error", str(records[index]["messageId"])
+
+        results = list(pool.map(one, range(len(records))))
     return Counter(outcome for outcome, _ in results), [failed for _, failed in results if failed]
+
+
+def _reserve_batch_slots(jobs: list[dict[str, Any]]) -> dict[str, float]:
+    """One reservation per provider for the batch's status requests: job id -> its slot.
+
+    Jobs left out (a batch whose slots are not all within the wait, or a failed write) reserve
+    their own slot before their request, as a lone check does.
+    """
+    by_provider: dict[str, list[str]] = {}
+    for job in jobs:
+        by_provider.setdefault(job_spec(job).provider, []).append(job["id"])
+    held: dict[str, float] = {}
+    for provider, job_ids in by_provider.items():
+        if len(job_ids) < 2:
+            continue
+        try:
+            slots = reserve_many_within(provider, len(job_ids), POLL_SLOT_WAIT_SECONDS)
+        except Exception:
+            logger.exception("could not reserve %s request slots for a batch", provider)
+            continue
+        if slots is not None:
+            held.update(zip(job_ids, slots, strict=True))
+    return held
 
 
 def run_pass(*, store: JobStore | None = None, limit: int = 2000) -> Counter[str]:

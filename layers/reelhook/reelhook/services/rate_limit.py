@@ -49,6 +49,40 @@ def reserve_within(provider: str, max_wait: float, *, now: float | None = None) 
     return governance.reserve_request_slot(provider, conf.requests_per_second, conf.burst, now, max_wait=max_wait)
 
 
+def reserve_many_within(provider: str, count: int, max_wait: float, *, now: float | None = None) -> list[float] | None:
+    """Reserve ``count`` request slots in one write if the last comes within ``max_wait``
+    seconds; returns when each may be sent, or None (nothing reserved)."""
+    now = time.time() if now is None else now
+    conf = settings().provider(provider)
+    if conf.requests_per_second is None:
+        return [now] * count
+    return governance.reserve_request_slots(provider, conf.requests_per_second, conf.burst, now, count,
+                                            max_wait=max_wait)
+
+
+def slot_gate(
+    provider: str,
+    *,
+    max_wait: float,
+    held_at: float | None = None,
+    clock: Callable[[], float] = time.time,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Callable[[], None]:
+    """What runs before each attempt of one request: the first attempt waits for the slot
+    reserved for it (``held_at``), if any; every other attempt reserves its own."""
+    held = [held_at] if held_at is not None else []
+
+    def before_attempt() -> None:
+        if held:
+            delay = held.pop() - clock()
+            if delay > 0:
+                sleep(delay)
+            return
+        wait_for_slot(provider, max_wait=max_wait, clock=clock, sleep=sleep)
+
+    return before_attempt
+
+
 def wait_for_slot(
     provider: str,
     *,
