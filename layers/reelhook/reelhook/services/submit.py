@@ -172,8 +172,13 @@ def dispatch(
     if slot_at > now:
         sleep(slot_at - now)
     claimed_at = clock.iso(clock.now())
-    if not store.claim_submit(job["id"], claimed_at):
-        return store.get(job["id"], consistent=True) or job
+    if not store.claim_submit(job["id"], claimed_at, provider=provider):
+        now_job = store.get(job["id"], consistent=True) or job
+        if now_job.get("provider") != provider:
+            # This caller read the job before it failed over: the place it just took is not the
+            # job's (a job never returns to a provider it left, so releasing it is safe).
+            rate_limit.release_in_flight(provider, job["id"])
+        return now_job
     return send_to_provider(spec, job, callback_base_url=callback_base_url, store=store,
                             claimed_at=claimed_at, attempt=attempt)
 
