@@ -315,3 +315,30 @@ def test_a_consumer_that_read_the_job_before_it_moved_neither_sends_it_nor_keeps
     assert sandbox.tasks[served["provider_task_id"]].provider == "aihubmax"
     assert governance.in_flight("aihubmax") == {job_id}
 
+
+def test_a_429_retry_after_is_waited_out_not_cut_short_by_the_reconciler(aws, sandbox, handlers, order,
+                                                                         monkeypatch):
+    """Refusals count towards failover once per provider answer, each after the wait it asked for:
+    the reconciler must not put a refused job back on the submit queue before its Retry-After."""
+    from reelhook import clock
+    from reelhook.config import settings
+    from reelhook.services.polling import run_pass
+
+    monkeypatch.setenv("RECONCILE_AFTER_SECONDS", "60")
+    reset_caches()
+    sandbox.config.faults.retry_after_seconds = 600
+    sandbox.config.faults.fail_submits_for["freepik"] = [429, 429, 429]
+    _, body = create(handlers, ONE_IMAGE)
+    assert (body["status"], body["provider"], body["waiting_for"]) == ("queued", "freepik", "rate_limit")
+    refused_at = clock.now()
+    # Past the job's first check, well before the provider's Retry-After.
+    later = refused_at + settings().reconcile_after_seconds + 60
+    assert later < refused_at + 600
+    monkeypatch.setattr(clock, "now", lambda: later)
+
+    outcomes = run_pass()
+
+    assert outcomes["submit_requeued"] == 0, outcomes
+    item = job(aws, body["id"])
+    assert item["next_check_at"] >= refused_at + 600
+    assert item["submit_refusals"] == 1 and item["provider"] == "freepik"

@@ -228,10 +228,15 @@ def send_to_provider(
                                        reason=f"{refusals} refusals in a row, the last {exc}", claimed_at=claimed_at)
             if moved is not None:
                 return moved
-        delay = exc.retry_after if exc.retry_after is not None else _backoff(attempt)
-        if store.release_submit(job_id, claimed_at, {"waiting_for": "rate_limit", "last_submit_error": str(exc)[:500],
-                                                     "submit_refusals": refusals}):
-            send_submit(job_id, delay_seconds=math.ceil(delay), attempt=attempt + 1)
+        delay = math.ceil(exc.retry_after if exc.retry_after is not None else _backoff(attempt))
+        # The reconciler re-queues a queued job once its next check is due: due before the
+        # message comes back, it would send the job again before the provider's Retry-After,
+        # spend a refusal early (failing over sooner than asked) and start a second chain of
+        # messages. It steps in only once this message is overdue.
+        waiting = {"waiting_for": "rate_limit", "last_submit_error": str(exc)[:500], "submit_refusals": refusals,
+                   "next_check_at": int(clock.now()) + delay + settings().reconcile_after_seconds}
+        if store.release_submit(job_id, claimed_at, waiting):
+            send_submit(job_id, delay_seconds=delay, attempt=attempt + 1)
         return store.get(job_id, consistent=True) or job
     except provider_http.ProviderRejected as exc:
         failover.submit_failed(spec.provider, exc.status_code)
