@@ -907,6 +907,12 @@ def test_notifier_follows_the_jobs_stream(template: dict[str, Any], transformed:
     # Terminal transitions, and every change of a job from the inbox (its outbox document).
     assert passes(_stream_record("succeeded", "storing"))
     assert passes(_stream_record("failed", "queued"))
+    # Every terminal status, a cancel included, from every status that is not one.
+    from reelhook.states import TERMINAL, Status
+
+    for end in TERMINAL:
+        assert all(passes(_stream_record(end.value, start.value)) for start in set(Status) - TERMINAL), end
+        assert not passes(_stream_record(end.value, end.value)), end  # bookkeeping on a finished job
     assert passes(_stream_record("queued", None, origin=True, event_name="INSERT"))
     assert passes(_stream_record("running", "submitted", origin=True))
     # Not: other changes of API jobs, bookkeeping on finished jobs, other items, TTL removals.

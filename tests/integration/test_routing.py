@@ -216,3 +216,129 @@ def test_a_concrete_job_served_at_once_costs_no_circuit_request(aws, sandbox, ha
     assert status == 202 and body["status"] == "submitted"
     assert "GetItem" not in calls
     assert not [i for i in table_items(aws) if i["pk"].endswith("#circuit")]
+
+
+# -- in-flight places follow the job's current route ----------------------------------------------
+
+FREEPIK_VEO = ONE_IMAGE | {"model": "freepik/veo-3-1-reference-to-video"}
+
+
+def test_the_sweep_frees_the_place_a_moved_job_still_holds_at_its_first_provider(aws, sandbox, handlers, order,
+                                                                                 monkeypatch):
+    """A job that moved from Freepik to AIHubMax counts against AIHubMax only, even when its
+    Freepik place was not given back (a lost release, or a consumer that read it before it moved)."""
+    from reelhook.adapters import governance
+    from reelhook.services.polling import dispatch_due
+
+    monkeypatch.setenv("FREEPIK_MAX_IN_FLIGHT", "1")
+    monkeypatch.setenv("AIHUBMAX_MAX_IN_FLIGHT", "5")
+    reset_caches()
+    sandbox.config.faults.fail_submits_for["freepik"] = [402]
+    _, moved = create(handlers, ONE_IMAGE)
+    assert moved["provider"] == "aihubmax"
+    submit_consumer(handlers, moved["id"])
+    assert governance.in_flight("aihubmax") == {moved["id"]}
+    governance.acquire_in_flight("freepik", moved["id"], 1)  # the place that was never given back
+    _, waiting = create(handlers, FREEPIK_VEO)
+    assert (waiting["status"], waiting["waiting_for"]) == ("queued", "provider_concurrency")
+
+    outcomes = dispatch_due(seconds=5)
+
+    assert outcomes["in_flight_released"] == 1
+    assert governance.in_flight("freepik") == set()
+    assert governance.in_flight("aihubmax") == {moved["id"]}  # its task there is still running
+    submit_consumer(handlers, waiting["id"])
+    assert get(handlers, waiting["id"])["status"] == "submitted"
+
+
+def test_a_failover_whose_release_fails_still_sends_the_job_on_at_once(aws, sandbox, handlers, order, monkeypatch):
+    import boto3
+
+    from reelhook.adapters import governance
+
+    monkeypatch.setenv("FREEPIK_MAX_IN_FLIGHT", "1")
+    reset_caches()
+
+    def unreachable(provider: str, job_id: str) -> None:
+        raise RuntimeError("ProvisionedThroughputExceededException")
+
+    monkeypatch.setattr(governance, "release_in_flight", unreachable)
+    sandbox.config.faults.fail_submits_for["freepik"] = [402]
+    _, moved = create(handlers, ONE_IMAGE)
+    assert moved["provider"] == "aihubmax"
+    # Its next route's message is queued now, not left for the reconciler; the sweep frees the place.
+    [message] = boto3.client("sqs").receive_message(QueueUrl=aws.submit_queue_url).get("Messages", [])
+    assert json.loads(message["Body"])["job_id"] == moved["id"]
+
+
+def test_a_consumer_that_read_the_job_before_it_moved_neither_sends_it_nor_keeps_a_place(aws, sandbox, handlers,
+                                                                                        order, monkeypatch):
+    """Two submit messages for one job (SQS redelivery, or the reconciler's): one moves it on, the
+    other, holding the job as it was, must not send it to the provider it left."""
+    import time
+
+    from reelhook.adapters import governance
+    from reelhook.adapters.jobs_table import JobStore
+    from reelhook.config import settings
+    from reelhook.routing import job_spec
+    from reelhook.services import submit
+
+    monkeypatch.setenv("FREEPIK_REQUESTS_PER_SECOND", "0.02")  # the logical job waits for its slot
+    monkeypatch.setenv("FREEPIK_BURST", "1")
+    monkeypatch.setenv("FREEPIK_MAX_IN_FLIGHT", "5")
+    monkeypatch.setenv("AIHUBMAX_MAX_IN_FLIGHT", "5")
+    reset_caches()
+    assert create(handlers, FREEPIK_VEO)[1]["status"] == "submitted"  # spends the burst
+    _, queued = create(handlers, ONE_IMAGE)
+    assert (queued["status"], queued["provider"], queued["waiting_for"]) == ("queued", "freepik", "rate_limit")
+    job_id = queued["id"]
+    stale = JobStore().get(job_id, consistent=True)
+    # The first message comes at its slot; Freepik is out of credit, so the job moves on.
+    sandbox.config.faults.fail_submits_for["freepik"] = [402]
+    record = {"messageId": "m1", "body": json.dumps({"job_id": job_id, "slot_at": time.time(), "attempt": 1})}
+    assert handlers["submit"]({"Records": [record]}, Context()) == {"batchItemFailures": []}
+    assert job(aws, job_id)["provider"] == "aihubmax"
+    assert job_id not in governance.in_flight("freepik")
+
+    # The second consumer read the job while it was still Freepik's.
+    after = submit.dispatch(job_spec(stale), stale, callback_base_url=settings().callback_base_url,
+                            store=JobStore(), max_wait=submit.QUEUE_WAIT_SECONDS, slot_at=time.time())
+
+    assert after["provider"] == "aihubmax"
+    assert creates(sandbox, "freepik") == 2  # the first job's and the refused one: no third
+    assert job_id not in governance.in_flight("freepik")
+    item = job(aws, job_id)
+    assert item["status"] == "queued" and "submit_started_at" not in item and "provider_task_id" not in item
+    submit_consumer(handlers, job_id, attempt=2)
+    served = get(handlers, job_id)
+    assert served["status"] == "submitted" and served["route"]["provider"] == "aihubmax"
+    assert sandbox.tasks[served["provider_task_id"]].provider == "aihubmax"
+    assert governance.in_flight("aihubmax") == {job_id}
+
+
+def test_a_429_retry_after_is_waited_out_not_cut_short_by_the_reconciler(aws, sandbox, handlers, order,
+                                                                         monkeypatch):
+    """Refusals count towards failover once per provider answer, each after the wait it asked for:
+    the reconciler must not put a refused job back on the submit queue before its Retry-After."""
+    from reelhook import clock
+    from reelhook.config import settings
+    from reelhook.services.polling import run_pass
+
+    monkeypatch.setenv("RECONCILE_AFTER_SECONDS", "60")
+    reset_caches()
+    sandbox.config.faults.retry_after_seconds = 600
+    sandbox.config.faults.fail_submits_for["freepik"] = [429, 429, 429]
+    _, body = create(handlers, ONE_IMAGE)
+    assert (body["status"], body["provider"], body["waiting_for"]) == ("queued", "freepik", "rate_limit")
+    refused_at = clock.now()
+    # Past the job's first check, well before the provider's Retry-After.
+    later = refused_at + settings().reconcile_after_seconds + 60
+    assert later < refused_at + 600
+    monkeypatch.setattr(clock, "now", lambda: later)
+
+    outcomes = run_pass()
+
+    assert outcomes["submit_requeued"] == 0, outcomes
+    item = job(aws, body["id"])
+    assert item["next_check_at"] >= refused_at + 600
+    assert item["submit_refusals"] == 1 and item["provider"] == "freepik"

@@ -360,20 +360,24 @@ class JobStore:
             raise
         return True
 
-    def claim_submit(self, job_id: str, now_iso: str) -> bool:
-        """Take the one right to send this job's create request. False if it is taken or the job moved on.
+    def claim_submit(self, job_id: str, now_iso: str, *, provider: str) -> bool:
+        """Take the one right to send this job's create request to ``provider``. False if it is
+        taken, or the job moved on (to another status, or to another provider's route).
 
         Once claimed, a job is never sent again by anyone: if the claimant dies mid-send, the
-        provider may have a task, and the reconciler fails the job as an unknown outcome.
+        provider may have a task, and the reconciler fails the job as an unknown outcome. The
+        provider is part of the condition: a caller that read the job before it failed over
+        must not send it to the provider it left.
         """
         try:
             self._ddb.update_item(
                 TableName=self.table, Key=job_key(job_id),
                 UpdateExpression="SET submit_started_at = :now REMOVE waiting_for",
-                ConditionExpression=("attribute_exists(pk) AND #status = :queued"
+                ConditionExpression=("attribute_exists(pk) AND #status = :queued AND #provider = :provider"
                                      " AND attribute_not_exists(submit_started_at)"),
-                ExpressionAttributeNames={"#status": "status"},
-                ExpressionAttributeValues=to_dynamo({":now": now_iso, ":queued": Status.QUEUED.value}),
+                ExpressionAttributeNames={"#status": "status", "#provider": "provider"},
+                ExpressionAttributeValues=to_dynamo({":now": now_iso, ":queued": Status.QUEUED.value,
+                                                     ":provider": provider}),
             )
         except ClientError as exc:
             if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
@@ -478,18 +482,20 @@ class JobStore:
             raise
         return _public_item(from_dynamo(answer["Attributes"]))
 
-    def statuses(self, job_ids: Iterable[str]) -> dict[str, str]:
-        """Each existing job's status (consistent reads; jobs that do not exist are left out)."""
+    def statuses(self, job_ids: Iterable[str]) -> dict[str, tuple[str, str]]:
+        """Each existing job's status and current provider (consistent reads; jobs that do not
+        exist are left out)."""
         ids = sorted(set(job_ids))
-        found: dict[str, str] = {}
+        found: dict[str, tuple[str, str]] = {}
         for start in range(0, len(ids), 100):  # BatchGetItem's limit
             request: dict[str, Any] = {self.table: {
                 "Keys": [job_key(job_id) for job_id in ids[start:start + 100]], "ConsistentRead": True,
-                "ProjectionExpression": "id, #status", "ExpressionAttributeNames": {"#status": "status"}}}
+                "ProjectionExpression": "id, #status, #provider",
+                "ExpressionAttributeNames": {"#status": "status", "#provider": "provider"}}}
             while request:
                 answer = self._ddb.batch_get_item(RequestItems=request)
                 for item in answer["Responses"].get(self.table, []):
-                    found[item["id"]["S"]] = item["status"]["S"]
+                    found[item["id"]["S"]] = (item["status"]["S"], item.get("provider", {}).get("S", ""))
                 request = answer.get("UnprocessedKeys") or {}
                 if request:
                     time.sleep(0.1)  # throttled: give the table a moment

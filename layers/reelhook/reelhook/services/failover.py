@@ -79,7 +79,10 @@ def fail_over(store: JobStore, job: dict[str, Any], *, outcome: str, reason: str
         return moved.job or job
     logger.warning("job %s moved from %s to %s", job["id"], old.id, spec.id,
                    extra={"outcome": outcome, "reason": reason[:200]})
-    release_in_flight(old.provider, job["id"])
+    try:
+        release_in_flight(old.provider, job["id"])
+    except Exception:  # the poller's sweep frees it: the job is no longer that provider's
+        logger.exception("could not free job %s's %s in-flight place", job["id"], old.provider)
     send_submit(job["id"], delay_seconds=0)
     return moved.job
 

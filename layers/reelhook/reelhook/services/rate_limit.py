@@ -111,19 +111,31 @@ def release_in_flight(provider: str, job_id: str) -> None:
 
 
 def sweep_in_flight(provider: str, store: JobStore | None = None) -> set[str]:
-    """Release the places of jobs that no longer hold a task (a release that never happened).
+    """Release the places of jobs that hold no task at ``provider`` (a release that never happened).
 
-    A job leaves the in-flight set when it starts storing or fails; a Lambda that died in
-    between, or a job deleted by its TTL, would otherwise hold its place for ever and, at the
+    A job leaves the in-flight set when it starts storing, fails, is cancelled or fails over
+    to another provider; a Lambda that died in between, a consumer that read the job before
+    it moved, or a job deleted by its TTL would otherwise hold its place for ever and, at the
     cap, stop the provider's queue. Returns the job ids released.
+
+    Read, then release, without a condition: every state released here is one a job never
+    leaves for a task at ``provider`` again (terminal, storing, gone, or moved on, since a
+    job never returns to a provider it left), so a release can never free a live place.
     """
     if settings().provider(provider).max_in_flight <= 0:
         return set()
     members = governance.in_flight(provider)
     if not members:
         return set()
-    statuses = (store or JobStore()).statuses(members)
-    stale = {job_id for job_id in members if statuses.get(job_id) is None or statuses[job_id] in _HOLDS_NO_TASK}
+    found = (store or JobStore()).statuses(members)
+
+    def holds_no_task(job_id: str) -> bool:
+        if job_id not in found:
+            return True
+        status, current = found[job_id]
+        return status in _HOLDS_NO_TASK or current != provider
+
+    stale = {job_id for job_id in members if holds_no_task(job_id)}
     for job_id in stale:
         governance.release_in_flight(provider, job_id)
     return stale

@@ -172,8 +172,13 @@ def dispatch(
     if slot_at > now:
         sleep(slot_at - now)
     claimed_at = clock.iso(clock.now())
-    if not store.claim_submit(job["id"], claimed_at):
-        return store.get(job["id"], consistent=True) or job
+    if not store.claim_submit(job["id"], claimed_at, provider=provider):
+        now_job = store.get(job["id"], consistent=True) or job
+        if now_job.get("provider") != provider:
+            # This caller read the job before it failed over: the place it just took is not the
+            # job's (a job never returns to a provider it left, so releasing it is safe).
+            rate_limit.release_in_flight(provider, job["id"])
+        return now_job
     return send_to_provider(spec, job, callback_base_url=callback_base_url, store=store,
                             claimed_at=claimed_at, attempt=attempt)
 
@@ -223,10 +228,15 @@ def send_to_provider(
                                        reason=f"{refusals} refusals in a row, the last {exc}", claimed_at=claimed_at)
             if moved is not None:
                 return moved
-        delay = exc.retry_after if exc.retry_after is not None else _backoff(attempt)
-        if store.release_submit(job_id, claimed_at, {"waiting_for": "rate_limit", "last_submit_error": str(exc)[:500],
-                                                     "submit_refusals": refusals}):
-            send_submit(job_id, delay_seconds=math.ceil(delay), attempt=attempt + 1)
+        delay = math.ceil(exc.retry_after if exc.retry_after is not None else _backoff(attempt))
+        # The reconciler re-queues a queued job once its next check is due: due before the
+        # message comes back, it would send the job again before the provider's Retry-After,
+        # spend a refusal early (failing over sooner than asked) and start a second chain of
+        # messages. It steps in only once this message is overdue.
+        waiting = {"waiting_for": "rate_limit", "last_submit_error": str(exc)[:500], "submit_refusals": refusals,
+                   "next_check_at": int(clock.now()) + delay + settings().reconcile_after_seconds}
+        if store.release_submit(job_id, claimed_at, waiting):
+            send_submit(job_id, delay_seconds=delay, attempt=attempt + 1)
         return store.get(job_id, consistent=True) or job
     except provider_http.ProviderRejected as exc:
         failover.submit_failed(spec.provider, exc.status_code)
