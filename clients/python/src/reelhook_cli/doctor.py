@@ -37,6 +37,7 @@ REQUIRED_OUTPUTS = ("ApiUrl", "SecretArn")
 # A job id of the right shape that no job has: the callback route refuses it without a lookup.
 PROBE_JOB_ID = "job_" + "0" * 32
 USER_AGENT = "reelhook-doctor"
+TEMPLATE_PARAMETER = re.compile(r"^[A-Z][a-z0-9]+(?:[A-Z][a-z0-9]*)*\Z")
 NEEDS = (("reelhook", "the reelhook package (the project itself)"), ("boto3", "boto3"),
          ("urllib3", "urllib3"))
 
@@ -99,7 +100,9 @@ def local_target(path: Path) -> Target:
            "aws_secret_access_key": env.get("AWS_SECRET_ACCESS_KEY", "")}
     return Target(label=f"local stack ({path})", secret_id=env.get("SECRET_ARN") or None,
                   callback_base_url=env.get("CallbackBaseUrl") or env.get("REELHOOK_API_URL") or None,
-                  alarm_topic_arn=env.get("AlarmTopicArn") or None, parameters=env, allow_insecure=True,
+                  alarm_topic_arn=env.get("AlarmTopicArn") or None, allow_insecure=True,
+                  # The stack's settings are the lines under template parameter names (FreepikBaseUrl).
+                  parameters={k: v for k, v in env.items() if TEMPLATE_PARAMETER.match(k)},
                   aws={k: v for k, v in aws.items() if v})
 
 
