@@ -37,6 +37,7 @@ REQUIRED_OUTPUTS = ("ApiUrl", "SecretArn")
 # A job id of the right shape that no job has: the callback route refuses it without a lookup.
 PROBE_JOB_ID = "job_" + "0" * 32
 USER_AGENT = "reelhook-doctor"
+MAX_ANSWER_BYTES = 64 * 1024
 TEMPLATE_PARAMETER = re.compile(r"^[A-Z][a-z0-9]+(?:[A-Z][a-z0-9]*)*\Z")
 NEEDS = (("reelhook", "the reelhook package (the project itself)"), ("boto3", "boto3"),
          ("urllib3", "urllib3"))
@@ -175,12 +176,14 @@ def fetch(method: str, url: str, headers: Mapping[str, str], *, body: bytes | No
                                                scheme=parts.scheme, pool_kwargs=tls)
         response = connection.urlopen(method, path, body=body, redirect=False, retries=False,
                                       assert_same_host=False, timeout=urllib3.Timeout(connect=timeout, read=timeout),
-                                      headers={**headers, "host": parts.netloc, "user-agent": USER_AGENT})
+                                      headers={**headers, "host": parts.netloc, "user-agent": USER_AGENT},
+                                      preload_content=False)
+        data = response.read(MAX_ANSWER_BYTES)  # an answer is a few hundred bytes: never read a flood
+        response.close()
     except HTTPError as exc:
         return Answer(None, f"{type(exc).__name__}: {exc}")
     finally:
         pool.clear()
-    data = response.data[:64 * 1024]
     try:
         return Answer(response.status, json.loads(data))
     except ValueError:
