@@ -16,7 +16,7 @@ from pathlib import Path
 
 from reelhook_local.front import CONSOLE_PATH
 from reelhook_local.sandbox import SandboxConfig
-from reelhook_local.stack import LOCAL_CREDENTIALS, LocalStack, StackOptions
+from reelhook_local.stack import LOCAL_CREDENTIALS, PROVIDERS, LocalStack, StackOptions
 
 
 def how_to_call(api_url: str, enforce_iam: bool) -> list[str]:
@@ -57,6 +57,11 @@ def local_env(stack: LocalStack, enforce_iam: bool) -> dict[str, str]:
         "SECRET_ARN": resources.secret_id,
         "NOTIFY_SECRET_ARN": resources.notify_secret_id,
         "JOBS_TABLE": resources.table_name,
+        # Under the template's parameter names, which nothing reads from the environment, so a
+        # shell that sources this file still sends the functions and tests to the real providers;
+        # `reelhook doctor --env-file` reads them to check this stack as it would a deployed one.
+        "CallbackBaseUrl": stack.api_url,
+        **{f"{provider.capitalize()}BaseUrl": stack.provider_base_url(provider) for provider in PROVIDERS},
     }
 
 

@@ -37,3 +37,17 @@ def test_the_client_installs_alone_with_only_its_own_dependencies(tmp_path: Path
                                  capture_output=True, text=True, check=False)
     assert without_cli.returncode == 1
     assert "pip install 'reelhook-client[cli]'" in without_cli.stderr and "Traceback" not in without_cli.stderr
+
+
+def test_doctor_without_the_project_names_what_to_install(tmp_path: Path) -> None:
+    """`pip install 'reelhook-client[cli]'` alone: `reelhook doctor` says it needs the reelhook
+    package and boto3, and how to get them, instead of failing with a traceback."""
+    env_dir = tmp_path / "venv"
+    venv.create(env_dir, with_pip=False)
+    subprocess.run([sys.executable, "-m", "uv", "pip", "install", "-q", "--python", str(env_dir / "bin" / "python"),  # noqa: S603
+                    f"{CLIENT}[cli]"], check=True, timeout=300, capture_output=True)
+    doctor = subprocess.run([str(env_dir / "bin" / "reelhook"), "doctor", "--stack-name", "reelhook"],  # noqa: S603
+                            timeout=60, capture_output=True, text=True, check=False)
+    assert doctor.returncode == 2, doctor.stderr
+    assert "needs the reelhook package (the project itself) and boto3" in doctor.stderr
+    assert "pip install -e ." in doctor.stderr and "Traceback" not in doctor.stderr

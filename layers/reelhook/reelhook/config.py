@@ -7,13 +7,14 @@ Secrets Manager secret named by ``SECRET_ID`` (see ``adapters.secrets``).
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from functools import cache
 
 from reelhook.records import field, record
 
 
-def _env(name: str, default: str = "") -> str:
-    return os.environ.get(name, default).strip()
+def _env(name: str, default: str = "", environ: Mapping[str, str] | None = None) -> str:
+    return (os.environ if environ is None else environ).get(name, default).strip()
 
 
 def _env_bool(name: str, default: bool = False) -> bool:
@@ -23,8 +24,8 @@ def _env_bool(name: str, default: bool = False) -> bool:
     return raw.lower() in {"1", "true", "yes", "on"}
 
 
-def _env_int(name: str, default: int) -> int:
-    raw = _env(name)
+def _env_int(name: str, default: int, environ: Mapping[str, str] | None = None) -> int:
+    raw = _env(name, environ=environ)
     return int(raw) if raw else default
 
 
@@ -49,17 +50,22 @@ class ProviderSettings:
     burst: int = 5
     max_in_flight: int = 0
 
-    def from_env(self, name: str) -> ProviderSettings:
+    def from_env(self, name: str, environ: Mapping[str, str] | None = None) -> ProviderSettings:
+        """These defaults with the overrides in ``environ`` (the process environment by default)."""
         prefix = name.upper()
+
+        def env(suffix: str, default: str = "") -> str:
+            return _env(f"{prefix}_{suffix}", default, environ)
+
         return ProviderSettings(
-            base_url=_env(f"{prefix}_BASE_URL", self.base_url).rstrip("/"),
-            api_key_header=_env(f"{prefix}_API_KEY_HEADER", self.api_key_header),
+            base_url=env("BASE_URL", self.base_url).rstrip("/"),
+            api_key_header=env("API_KEY_HEADER", self.api_key_header),
             api_key_prefix=self.api_key_prefix,
-            download_hosts=_hosts(_env(f"{prefix}_DOWNLOAD_HOSTS", ",".join(self.download_hosts))),
-            extras={key: _env(f"{prefix}_{key.upper()}", value) for key, value in self.extras.items()},
-            requests_per_second=_rate(_env(f"{prefix}_REQUESTS_PER_SECOND"), self.requests_per_second),
-            burst=max(1, _env_int(f"{prefix}_BURST", self.burst)),
-            max_in_flight=max(0, _env_int(f"{prefix}_MAX_IN_FLIGHT", self.max_in_flight)),
+            download_hosts=_hosts(env("DOWNLOAD_HOSTS", ",".join(self.download_hosts))),
+            extras={key: env(key.upper(), value) for key, value in self.extras.items()},
+            requests_per_second=_rate(env("REQUESTS_PER_SECOND"), self.requests_per_second),
+            burst=max(1, _env_int(f"{prefix}_BURST", self.burst, environ)),
+            max_in_flight=max(0, _env_int(f"{prefix}_MAX_IN_FLIGHT", self.max_in_flight, environ)),
         )
 
 

@@ -8,6 +8,7 @@
     reelhook jobs --status failed
     reelhook cancel JOB_ID
     reelhook providers
+    reelhook doctor --stack-name reelhook
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from rich.progress import (
     TransferSpeedColumn,
 )
 
+from reelhook_cli.doctor import doctor
 from reelhook_cli.errors import (
     EXIT_USAGE,
     JSON_ERRORS,
@@ -491,3 +493,6 @@ def cancel(ctx: click.Context, job_id: str, as_json: bool) -> None:
         note = " (the provider's task may still run, and be billed)"
     _stdout().print(f"{status_text(job.status).markup} {job.id}{note}", soft_wrap=True)
 
+
+
+cli.add_command(doctor)

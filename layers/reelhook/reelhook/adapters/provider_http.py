@@ -22,7 +22,7 @@ import urllib3
 from urllib3.exceptions import ConnectTimeoutError, HTTPError, NewConnectionError, SSLError
 
 from reelhook import json_input
-from reelhook.config import settings
+from reelhook.config import ProviderSettings, settings
 from reelhook.providers.base import HttpCall, Provider
 from reelhook.records import record
 
@@ -80,9 +80,15 @@ def http_pool() -> urllib3.PoolManager:
     return _pool
 
 
-def auth_headers(provider_name: str, secrets: Mapping[str, str]) -> dict[str, str]:
-    conf = settings().provider(provider_name)
-    key = secrets.get(f"{provider_name}_api_key", "")
+def api_key_field(provider_name: str) -> str:
+    """The deployment secret's field holding a provider's API key."""
+    return f"{provider_name}_api_key"
+
+
+def auth_headers(provider_name: str, secrets: Mapping[str, str],
+                 conf: ProviderSettings | None = None) -> dict[str, str]:
+    conf = conf or settings().provider(provider_name)
+    key = secrets.get(api_key_field(provider_name), "")
     return {conf.api_key_header: f"{conf.api_key_prefix}{key}"}
 
 

@@ -15,6 +15,8 @@ from reelhook.adapters.aws import client
 from reelhook.config import settings
 
 CACHE_SECONDS = 300
+CALLBACK_TOKEN_FIELD = "callback_token_key"  # noqa: S105 - the field's name, not a secret
+MIN_CALLBACK_TOKEN_KEY = 32
 _cache: tuple[float, dict[str, str]] | None = None
 _lock = threading.Lock()
 
@@ -35,8 +37,8 @@ def get_secrets(*, now: float | None = None) -> dict[str, str]:
 
 
 def callback_token_key() -> bytes:
-    key = get_secrets().get("callback_token_key", "")
-    if len(key) < 32:
+    key = get_secrets().get(CALLBACK_TOKEN_FIELD, "")
+    if len(key) < MIN_CALLBACK_TOKEN_KEY:
         raise RuntimeError("the deployment secret's callback_token_key is missing or too short")
     return key.encode()
 

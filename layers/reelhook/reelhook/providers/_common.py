@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from reelhook.providers.base import MalformedPayload, Phase, ProviderStatus, require_mapping
+from reelhook.providers.base import KeyProbe, KeyVerdict, MalformedPayload, Phase, ProviderStatus, require_mapping
 
 
 def envelope_error(status_code: int, body: Any) -> str:
@@ -84,3 +84,25 @@ def read_status(
         error_message=failure(data, raw) if phase is Phase.FAILED else None,
         progress=int(progress) if isinstance(progress, int | float) and 0 <= progress <= 100 else None,
     )
+
+
+# A status GET for a task id no provider can have issued: it creates nothing and costs nothing.
+PROBE_TASK_ID = "reelhook-doctor-no-such-task"
+
+
+def read_key_probe(status_code: int | None, body: Any, describe: Callable[[int, Any], str]) -> KeyProbe:
+    """The verdict most gateways share: authentication is checked before the task is looked up,
+    so a 404 (or a 200) means the key was accepted; 401/403 mean it was not. ``describe`` is the
+    provider's ``error_message``; without an answer ``body`` says why none came."""
+    if status_code is None:
+        return KeyProbe(KeyVerdict.UNAVAILABLE, f"no answer: {body}")
+    said = f"HTTP {status_code}: {describe(status_code, body)}"
+    if status_code in (401, 403):
+        return KeyProbe(KeyVerdict.BAD_KEY, said)
+    if status_code == 402:
+        return KeyProbe(KeyVerdict.NO_CREDIT, said)
+    if status_code < 300 or status_code == 404:
+        return KeyProbe(KeyVerdict.WORKS, f"HTTP {status_code}")
+    if status_code == 429 or status_code >= 500:
+        return KeyProbe(KeyVerdict.UNAVAILABLE, said)
+    return KeyProbe(KeyVerdict.UNEXPECTED, said)

@@ -22,9 +22,17 @@ from collections.abc import Mapping
 from typing import Any
 
 from reelhook.config import ProviderSettings, settings
-from reelhook.providers._common import envelope_error, error_text, read_status, submit_task_id
+from reelhook.providers._common import (
+    PROBE_TASK_ID,
+    envelope_error,
+    error_text,
+    read_key_probe,
+    read_status,
+    submit_task_id,
+)
 from reelhook.providers.base import (
     HttpCall,
+    KeyProbe,
     Phase,
     ProviderStatus,
     WebhookContext,
@@ -147,6 +155,7 @@ class AIHubMax:
     # The paths are unconfirmed (by analogy with the same platform's other gateways): configuration.
     defaults = ProviderSettings(base_url="https://api.aihubmax.com", extras={
         "callbacks": "false", "field_names": "", "create_path": CREATE_PATH, "status_path": STATUS_PATH})
+    webhook_secret_fields = ()  # nothing is signed
     link_lifetime_seconds = 24 * 3600
 
     @property
@@ -195,6 +204,13 @@ class AIHubMax:
 
     def error_message(self, status_code: int, body: Any) -> str:
         return envelope_error(status_code, body)
+
+    def key_probe_call(self, extras: Mapping[str, str]) -> HttpCall:
+        # The status GET of a task that cannot exist: 401 for a bad key, 404 for a good one.
+        return HttpCall("GET", (extras.get("status_path") or STATUS_PATH).replace("{task_id}", PROBE_TASK_ID))
+
+    def read_key_probe(self, status_code: int | None, body: Any) -> KeyProbe:
+        return read_key_probe(status_code, body, self.error_message)
 
 
 PROVIDER = AIHubMax()

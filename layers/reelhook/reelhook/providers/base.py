@@ -43,6 +43,22 @@ class HttpCall:
     json: dict[str, Any] | None = None
 
 
+class KeyVerdict(StrEnum):
+    """What one cheap authenticated request says about an API key."""
+
+    WORKS = "works"  # the provider accepted the key (a 404 for a task that cannot exist counts)
+    BAD_KEY = "bad_key"  # refused as unauthenticated or forbidden
+    NO_CREDIT = "no_credit"  # accepted, but the account cannot pay for a job
+    UNAVAILABLE = "unavailable"  # no answer, rate-limited or failing: says nothing about the key
+    UNEXPECTED = "unexpected"  # an answer the provider's documents do not explain
+
+
+@record
+class KeyProbe:
+    verdict: KeyVerdict
+    detail: str
+
+
 class WebhookRejected(Exception):
     """A webhook that must not change state. ``status`` is the HTTP answer."""
 
@@ -73,6 +89,10 @@ class Provider(Protocol):
     models: tuple[ModelSpec, ...]
     # How long a result link lives, when the provider documents it (seconds); else a safe guess.
     link_lifetime_seconds: int
+    # Fields of the deployment secret holding the provider's webhook signing secrets (none when
+    # it signs nothing): without them its webhooks are only hints, each confirmed by a status GET.
+    webhook_secret_fields: tuple[str, ...]
+
     def sends_webhooks(self, extras: Mapping[str, str]) -> bool: ...
 
     def submit_call(self, spec: ModelSpec, req: NormalizedRequest, webhook_url: str | None,
@@ -99,6 +119,15 @@ class Provider(Protocol):
         ...
 
     def error_message(self, status_code: int, body: Any) -> str: ...
+
+    def key_probe_call(self, extras: Mapping[str, str]) -> HttpCall:
+        """One cheap authenticated request that creates nothing (a status GET for a task that
+        cannot exist): how ``reelhook doctor`` tells whether the configured key works."""
+        ...
+
+    def read_key_probe(self, status_code: int | None, body: Any) -> KeyProbe:
+        """The verdict on the key from the probe's answer (``status_code`` None: no answer came)."""
+        ...
 
 
 def result_urls(items: Any) -> tuple[str, ...]:

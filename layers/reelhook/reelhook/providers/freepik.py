@@ -22,9 +22,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from reelhook.config import ProviderSettings, settings
-from reelhook.providers._common import read_status
+from reelhook.providers._common import read_key_probe, read_status
 from reelhook.providers.base import (
     HttpCall,
+    KeyProbe,
     MalformedPayload,
     Phase,
     ProviderStatus,
@@ -48,6 +49,9 @@ logger = logging.getLogger(__name__)
 _warned_unsigned = False
 
 NAME = "freepik"
+WEBHOOK_SECRET_FIELD = "freepik_webhook_secret"  # noqa: S105 - a field name, not a secret
+# A well-formed task id no task has: Freepik's ids are UUIDs, and the nil UUID is never issued.
+PROBE_UUID = "00000000-0000-0000-0000-000000000000"
 _STATUS = {
     "created": Phase.SUBMITTED,
     "in_progress": Phase.RUNNING,
@@ -266,6 +270,8 @@ class Freepik:
         burst=5,
     )
     link_lifetime_seconds = 4 * 3600  # undocumented for these models; never rely on more
+    webhook_secret_fields = (WEBHOOK_SECRET_FIELD,)
+
     @property
     def models(self) -> tuple[ModelSpec, ...]:
         return _models()  # Kling's cfg_scale range follows the configured endpoint
@@ -339,10 +345,17 @@ class Freepik:
             return message
         return f"HTTP {status_code}"
 
+    def key_probe_call(self, extras: Mapping[str, str]) -> HttpCall:
+        # Veo's status GET for the nil task id: "Invalid API key" (401) or "Not found" (404).
+        return HttpCall("GET", f"/v1/ai/reference-to-video/veo-3-1/{PROBE_UUID}")
+
+    def read_key_probe(self, status_code: int | None, body: Any) -> KeyProbe:
+        return read_key_probe(status_code, body, self.error_message)
+
 
 def _configured_secrets(ctx: WebhookContext) -> list[str]:
     """The webhook secrets in use: several, space-separated, while one is being rotated."""
-    return ctx.secrets.get("freepik_webhook_secret", "").split()
+    return ctx.secrets.get(WEBHOOK_SECRET_FIELD, "").split()
 
 
 def _task_id(data: dict[str, Any]) -> str | None:

@@ -21,9 +21,17 @@ from collections.abc import Mapping
 from typing import Any
 
 from reelhook.config import ProviderSettings
-from reelhook.providers._common import envelope_error, error_text, read_status, submit_task_id
+from reelhook.providers._common import (
+    PROBE_TASK_ID,
+    envelope_error,
+    error_text,
+    read_key_probe,
+    read_status,
+    submit_task_id,
+)
 from reelhook.providers.base import (
     HttpCall,
+    KeyProbe,
     Phase,
     ProviderStatus,
     WebhookContext,
@@ -139,6 +147,7 @@ class UniAll:
     name = NAME
     defaults = ProviderSettings(base_url="https://api.uniall.ai")  # not published: configure UNIALL_BASE_URL
     models = MODELS
+    webhook_secret_fields = ()  # nothing is signed
     link_lifetime_seconds = 3600  # undocumented: copy at once
 
     def sends_webhooks(self, extras: Mapping[str, str]) -> bool:
@@ -169,6 +178,13 @@ class UniAll:
 
     def error_message(self, status_code: int, body: Any) -> str:
         return envelope_error(status_code, body)
+
+    def key_probe_call(self, extras: Mapping[str, str]) -> HttpCall:
+        # The status GET of a task that cannot exist: 401 for a bad key, 404 for a good one.
+        return HttpCall("GET", f"/v1/videos/{PROBE_TASK_ID}")
+
+    def read_key_probe(self, status_code: int | None, body: Any) -> KeyProbe:
+        return read_key_probe(status_code, body, self.error_message)
 
 
 PROVIDER = UniAll()
