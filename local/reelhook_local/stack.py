@@ -52,6 +52,9 @@ LOCAL_CREDENTIALS = {
 class StackOptions:
     sandbox: SandboxConfig = field(default_factory=SandboxConfig)
     schedule_seconds: float = 1.0
+    # The schedule runs this seldom while nothing happens (ScheduleDriver); it is also the
+    # poller's period, so each pass dispatches every check due before the next.
+    schedule_idle_seconds: float = 5.0
     queue_visibility_seconds: int = 3
     poll_base_seconds: int = 1
     poll_max_seconds: int = 2
@@ -392,12 +395,33 @@ class AtomicMotoServer:
         target = str(environ.get("HTTP_X_AMZ_TARGET") or "")
         if target == SQS_TARGET + "ReceiveMessage":
             return self._sqs_long_poll(environ, start_response)
+        wakes = key == "sqs" and target.removeprefix(SQS_TARGET) in SQS_WAKERS
+        raw = b""
+        if wakes:  # read here: which queue to wake is in the body
+            import io
+
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+            raw = environ["wsgi.input"].read(length) if length else b""
+            environ = dict(environ, **{"wsgi.input": io.BytesIO(raw), "CONTENT_LENGTH": str(len(raw))})
         with self.locks[key]:
             answer = list(self._backend(environ, start_response))
-        if key == "sqs" and target.removeprefix(SQS_TARGET) in SQS_WAKERS:
-            with self._sqs_changed:
-                self._sqs_changed.notify_all()
+        if wakes:
+            self._wake_sqs_receivers(raw)
         return answer
+
+    def _wake_sqs_receivers(self, raw: bytes) -> None:
+        """A send or a visibility change may have made a message receivable: long polls on that
+        queue wait on its condition (moto notifies it on a send, not on a visibility change),
+        the others on ``_sqs_changed``."""
+        with self._sqs_changed:
+            self._sqs_changed.notify_all()
+        try:
+            queue = _moto_queue(json.loads(raw or b"{}"))
+        except (ValueError, TypeError, AttributeError):
+            queue = None
+        if queue is not None:
+            with queue._messages_lock:
+                queue._messages_lock.notify_all()
 
     def _sqs_long_poll(self, environ: dict[str, Any], start_response: Any) -> list[bytes]:
         """ReceiveMessage: with a wait, short receives under the lock while the queue (read in
@@ -436,9 +460,10 @@ class AtomicMotoServer:
                 with self._sqs_changed:
                     self._sqs_changed.wait(min(remaining, self.poll_interval))
                 continue
-            # Until the next message is due, or a new one is sent (moto notifies its condition).
+            # Until the next message is due, or one is sent or made visible (its condition is
+            # notified): an empty queue is not looked at again before the wait ends.
             due = _due_in(queue)
-            pause = min(remaining, 1.0 if due is None else max(0.01, due))
+            pause = remaining if due is None else min(remaining, max(0.01, due))
             with queue._messages_lock:
                 queue._messages_lock.wait(pause)
         start_response(*answered)
@@ -532,7 +557,7 @@ class LocalStack:
                 self.drivers.append(QueueDriver(fn, queue_url, arn, batch,
                                                 self.client("sqs", connections=workers + 2), workers=workers))
             if fn.scheduled:
-                self.drivers.append(ScheduleDriver(fn, self.options.schedule_seconds))
+                self.drivers.append(ScheduleDriver(fn, self.options.schedule_seconds, self._schedule_period()))
         # The DynamoDB stream mapping and the S3 -> EventBridge rule, as the template declares them.
         template, sqs = load_template(), self.client("sqs")
         resources = self.resources
@@ -557,6 +582,10 @@ class LocalStack:
             self.drivers.append(S3InboxDriver(  # type: ignore[arg-type]
                 fns[fid], resources.bucket_name, self.client("s3", connections=10), pattern=pattern,
                 interval=0.2, dead_letter=send_to(resources.inbox_dlq_url), workers=INBOX_WORKERS))
+        schedules = [driver for driver in self.drivers if isinstance(driver, ScheduleDriver)]
+        for driver in self.drivers:
+            if isinstance(driver, StreamDriver):  # a jobs-table write may bring a check due soon
+                driver.on_records += [schedule.wake for schedule in schedules]
         for driver in self.drivers:
             driver.start()
         return self
@@ -640,7 +669,7 @@ class LocalStack:
             "POLL_BASE_SECONDS": str(self.options.poll_base_seconds),
             "POLL_MAX_SECONDS": str(self.options.poll_max_seconds),
             "RECONCILE_AFTER_SECONDS": str(self.options.reconcile_after_seconds),
-            "POLLER_PERIOD_SECONDS": str(max(1, math.ceil(self.options.schedule_seconds))),
+            "POLLER_PERIOD_SECONDS": str(self._schedule_period()),
             "AIHUBMAX_CALLBACKS": "true" if self.options.aihubmax_callbacks else "false",
             "POWERTOOLS_LOG_LEVEL": os.environ.get("POWERTOOLS_LOG_LEVEL", "WARNING"),
             "POWERTOOLS_METRICS_NAMESPACE": "reelhook",
@@ -650,6 +679,10 @@ class LocalStack:
         if self.options.settings_from_environment:
             env = user_settings(env, self._environment_at_start)
         return env | self.options.extra_env
+
+    def _schedule_period(self) -> int:
+        """Seconds between the schedule's runs while idle, the poller's dispatch horizon."""
+        return max(1, math.ceil(max(self.options.schedule_seconds, self.options.schedule_idle_seconds)))
 
     def _set_env(self, values: dict[str, str]) -> None:
         for name, value in values.items():
