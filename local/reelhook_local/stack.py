@@ -22,9 +22,12 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import Any, Protocol
 
+from reelhook_local import emf
 from reelhook_local.aws_resources import StackResources, create_stack_resources, resolve_value, template_env
+from reelhook_local.emf import MetricLines
 from reelhook_local.front import (
     LocalFront,
     QueueDriver,
@@ -70,6 +73,10 @@ class StackOptions:
     # requests no longer queue behind its lock for one GIL.
     dynamodb_process: bool = True
     extra_env: dict[str, str] = field(default_factory=dict)
+    # Where the functions' EMF metric lines go instead of stdout (reelhook_local.emf), as
+    # CloudWatch Logs takes them on Lambda: `make serve`, `make demo` and `make chaos` keep them
+    # off the terminal. None leaves them on stdout, where a benchmark counts them.
+    metrics_file: Path | None = None
     # Settings (the template's parameters and defaults, and the options above) set in the
     # environment when the stack starts win over the stack's own values, as for `make serve`.
     # Off for tests and benchmarks, which must not change with the shell they run in.
@@ -485,9 +492,18 @@ class AtomicMotoServer:
         _fast_sqs_clock(False)
 
 
+class StartListener(Protocol):
+    """Told of each step of ``LocalStack.start`` (``reelhook_local.startup.StartSteps``)."""
+
+    def begin(self, step: str) -> None: ...
+
+    def end(self, step: str, seconds: float) -> None: ...
+
+
 class LocalStack:
-    def __init__(self, options: StackOptions | None = None) -> None:
+    def __init__(self, options: StackOptions | None = None, *, steps: StartListener | None = None) -> None:
         self.options = options or StackOptions()
+        self.steps = steps  # told of each start step as it begins and ends (reelhook_local.startup)
         self.sandbox = ProviderSandbox(self.options.sandbox)
         self.front: LocalFront | None = None
         self.drivers: list[Any] = []
@@ -498,12 +514,57 @@ class LocalStack:
         self._saved_env: dict[str, str | None] = {}
         self._environment_at_start: dict[str, str] = {}
         self.aws_endpoint = ""
+        self.metric_lines: MetricLines | None = None
 
     # -- lifecycle -----------------------------------------------------------------------------
 
     def start(self) -> LocalStack:
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
         self._environment_at_start = dict(os.environ)
+        if self.options.metrics_file is not None:
+            self.metric_lines = emf.divert(self.options.metrics_file)
+        try:
+            self._start_steps()
+        except BaseException:
+            if self.metric_lines is not None:
+                emf.restore(self.metric_lines)
+            raise
+        return self
+
+    def _start_steps(self) -> None:
+        with self._step("moto's servers up (DynamoDB; S3, SQS and the rest)"):
+            self._start_moto()
+        with self._step("provider sandbox up (Freepik, UniAll, AIHubMax)"):
+            self.sandbox.start()
+        fns = functions()
+        with self._step("resources created from template.yaml"):
+            self.resources = create_stack_resources(
+                self.client,
+                prefix=self.options.resource_prefix,
+                secret_values=self._secret_values(),
+                visibility_timeout=self.options.queue_visibility_seconds,
+            )
+        with self._step("API front up"):
+            self.front = LocalFront(fns, port=self.options.front_port, enforce_iam=self.options.enforce_iam,
+                                    credentials={LOCAL_CREDENTIALS["AWS_ACCESS_KEY_ID"]:
+                                                 LOCAL_CREDENTIALS["AWS_SECRET_ACCESS_KEY"]} | self.options.iam_users,
+                                    region=LOCAL_CREDENTIALS["AWS_REGION"])
+            self._set_env(self._function_env())
+            self._reset_caches()
+            self.front.start()
+        with self._step("event sources running (queues, stream, inbox, schedule)"):
+            self._start_drivers(fns)
+
+    @contextlib.contextmanager
+    def _step(self, name: str) -> Iterator[None]:
+        if self.steps is not None:
+            self.steps.begin(name)
+        began = time.monotonic()
+        yield
+        if self.steps is not None:
+            self.steps.end(name, time.monotonic() - began)
+
+    def _start_moto(self) -> None:
         endpoints = {}
         if self.options.moto_process and self.options.dynamodb_process:
             from reelhook_local.moto_process import MotoProcess
@@ -528,21 +589,9 @@ class LocalStack:
         # botocore's service-specific endpoint variables send the functions straight there.
         self._set_env(LOCAL_CREDENTIALS | {"AWS_ENDPOINT_URL": self.aws_endpoint}
                       | {DYNAMODB_SERVICES[service]: url for service, url in endpoints.items()})
-        self.sandbox.start()
-        fns = functions()
-        self.front = LocalFront(fns, port=self.options.front_port, enforce_iam=self.options.enforce_iam,
-                                credentials={LOCAL_CREDENTIALS["AWS_ACCESS_KEY_ID"]:
-                                             LOCAL_CREDENTIALS["AWS_SECRET_ACCESS_KEY"]} | self.options.iam_users,
-                                region=LOCAL_CREDENTIALS["AWS_REGION"])
-        self.resources = create_stack_resources(
-            self.client,
-            prefix=self.options.resource_prefix,
-            secret_values=self._secret_values(),
-            visibility_timeout=self.options.queue_visibility_seconds,
-        )
-        self._set_env(self._function_env())
-        self._reset_caches()
-        self.front.start()
+
+    def _start_drivers(self, fns: dict[str, Any]) -> None:
+        assert self.resources is not None
         queue_urls = {"TransferQueue": self.resources.queue_url, "NotifyQueue": self.resources.notify_queue_url,
                       "SubmitQueue": self.resources.submit_queue_url, "PollQueue": self.resources.poll_queue_url}
         for fn in fns.values():
@@ -588,7 +637,6 @@ class LocalStack:
                 driver.on_records += [schedule.wake for schedule in schedules]
         for driver in self.drivers:
             driver.start()
-        return self
 
     def stop(self) -> None:
         for driver in self.drivers:  # all at once: each may be in a long poll
@@ -609,6 +657,9 @@ class LocalStack:
                 os.environ[name] = value
         self._saved_env = {}
         self._reset_caches()
+        if self.metric_lines is not None:  # last: a handler still finishing prints no metrics
+            emf.restore(self.metric_lines)
+            self.metric_lines = None
 
     def __enter__(self) -> LocalStack:
         return self.start()
