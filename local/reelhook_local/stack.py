@@ -358,8 +358,9 @@ class AtomicMotoServer:
     of those services gets one lock (``moto_lock_key``); DynamoDB Streams reads share DynamoDB's.
     S3, Secrets Manager and EventBridge requests run concurrently. A long-polling
     ReceiveMessage does not hold the SQS lock while it waits: it is answered by short receives
-    under the lock, waiting between them (outside it) until a message is sent or made visible,
-    or every ``poll_interval``.
+    under the lock, waiting between them (outside it) until a message is sent, made visible or
+    due, or the wait ends; an empty queue is not looked at in between. (moto's own long poll
+    looks again every second.) Only a queue it cannot find is looked at every ``poll_interval``.
     """
 
     poll_interval = 0.25
