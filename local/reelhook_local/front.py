@@ -509,34 +509,32 @@ class QueueDriver:
         backoff = Backoff(0.1, 2.0)
         while not self.stopping.is_set():
             try:
-                got = self.receive_once()
+                self.receive_once()
                 backoff.busy()
             except Exception as exc:  # moto restarting, a handler's delete failing: log, wait, go on
                 if self.stopping.is_set():
                     return
                 _log(f"queue driver for {self.fn.logical_id} failed: {exc!r}")
                 self.stopping.wait(backoff.idle())
-                continue
-            if not got:
-                self._park()
 
     def _park(self) -> None:
-        """After an empty answer, wait for work unless no other consumer is long-polling.
+        """With ``_activity`` held, after an empty answer: wait for work unless no other
+        consumer is long-polling.
 
         As the mapping scales its pollers down on an idle queue, one consumer keeps polling
         and the rest wait here until it (or any other) receives messages: an idle queue costs
-        one request per long poll, not one per consumer.
+        one request per long poll, not one per consumer. Deciding under the same hold as the
+        count of pollers went down, two answers at once never both park (nor both stay).
         """
-        with self._activity:
-            if not self._polling or self.stopping.is_set():
-                return
-            self.parked += 1
-            seen = self._received
-            try:
-                while self._received == seen and not self.stopping.is_set():
-                    self._activity.wait()
-            finally:
-                self.parked -= 1
+        if not self._polling or self.stopping.is_set():
+            return
+        self.parked += 1
+        seen = self._received
+        try:
+            while self._received == seen and not self.stopping.is_set():
+                self._activity.wait()
+        finally:
+            self.parked -= 1
 
     def wake(self) -> None:
         """Send the parked consumers back to polling (messages arrived, or stopping)."""
@@ -548,6 +546,7 @@ class QueueDriver:
         """One long poll and, if it got messages, one invocation; returns how many messages."""
         with self._activity:
             self._polling += 1
+        answer: dict[str, Any] | None = None
         try:
             answer = self.sqs.receive_message(
                 QueueUrl=self.queue_url, MaxNumberOfMessages=self.batch_size, WaitTimeSeconds=self.wait_seconds,
@@ -556,6 +555,8 @@ class QueueDriver:
         finally:
             with self._activity:
                 self._polling -= 1
+                if answer is not None and not answer.get("Messages"):
+                    self._park()
         messages = answer.get("Messages", [])
         if messages and self.parked:
             self.wake()  # more may be waiting: every consumer polls while the queue has work
