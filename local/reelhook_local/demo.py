@@ -28,8 +28,10 @@ from rich.text import Text
 from reelhook_cli.render import print_providers, routing_summary, status_text
 from reelhook_client import Client, Job, ReelhookError
 from reelhook_client.auth import SigV4Auth
+from reelhook_local.emf import METRICS_FILE
 from reelhook_local.sandbox import SandboxConfig
 from reelhook_local.stack import LOCAL_CREDENTIALS, LocalStack, StackOptions
+from reelhook_local.startup import StartSteps
 
 IMAGE = "https://example.com/character.png"
 DEMO_JOBS: list[dict[str, Any]] = [
@@ -203,19 +205,20 @@ def run(timeout: float, console: Console | None = None) -> int:
     # The functions' own logs stay out of the demo's output unless something is wrong: the
     # failover they would warn about is the point of the demo.
     options = StackOptions(sandbox=SandboxConfig(step_seconds=0.5), enforce_iam=True,
-                           extra_env={"POWERTOOLS_LOG_LEVEL": "ERROR"})
+                           extra_env={"POWERTOOLS_LOG_LEVEL": "ERROR"}, metrics_file=METRICS_FILE)
     warnings.filterwarnings("ignore", message="No application metrics to publish", category=UserWarning)
     # The API checks SigV4 as deployed; the demo signs with the local stack's credentials.
     signer = SigV4Auth(LOCAL_CREDENTIALS["AWS_REGION"], ReadOnlyCredentials(
         LOCAL_CREDENTIALS["AWS_ACCESS_KEY_ID"], LOCAL_CREDENTIALS["AWS_SECRET_ACCESS_KEY"], None))
     console.print("[bold]Starting the local stack[/] (moto server, API front, provider sandbox)…")
     with contextlib.ExitStack() as resources:
-        began = time.monotonic()
-        starting = console.status("starting…") if console.is_terminal else contextlib.nullcontext()
-        with starting:
-            stack = resources.enter_context(LocalStack(options))
+        steps = StartSteps(console)
+        try:
+            stack = resources.enter_context(LocalStack(options, steps=steps))
+        finally:
+            began = steps.close()
         api = resources.enter_context(Client(stack.api_url, auth=signer, max_retries=2))
-        console.print(f"Up in {time.monotonic() - began:.1f} s: API {stack.api_url}   AWS (moto) "
+        console.print(f"Up in {began:.1f} s: API {stack.api_url}   AWS (moto) "
                       f"{stack.aws_endpoint}   providers {stack.sandbox.root_url}", soft_wrap=True)
         try:
             rows = [_submit(api, body, f"demo-{body['model']}") for body in DEMO_JOBS]

@@ -472,6 +472,12 @@ class QueueDriver:
         self.in_flight = 0
         self.most_in_flight = 0
         self._count_lock = threading.Lock()
+        # Consumers in a ReceiveMessage call, consumers parked, and batches received (which
+        # wake the parked ones): see _park.
+        self._activity = threading.Condition()
+        self._polling = 0
+        self.parked = 0
+        self._received = 0
 
     @classmethod
     def concurrency(cls, fn: FunctionDef, queue: str, default: int | None = None) -> int:
@@ -488,6 +494,7 @@ class QueueDriver:
         one exits when it ends, without invoking (its messages come back after the visibility
         timeout, as after a crash)."""
         self.stopping.set()
+        self.wake()
         deadline = time.monotonic() + timeout
         with self._count_lock:
             busy = self.in_flight
@@ -510,13 +517,49 @@ class QueueDriver:
                 _log(f"queue driver for {self.fn.logical_id} failed: {exc!r}")
                 self.stopping.wait(backoff.idle())
 
+    def _park(self) -> None:
+        """With ``_activity`` held, after an empty answer: wait for work unless no other
+        consumer is long-polling.
+
+        As the mapping scales its pollers down on an idle queue, one consumer keeps polling
+        and the rest wait here until it (or any other) receives messages: an idle queue costs
+        one request per long poll, not one per consumer. Deciding under the same hold as the
+        count of pollers went down, two answers at once never both park (nor both stay).
+        """
+        if not self._polling or self.stopping.is_set():
+            return
+        self.parked += 1
+        seen = self._received
+        try:
+            while self._received == seen and not self.stopping.is_set():
+                self._activity.wait()
+        finally:
+            self.parked -= 1
+
+    def wake(self) -> None:
+        """Send the parked consumers back to polling (messages arrived, or stopping)."""
+        with self._activity:
+            self._received += 1
+            self._activity.notify_all()
+
     def receive_once(self) -> int:
         """One long poll and, if it got messages, one invocation; returns how many messages."""
-        answer = self.sqs.receive_message(
-            QueueUrl=self.queue_url, MaxNumberOfMessages=self.batch_size, WaitTimeSeconds=self.wait_seconds,
-            AttributeNames=["All"], MessageAttributeNames=["All"],
-        )
+        with self._activity:
+            self._polling += 1
+        answer: dict[str, Any] | None = None
+        try:
+            answer = self.sqs.receive_message(
+                QueueUrl=self.queue_url, MaxNumberOfMessages=self.batch_size, WaitTimeSeconds=self.wait_seconds,
+                AttributeNames=["All"], MessageAttributeNames=["All"],
+            )
+        finally:
+            with self._activity:
+                self._polling -= 1
+                if answer is not None and not answer.get("Messages"):
+                    self._park()
         messages = answer.get("Messages", [])
+        if messages and self.parked:
+            self.wake()  # more may be waiting: every consumer polls while the queue has work
         if not messages:
             if not self.wait_seconds:
                 self.stopping.wait(0.2)
@@ -560,10 +603,20 @@ class QueueDriver:
 
 
 class ScheduleDriver:
-    """Invokes a scheduled function every ``interval`` seconds (EventBridge's role)."""
+    """Invokes a scheduled function (EventBridge Scheduler's role): every ``idle_most`` seconds,
+    and ``interval`` seconds after the last run when woken (``wake``) before that.
 
-    def __init__(self, fn: FunctionDef, interval: float) -> None:
+    Locally the schedule's only function is the poller, whose pass dispatches every check due
+    before the next pass (``POLLER_PERIOD_SECONDS``, which the stack sets to ``idle_most``): a
+    pass every ``idle_most`` seconds misses no check already due, and a wake when the jobs
+    table changes (the stream driver sees it) finds new checks at once. An idle stack runs it
+    seldom; a busy one every ``interval``. Without ``idle_most`` it runs every ``interval``.
+    """
+
+    def __init__(self, fn: FunctionDef, interval: float, idle_most: float | None = None) -> None:
         self.fn, self.interval = fn, interval
+        self.idle_most = max(interval, idle_most or interval)
+        self._woken = threading.Event()
         self.stopping = threading.Event()
         self.thread = threading.Thread(target=self._run, name=f"schedule-{fn.logical_id}", daemon=True)
         self.runs = 0
@@ -573,7 +626,12 @@ class ScheduleDriver:
 
     def stop(self) -> None:
         self.stopping.set()
+        self._woken.set()
         self.thread.join(timeout=10)
+
+    def wake(self) -> None:
+        """Run soon (``interval`` after the last run at the latest): there may be work."""
+        self._woken.set()
 
     def run_once(self) -> Any:
         event = {
@@ -586,6 +644,11 @@ class ScheduleDriver:
 
     def _run(self) -> None:
         while not self.stopping.wait(self.interval):
+            # Never sooner than ``interval`` after the last run; then at a wake, or idle_most on.
+            self._woken.wait(self.idle_most - self.interval)
+            self._woken.clear()
+            if self.stopping.is_set():
+                return
             try:
                 self.run_once()
             except Exception as exc:
@@ -687,6 +750,9 @@ class StreamDriver:
         self.invocations = 0
         self.errors = 0
         self.given_up: list[dict[str, Any]] = []
+        # Called with nothing when a pass read records (the table changed): the stack wakes
+        # its schedule with it (see ScheduleDriver).
+        self.on_records: list[Callable[[], None]] = []
 
     @classmethod
     def from_template(cls, fn: FunctionDef, props: dict[str, Any], stream_arn: str, streams: Any,
@@ -844,6 +910,8 @@ class StreamDriver:
                 read = 0
             if read:
                 backoff.busy()
+                for listener in self.on_records:
+                    listener()
             else:
                 self.stopping.wait(backoff.idle())
 

@@ -12,11 +12,16 @@ import contextlib
 import shlex
 import signal
 import threading
+import warnings
 from pathlib import Path
 
+from rich.console import Console
+
+from reelhook_local.emf import METRICS_FILE
 from reelhook_local.front import CONSOLE_PATH
 from reelhook_local.sandbox import SandboxConfig
 from reelhook_local.stack import LOCAL_CREDENTIALS, PROVIDERS, LocalStack, StackOptions
+from reelhook_local.startup import StartSteps
 
 
 def how_to_call(api_url: str, enforce_iam: bool) -> list[str]:
@@ -82,12 +87,22 @@ def main() -> None:
                         help="do not check SigV4 signatures on the client routes")
     parser.add_argument("--env-file", type=Path, default=ENV_FILE, help="where to write the settings to source")
     args = parser.parse_args()
+    # Powertools' warning that a pass published no metric (an idle poller's) is no news here.
+    warnings.filterwarnings("ignore", message="No application metrics to publish", category=UserWarning)
     options = StackOptions(sandbox=SandboxConfig(step_seconds=args.step_seconds, port=args.sandbox_port),
                            front_port=args.port, moto_port=args.aws_port, enforce_iam=args.enforce_iam,
-                           settings_from_environment=True)
+                           settings_from_environment=True, metrics_file=METRICS_FILE)
     stopped = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopped.set())
-    with LocalStack(options) as stack:
+    print("Starting the local stack:", flush=True)
+    steps = StartSteps(Console(highlight=False))
+    stack = LocalStack(options, steps=steps)
+    try:
+        stack.start()
+    finally:
+        began = steps.close()
+    try:
+        print(f"Up in {began:.1f} s.", flush=True)
         values = local_env(stack, args.enforce_iam)
         write_env_file(args.env_file, values)
         print(f"reelhook API      {stack.api_url}")
@@ -102,9 +117,13 @@ def main() -> None:
         print()
         print("\n".join(how_to_call(stack.api_url, args.enforce_iam)))
         print()
-        print("Ctrl-C stops everything.")
+        print(f"metric lines (EMF; on with POWERTOOLS_METRICS_DISABLED=false) go to {METRICS_FILE}, not here")
+        print()
+        print("Ctrl-C stops everything.", flush=True)
         with contextlib.suppress(KeyboardInterrupt):
             stopped.wait()
+    finally:
+        stack.stop()
 
 
 if __name__ == "__main__":

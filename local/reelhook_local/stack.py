@@ -22,9 +22,12 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import Any, Protocol
 
+from reelhook_local import emf
 from reelhook_local.aws_resources import StackResources, create_stack_resources, resolve_value, template_env
+from reelhook_local.emf import MetricLines
 from reelhook_local.front import (
     LocalFront,
     QueueDriver,
@@ -52,6 +55,9 @@ LOCAL_CREDENTIALS = {
 class StackOptions:
     sandbox: SandboxConfig = field(default_factory=SandboxConfig)
     schedule_seconds: float = 1.0
+    # The schedule runs this seldom while nothing happens (ScheduleDriver); it is also the
+    # poller's period, so each pass dispatches every check due before the next.
+    schedule_idle_seconds: float = 5.0
     queue_visibility_seconds: int = 3
     poll_base_seconds: int = 1
     poll_max_seconds: int = 2
@@ -67,6 +73,10 @@ class StackOptions:
     # requests no longer queue behind its lock for one GIL.
     dynamodb_process: bool = True
     extra_env: dict[str, str] = field(default_factory=dict)
+    # Where the functions' EMF metric lines go instead of stdout (reelhook_local.emf), as
+    # CloudWatch Logs takes them on Lambda: `make serve`, `make demo` and `make chaos` keep them
+    # off the terminal. None leaves them on stdout, where a benchmark counts them.
+    metrics_file: Path | None = None
     # Settings (the template's parameters and defaults, and the options above) set in the
     # environment when the stack starts win over the stack's own values, as for `make serve`.
     # Off for tests and benchmarks, which must not change with the shell they run in.
@@ -348,8 +358,9 @@ class AtomicMotoServer:
     of those services gets one lock (``moto_lock_key``); DynamoDB Streams reads share DynamoDB's.
     S3, Secrets Manager and EventBridge requests run concurrently. A long-polling
     ReceiveMessage does not hold the SQS lock while it waits: it is answered by short receives
-    under the lock, waiting between them (outside it) until a message is sent or made visible,
-    or every ``poll_interval``.
+    under the lock, waiting between them (outside it) until a message is sent, made visible or
+    due, or the wait ends; an empty queue is not looked at in between. (moto's own long poll
+    looks again every second.) Only a queue it cannot find is looked at every ``poll_interval``.
     """
 
     poll_interval = 0.25
@@ -392,12 +403,33 @@ class AtomicMotoServer:
         target = str(environ.get("HTTP_X_AMZ_TARGET") or "")
         if target == SQS_TARGET + "ReceiveMessage":
             return self._sqs_long_poll(environ, start_response)
+        wakes = key == "sqs" and target.removeprefix(SQS_TARGET) in SQS_WAKERS
+        raw = b""
+        if wakes:  # read here: which queue to wake is in the body
+            import io
+
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+            raw = environ["wsgi.input"].read(length) if length else b""
+            environ = dict(environ, **{"wsgi.input": io.BytesIO(raw), "CONTENT_LENGTH": str(len(raw))})
         with self.locks[key]:
             answer = list(self._backend(environ, start_response))
-        if key == "sqs" and target.removeprefix(SQS_TARGET) in SQS_WAKERS:
-            with self._sqs_changed:
-                self._sqs_changed.notify_all()
+        if wakes:
+            self._wake_sqs_receivers(raw)
         return answer
+
+    def _wake_sqs_receivers(self, raw: bytes) -> None:
+        """A send or a visibility change may have made a message receivable: long polls on that
+        queue wait on its condition (moto notifies it on a send, not on a visibility change),
+        the others on ``_sqs_changed``."""
+        with self._sqs_changed:
+            self._sqs_changed.notify_all()
+        try:
+            queue = _moto_queue(json.loads(raw or b"{}"))
+        except (ValueError, TypeError, AttributeError):
+            queue = None
+        if queue is not None:
+            with queue._messages_lock:
+                queue._messages_lock.notify_all()
 
     def _sqs_long_poll(self, environ: dict[str, Any], start_response: Any) -> list[bytes]:
         """ReceiveMessage: with a wait, short receives under the lock while the queue (read in
@@ -436,9 +468,10 @@ class AtomicMotoServer:
                 with self._sqs_changed:
                     self._sqs_changed.wait(min(remaining, self.poll_interval))
                 continue
-            # Until the next message is due, or a new one is sent (moto notifies its condition).
+            # Until the next message is due, or one is sent or made visible (its condition is
+            # notified): an empty queue is not looked at again before the wait ends.
             due = _due_in(queue)
-            pause = min(remaining, 1.0 if due is None else max(0.01, due))
+            pause = remaining if due is None else min(remaining, max(0.01, due))
             with queue._messages_lock:
                 queue._messages_lock.wait(pause)
         start_response(*answered)
@@ -460,9 +493,18 @@ class AtomicMotoServer:
         _fast_sqs_clock(False)
 
 
+class StartListener(Protocol):
+    """Told of each step of ``LocalStack.start`` (``reelhook_local.startup.StartSteps``)."""
+
+    def begin(self, step: str) -> None: ...
+
+    def end(self, step: str, seconds: float) -> None: ...
+
+
 class LocalStack:
-    def __init__(self, options: StackOptions | None = None) -> None:
+    def __init__(self, options: StackOptions | None = None, *, steps: StartListener | None = None) -> None:
         self.options = options or StackOptions()
+        self.steps = steps  # told of each start step as it begins and ends (reelhook_local.startup)
         self.sandbox = ProviderSandbox(self.options.sandbox)
         self.front: LocalFront | None = None
         self.drivers: list[Any] = []
@@ -473,12 +515,57 @@ class LocalStack:
         self._saved_env: dict[str, str | None] = {}
         self._environment_at_start: dict[str, str] = {}
         self.aws_endpoint = ""
+        self.metric_lines: MetricLines | None = None
 
     # -- lifecycle -----------------------------------------------------------------------------
 
     def start(self) -> LocalStack:
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
         self._environment_at_start = dict(os.environ)
+        if self.options.metrics_file is not None:
+            self.metric_lines = emf.divert(self.options.metrics_file)
+        try:
+            self._start_steps()
+        except BaseException:
+            if self.metric_lines is not None:
+                emf.restore(self.metric_lines)
+            raise
+        return self
+
+    def _start_steps(self) -> None:
+        with self._step("moto's servers up (DynamoDB; S3, SQS and the rest)"):
+            self._start_moto()
+        with self._step("provider sandbox up (Freepik, UniAll, AIHubMax)"):
+            self.sandbox.start()
+        fns = functions()
+        with self._step("resources created from template.yaml"):
+            self.resources = create_stack_resources(
+                self.client,
+                prefix=self.options.resource_prefix,
+                secret_values=self._secret_values(),
+                visibility_timeout=self.options.queue_visibility_seconds,
+            )
+        with self._step("API front up"):
+            self.front = LocalFront(fns, port=self.options.front_port, enforce_iam=self.options.enforce_iam,
+                                    credentials={LOCAL_CREDENTIALS["AWS_ACCESS_KEY_ID"]:
+                                                 LOCAL_CREDENTIALS["AWS_SECRET_ACCESS_KEY"]} | self.options.iam_users,
+                                    region=LOCAL_CREDENTIALS["AWS_REGION"])
+            self._set_env(self._function_env())
+            self._reset_caches()
+            self.front.start()
+        with self._step("event sources running (queues, stream, inbox, schedule)"):
+            self._start_drivers(fns)
+
+    @contextlib.contextmanager
+    def _step(self, name: str) -> Iterator[None]:
+        if self.steps is not None:
+            self.steps.begin(name)
+        began = time.monotonic()
+        yield
+        if self.steps is not None:
+            self.steps.end(name, time.monotonic() - began)
+
+    def _start_moto(self) -> None:
         endpoints = {}
         if self.options.moto_process and self.options.dynamodb_process:
             from reelhook_local.moto_process import MotoProcess
@@ -503,21 +590,9 @@ class LocalStack:
         # botocore's service-specific endpoint variables send the functions straight there.
         self._set_env(LOCAL_CREDENTIALS | {"AWS_ENDPOINT_URL": self.aws_endpoint}
                       | {DYNAMODB_SERVICES[service]: url for service, url in endpoints.items()})
-        self.sandbox.start()
-        fns = functions()
-        self.front = LocalFront(fns, port=self.options.front_port, enforce_iam=self.options.enforce_iam,
-                                credentials={LOCAL_CREDENTIALS["AWS_ACCESS_KEY_ID"]:
-                                             LOCAL_CREDENTIALS["AWS_SECRET_ACCESS_KEY"]} | self.options.iam_users,
-                                region=LOCAL_CREDENTIALS["AWS_REGION"])
-        self.resources = create_stack_resources(
-            self.client,
-            prefix=self.options.resource_prefix,
-            secret_values=self._secret_values(),
-            visibility_timeout=self.options.queue_visibility_seconds,
-        )
-        self._set_env(self._function_env())
-        self._reset_caches()
-        self.front.start()
+
+    def _start_drivers(self, fns: dict[str, Any]) -> None:
+        assert self.resources is not None
         queue_urls = {"TransferQueue": self.resources.queue_url, "NotifyQueue": self.resources.notify_queue_url,
                       "SubmitQueue": self.resources.submit_queue_url, "PollQueue": self.resources.poll_queue_url}
         for fn in fns.values():
@@ -532,7 +607,7 @@ class LocalStack:
                 self.drivers.append(QueueDriver(fn, queue_url, arn, batch,
                                                 self.client("sqs", connections=workers + 2), workers=workers))
             if fn.scheduled:
-                self.drivers.append(ScheduleDriver(fn, self.options.schedule_seconds))
+                self.drivers.append(ScheduleDriver(fn, self.options.schedule_seconds, self._schedule_period()))
         # The DynamoDB stream mapping and the S3 -> EventBridge rule, as the template declares them.
         template, sqs = load_template(), self.client("sqs")
         resources = self.resources
@@ -557,9 +632,12 @@ class LocalStack:
             self.drivers.append(S3InboxDriver(  # type: ignore[arg-type]
                 fns[fid], resources.bucket_name, self.client("s3", connections=10), pattern=pattern,
                 interval=0.2, dead_letter=send_to(resources.inbox_dlq_url), workers=INBOX_WORKERS))
+        schedules = [driver for driver in self.drivers if isinstance(driver, ScheduleDriver)]
+        for driver in self.drivers:
+            if isinstance(driver, StreamDriver):  # a jobs-table write may bring a check due soon
+                driver.on_records += [schedule.wake for schedule in schedules]
         for driver in self.drivers:
             driver.start()
-        return self
 
     def stop(self) -> None:
         for driver in self.drivers:  # all at once: each may be in a long poll
@@ -580,6 +658,9 @@ class LocalStack:
                 os.environ[name] = value
         self._saved_env = {}
         self._reset_caches()
+        if self.metric_lines is not None:  # last: a handler still finishing prints no metrics
+            emf.restore(self.metric_lines)
+            self.metric_lines = None
 
     def __enter__(self) -> LocalStack:
         return self.start()
@@ -640,7 +721,7 @@ class LocalStack:
             "POLL_BASE_SECONDS": str(self.options.poll_base_seconds),
             "POLL_MAX_SECONDS": str(self.options.poll_max_seconds),
             "RECONCILE_AFTER_SECONDS": str(self.options.reconcile_after_seconds),
-            "POLLER_PERIOD_SECONDS": str(max(1, math.ceil(self.options.schedule_seconds))),
+            "POLLER_PERIOD_SECONDS": str(self._schedule_period()),
             "AIHUBMAX_CALLBACKS": "true" if self.options.aihubmax_callbacks else "false",
             "POWERTOOLS_LOG_LEVEL": os.environ.get("POWERTOOLS_LOG_LEVEL", "WARNING"),
             "POWERTOOLS_METRICS_NAMESPACE": "reelhook",
@@ -650,6 +731,10 @@ class LocalStack:
         if self.options.settings_from_environment:
             env = user_settings(env, self._environment_at_start)
         return env | self.options.extra_env
+
+    def _schedule_period(self) -> int:
+        """Seconds between the schedule's runs while idle, the poller's dispatch horizon."""
+        return max(1, math.ceil(max(self.options.schedule_seconds, self.options.schedule_idle_seconds)))
 
     def _set_env(self, values: dict[str, str]) -> None:
         for name, value in values.items():

@@ -137,7 +137,10 @@ def test_make_serve_prints_the_console_url(tmp_path):
     serve = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)  # noqa: S603
     try:
         assert serve.stdout is not None
-        lines = [serve.stdout.readline() for _ in range(2)]
+        lines = [serve.stdout.readline()]
+        while lines[0] and not lines[0].startswith("reelhook API"):  # past the start steps
+            lines = [serve.stdout.readline()]
+        lines.append(serve.stdout.readline())
         api_url = lines[0].split()[-1]
         assert lines[1].split() == ["web", "console", f"{api_url}/console/"]
         page = httpx.get(f"{api_url}/console/", timeout=30)

@@ -133,3 +133,9 @@ def test_in_a_terminal_progress_is_live_and_the_result_is_printed_once() -> None
     assert plain.count("Result") == 1 and plain.count("┏") > 1  # live frames, then one result
     assert not re.search(r"^\s*\d+\.\d s  ", plain, flags=re.M)  # no plain progress lines in a terminal
     assert sorted(table_rows(plain.split("Result", 1)[1])) == sorted(MODELS)
+
+
+def test_piped_the_stack_start_shows_each_step_as_a_plain_line(piped: str) -> None:
+    from tests.e2e.test_stack_start import assert_steps_in_order
+
+    assert_steps_in_order(piped.split("Up in", 1)[0])

@@ -88,7 +88,7 @@ class ProviderSandbox:
         self._stopping.clear()
         self._server = _Server((self.config.host, self.config.port), _Handler, self)
         self._threads = [
-            threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.02},
+            threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.25},
                              name="sandbox-http", daemon=True),
             threading.Thread(target=self._tick_loop, name="sandbox-ticker", daemon=True),
             *self._sender.threads(),
@@ -103,6 +103,7 @@ class ProviderSandbox:
         if server is None:
             return
         self._stopping.set()
+        self.tasks.changed.set()
         self._sender.wake()
         server.shutdown()
         server.server_close()
@@ -258,12 +259,17 @@ class ProviderSandbox:
     # -- internals ------------------------------------------------------------------------------
 
     def _tick_loop(self) -> None:
-        while not self._stopping.wait(self._tick_interval()):
+        while not self._stopping.is_set():
+            self.tasks.changed.clear()  # before looking: a change from here on ends the wait below
             step = self.config.step_seconds
-            if step is None:
+            if step is None or not self.tasks.movable():
+                # Nothing moves by time alone: sleep until a task is added, read or moved (or
+                # a second passes, for a step_seconds set meanwhile), not every tick.
+                self.tasks.changed.wait(1.0)
                 continue
             for task in self.tasks.due(self.now(), step, self.config.link_ttl_seconds):
                 self._notify(task)
+            self._stopping.wait(self._tick_interval())
 
     def _tick_interval(self) -> float:
         step = self.config.step_seconds

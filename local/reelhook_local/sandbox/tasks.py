@@ -152,6 +152,15 @@ class TaskStore(Mapping[str, Task]):
     def __init__(self) -> None:
         self._lock = threading.RLock()
         self._tasks: dict[str, Task] = {}
+        # Set at every change that can let a task move on: the ticker sleeps on it while none can.
+        self.changed = threading.Event()
+
+    def movable(self) -> bool:
+        """Whether any task can move on by time alone (not terminal, not awaiting a status read)."""
+        with self._lock:
+            return any(task.next_phase() is not None
+                       and not (task.phase is Phase.RESULTS_PENDING and not task.reported)
+                       for task in self._tasks.values())
 
     def __getitem__(self, task_id: str) -> Task:
         with self._lock:
@@ -170,6 +179,7 @@ class TaskStore(Mapping[str, Task]):
             if task.task_id in self._tasks:
                 raise ValueError(f"duplicate task id {task.task_id}")
             self._tasks[task.task_id] = task
+        self.changed.set()
 
     def observe(self, task_id: str) -> Task | None:
         """A snapshot for a status read; marks the current phase as seen by the client."""
@@ -178,11 +188,13 @@ class TaskStore(Mapping[str, Task]):
             if task is None:
                 return None
             task.reported = True
+            self.changed.set()  # a task awaiting this read may move on now
             return copy.deepcopy(task)
 
     def mark_reported(self, task_id: str) -> None:
         with self._lock:
             self._tasks[task_id].reported = True
+        self.changed.set()
 
     def due(self, now: float, step_seconds: float, link_ttl: float) -> list[Task]:
         """Move every task whose step has elapsed one phase on; return snapshots of those moved.
@@ -210,6 +222,7 @@ class TaskStore(Mapping[str, Task]):
             if target is None:
                 return None
             self._enter(task, target, now, link_ttl)
+            self.changed.set()
             return copy.deepcopy(task)
 
     def force(self, task_id: str, phase: Phase, now: float, link_ttl: float) -> Task:
@@ -217,6 +230,7 @@ class TaskStore(Mapping[str, Task]):
         with self._lock:
             task = self._tasks[task_id]
             self._enter(task, phase, now, link_ttl)
+            self.changed.set()
             return copy.deepcopy(task)
 
     def add_delivery(self, task_id: str, delivery: WebhookDelivery) -> None:
