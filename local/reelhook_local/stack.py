@@ -31,6 +31,7 @@ from reelhook_local.emf import MetricLines
 from reelhook_local.front import (
     LocalFront,
     QueueDriver,
+    RawStreamRecords,
     S3InboxDriver,
     ScheduleDriver,
     StreamDriver,
@@ -622,7 +623,7 @@ class LocalStack:
             # process, so the table's stream may hold earlier stacks' jobs; on AWS the mapping
             # starts with the stream.
             self.drivers.append(StreamDriver.from_template(  # type: ignore[arg-type]
-                fns[fid], props, stream_arn, self.client("dynamodbstreams"),
+                fns[fid], props, stream_arn, RawStreamRecords(self.client("dynamodbstreams")),
                 on_failure=send_to(resources.notifier_failure_queue_url), starting_position="LATEST",
                 interval=0.1))
         for fid, props in function_events(template, "EventBridgeRule"):

@@ -463,3 +463,44 @@ def test_dynamodb_has_a_process_of_its_own_and_the_one_endpoint_still_serves_it(
         assert len({p["pid"] for p in stats["processes"]}) == 2
         # Counted once, where it was answered, not again where it was handed on.
         assert stats["operations"]["PutItem"]["requests"] == 2
+
+
+def test_raw_stream_reads_give_the_records_botocore_would_without_parsing_them() -> None:
+    import boto3
+
+    from reelhook_local.front import RawStreamRecords, StreamDriver
+    from reelhook_local.moto_process import MotoProcess
+
+    moto = MotoProcess()
+    moto.start()
+    try:
+        host, port = moto.address
+        keys = {"endpoint_url": f"http://{host}:{port}", "region_name": "us-east-1",
+                "aws_access_key_id": "local", "aws_secret_access_key": "local"}
+        ddb, streams = boto3.client("dynamodb", **keys), boto3.client("dynamodbstreams", **keys)
+        arn = ddb.create_table(
+            TableName="t", KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}], BillingMode="PAY_PER_REQUEST",
+            StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
+        )["TableDescription"]["LatestStreamArn"]
+        for i in range(3):
+            ddb.put_item(TableName="t", Item={"pk": {"S": f"job#{i}"}, "n": {"N": str(i)}, "l": {"L": [{"S": "x"}]}})
+        shard = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"][0]["ShardId"]
+
+        def iterator() -> str:
+            return streams.get_shard_iterator(StreamArn=arn, ShardId=shard,
+                                              ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+
+        parsed: list[str] = []
+        streams.meta.events.register("before-parse.dynamodbstreams.GetRecords", lambda **_: parsed.append("x"))
+        through_botocore = streams.get_records(ShardIterator=iterator(), Limit=100)
+        raw = RawStreamRecords(streams).get_records(ShardIterator=iterator(), Limit=100)
+        assert len(parsed) == 1  # only the plain client's call was parsed by botocore
+        assert raw["NextShardIterator"]
+        driver = StreamDriver(_fake_function("FakeRawStreamFunction", lambda e, c: None), arn, streams)
+        expected = [driver._record(r) for r in through_botocore["Records"]]
+        assert [driver._record(r) for r in raw["Records"]] == expected
+        assert len(expected) == 3 and all(isinstance(r["dynamodb"]["ApproximateCreationDateTime"], float | int)
+                                          for r in expected)
+    finally:
+        moto.stop()
