@@ -7,7 +7,6 @@ import itertools
 import json
 import time
 import uuid
-from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -15,6 +14,7 @@ import pytest
 
 from reelhook_local.sandbox import SandboxConfig
 from reelhook_local.stack import LocalStack, StackOptions
+from tests.e2e.test_integrations import wait_for
 from tests.e2e.test_local_stack import wait
 
 pytestmark = pytest.mark.e2e
@@ -75,16 +75,6 @@ def refusing_freepik(stack):
 
 def tasks_for(stack: LocalStack, prompt: str) -> list[Any]:
     return [task for task in stack.sandbox.tasks.values() if task.body.get("prompt") == prompt]
-
-
-def wait_for(check: Callable[[], Any], timeout: float = 30, what: str = "") -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = check()
-        if found:
-            return found
-        time.sleep(0.1)
-    raise TimeoutError(f"waited {timeout} s for {what}")
 
 
 def test_429s_that_outlast_the_retries_move_the_job_on_and_no_task_is_made_twice(stack, refusing_freepik):
