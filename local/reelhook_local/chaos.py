@@ -339,13 +339,20 @@ def run(jobs: int, seed: int = 7, timeout: float = 300.0, console: Console | Non
         expected_keys = set()
         for job in finished.values():
             task_id = job.get("provider_task_id")
-            task = stack.sandbox.tasks[task_id] if task_id else None
+            task = stack.sandbox.tasks.get(task_id) if task_id else None
+            if task_id and task is None:  # a task id the sandbox never handed out: say where it came from
+                report.wrong_state.append(f"{job['id']}: provider task {task_id} unknown to the sandbox: "
+                                          + json.dumps({k: v for k, v in job.items() if k != "outputs"})[:3000])
+                continue
             want_status, want_code = expected_outcome(job, task, stack.sandbox.download_outcomes(task_id or ""))
             report.expected[want_code or want_status] += 1
             got_code = (job.get("error") or {}).get("code")
             if (job["status"], got_code) != (want_status, want_code):
-                report.wrong_state.append(
-                    f"{job['id']}: {job['status']}/{got_code}, expected {want_status}/{want_code}")
+                # With the job's own history, so a wrong end can be traced from the report alone.
+                history = [{k: e.get(k) for k in ("status", "source", "reason", "provider_status") if e.get(k)}
+                           for e in job.get("events", [])]
+                report.wrong_state.append(f"{job['id']}: {job['status']}/{got_code}, expected {want_status}/"
+                                          f"{want_code}; task {task_id}; history {json.dumps(history)[:1500]}")
             if job["status"] == "failed":
                 report.failed[got_code or "?"] += 1
                 continue
