@@ -10,7 +10,8 @@ and ``boto3.client(name)`` for the same services, with the same interpreter and 
 Every function in ``template.yaml`` is measured. Runs are interleaved in a shuffled order per
 round so that machine noise hits every target alike; each figure is the median of the child
 process's CPU time (interpreter start included, as it is in both). The in-process split (init,
-clients) and plain ``import boto3`` are reported beside it.
+clients) and plain ``import boto3`` are reported beside it. What media inspection (PyAV) adds to
+the transfer function's first copy, and costs per output, is measured after (``bench.media_cost``).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
+from bench import media_cost
 from bench.common import FUNCTIONS, ROOT, median, percentile, progress, rnd, say, table, verdict
 from bench.lambda_env import LambdaEnv, build
 
@@ -374,6 +376,8 @@ def run(quick: bool) -> dict[str, Any]:
     result["importtime"] = {f: importtime(env_info, primary, f, 1 if quick else 3) for f in names}
     if "no_pyc" in variants and not quick:
         result["importtime_no_pyc"] = {f: importtime(env_info, "no_pyc", f, 1) for f in ("callback", "api")}
+    say("  media inspection (transfer)...")
+    result["media_inspection"] = media_cost.run(quick)
     return result
 
 
@@ -462,6 +466,8 @@ def render(result: dict[str, Any]) -> str:
                 f"{n} {v['cumulative_ms']:.0f}" for n, v in list(p["packages"].items())[:4])
             for f, p in result["importtime_no_pyc"].items()))
         out.append("")
+    if result.get("media_inspection"):
+        out.extend(media_cost.render(result["media_inspection"]))
     return "\n".join(out)
 
 
@@ -470,4 +476,5 @@ def summary_rows(result: dict[str, Any]) -> list[list[Any]]:
     return [[f"cold start {f}",
              f"{r['ratio']:.2f}× boto3 + clients ({r['cpu_ms']:.0f} ms CPU: init + {_clients(r)} vs "
              f"{r.get('baseline_cpu_ms', math.nan):.0f} ms)",
-             f"≤ {r['target']}×", verdict(r["pass"])] for f, r in rows.items()]
+             f"≤ {r['target']}×", verdict(r["pass"])] for f, r in rows.items()] + (
+        media_cost.summary_rows(result["media_inspection"]) if result.get("media_inspection") else [])

@@ -47,3 +47,24 @@ def test_the_idle_benchmark_measures_the_stack_and_both_moto_processes(tmp_path)
     # Something always runs (the drivers' idle polls): a zero would mean nothing was measured.
     assert result["stack_cores"] > 0 and result["moto_cores"] > 0
     assert "## 7. Idle cost" in (tmp_path / "BENCHMARKS.md").read_text()
+
+
+def test_the_media_inspection_cost_is_measured_and_reported():
+    from bench import coldstart, media_cost
+
+    result = media_cost.run(quick=True)
+    files = result["per_output"]
+    # Real files, really inspected: the sample and a 10 MiB 1080p encode, each with a poster.
+    assert files["small"]["media"]["width"] == 320 and files["small"]["bytes"] < 100_000
+    assert files["10MiB"]["bytes"] >= media_cost.BIG_BYTES and files["10MiB"]["media"]["height"] == 1080
+    assert all(f["reads"] > 0 and f["poster_bytes"] > 0 and f["wall_ms"] > 0 for f in files.values())
+    # Each cold start target ran in fresh processes, once per round.
+    assert {len(v["cpu_ms_samples"]) for v in result["cold"].values()} == {result["runs"]}
+    assert result["cold"]["import_av"]["media_ms"] > 0 and result["cold"]["none"]["media_ms"] < 1
+    text = "\n".join(media_cost.render(result))
+    assert "### Media inspection (the transfer function)" in text and "10MiB" in text
+    # The cold start section carries it, summary row included.
+    cold = {"primary": "pyc", "variants": {"pyc": {"functions": {}}}, "media_inspection": result}
+    assert coldstart.summary_rows(cold) == media_cost.summary_rows(result)
+    assert "### Media inspection" in coldstart.render({**cold, "variants": {}, "runs": 1, "python": "3.12",
+                                                        "lambda_like_env": True, "importtime": {}})

@@ -1,10 +1,13 @@
 """``make chaos``: many jobs through the local stack with every fault switched on.
 
 Webhooks arrive 1-3 times, shuffled, some dropped, with forged ones interleaved; provider
-APIs answer 429/5xx; downloads are truncated, stalled or expired. The run then checks that
-every job ended where its own history says it must, that every stored video equals what
-the sandbox served, that no forged or replayed delivery changed anything, that S3 holds
-exactly one object per succeeded job, and that nothing is lost.
+APIs answer 429/5xx; result links answer one-off 403s, HTML pages, empty, short or
+non-video bodies; some tasks never finish, some answer 404 for ever, some serve non-video
+bytes on every GET; the notifier is killed for some jobs. The run then checks that every
+job ended where its own history says it must, that every stored video equals what the
+sandbox served and parses as a video (PyAV, as the transfer inspects it), that no forged or
+replayed delivery changed anything, that S3 holds exactly the outputs (and posters) of the
+succeeded jobs, that no job is left non-terminal, and that nothing is lost.
 """
 
 from __future__ import annotations
@@ -27,8 +30,10 @@ from rich.progress import Progress
 from rich.table import Table
 
 from reelhook.services import media_check
+from reelhook.states import TERMINAL
 from reelhook_local.emf import METRICS_FILE
-from reelhook_local.sandbox import Faults, SandboxConfig
+from reelhook_local.sandbox import Faults, SandboxConfig, Task
+from reelhook_local.sandbox.tasks import NOT_VIDEO_MARKER
 from reelhook_local.stack import LocalStack, StackOptions
 
 IMG, IMG2, VID = "https://example.com/a.png", "https://example.com/b.png", "https://example.com/m.mp4"
@@ -57,7 +62,11 @@ class ChaosReport:
     lost: list[str] = field(default_factory=list)
     wrong_state: list[str] = field(default_factory=list)
     bad_bytes: list[str] = field(default_factory=list)
-    not_video: list[str] = field(default_factory=list)  # succeeded jobs whose stored object is no video
+    not_video: list[str] = field(default_factory=list)  # stored objects that do not parse as what they claim
+    videos_checked: int = 0  # stored videos opened with media_check.inspect (PyAV)
+    posters_checked: int = 0  # stored posters decoded as JPEG
+    non_terminal: list[str] = field(default_factory=list)  # jobs in the table not succeeded/failed/cancelled
+    expected: Counter[str] = field(default_factory=Counter)  # final states the injected faults imply
     forged_effective: list[str] = field(default_factory=list)
     unexpected_objects: list[str] = field(default_factory=list)
     pending_uploads: int = 0
@@ -75,31 +84,44 @@ class ChaosReport:
     def ok(self) -> bool:
         return not (self.lost or self.wrong_state or self.bad_bytes or self.not_video or self.forged_effective
                     or self.unexpected_objects or self.pending_uploads or self.dlq_unexpected
-                    or self.events_missing)
+                    or self.events_missing or self.non_terminal)
 
     def table(self) -> Table:
         table = Table(title=f"Chaos run: {self.jobs} jobs in {self.seconds:.0f} s")
         table.add_column("measure")
         table.add_column("value", justify="right")
+        faults = self.faults
         rows = [
             ("jobs", self.jobs), ("webhook deliveries (incl. copies)", self.deliveries),
-            ("duplicate webhook copies", self.faults.get("webhook_duplicates", 0)),
+            ("duplicate webhook copies", faults.get("webhook_duplicates", 0)),
             ("webhooks dropped", self.dropped), ("forged deliveries", self.forged),
-            ("provider API faults (429/5xx)", self.faults.get("api_faults", 0)),
-            ("downloads truncated", self.faults.get("truncated", 0)),
-            ("downloads stalled", self.faults.get("stalled", 0)),
-            ("links expired", self.faults.get("expired", 0)),
-            ("stored (sha256 verified)", self.stored),
+            ("provider API faults (429/5xx)", faults.get("api_faults", 0)),
+            ("result GETs: empty body (200, Content-Length 0)", faults.get("empty_bodies", 0)),
+            ("result GETs: short body (cut before Content-Length)", faults.get("truncated", 0)),
+            ("result GETs: one-off 403", faults.get("expired", 0)),
+            ("result GETs: HTML page", faults.get("html_answers", 0)),
+            ("result GETs: non-video bytes", faults.get("not_video_bodies", 0)),
+            ("result GETs: stalled", faults.get("stalled", 0)),
+            ("tasks non-video on every GET", faults.get("tasks_not_video", 0)),
+            ("tasks that never finish", faults.get("tasks_never_finishing", 0)),
+            ("tasks 404 for ever", faults.get("tasks_vanished", 0)),
+            ("  their status GETs answered 404", faults.get("task_missing_404s", 0)),
+            ("notifier killed: stream records dropped", self.notifier_records_dropped),
+            ("succeeded (sha256 verified)", self.stored),
         ]
         rows += [(f"failed: {reason}", count) for reason, count in sorted(self.failed.items())]
-        rows += [("wrong final state", len(self.wrong_state)), ("forged deliveries that changed state",
-                 len(self.forged_effective)), ("bytes not as served", len(self.bad_bytes)),
-                 ("stored objects that are no video", len(self.not_video)),
+        rows += [("expected final states", ", ".join(f"{k} {v}" for k, v in sorted(self.expected.items()))),
+                 ("wrong final state", len(self.wrong_state)),
+                 ("stored videos opened with PyAV", self.videos_checked),
+                 ("stored posters decoded as JPEG", self.posters_checked),
+                 ("stored objects that are no video (or poster)", len(self.not_video)),
+                 ("forged deliveries that changed state", len(self.forged_effective)),
+                 ("bytes not as served", len(self.bad_bytes)),
                  ("unexpected S3 objects", len(self.unexpected_objects)),
                  ("unfinished multipart uploads", self.pending_uploads),
                  ("unexpected DLQ messages", len(self.dlq_unexpected)),
-                 ("notifier records dropped (killed notifier)", self.notifier_records_dropped),
-                 ("job events missing from the bus", len(self.events_missing)), ("LOST", len(self.lost))]
+                 ("job events missing from the bus", len(self.events_missing)),
+                 ("jobs left non-terminal", len(self.non_terminal)), ("LOST", len(self.lost))]
         for name, value in rows:
             table.add_row(name, str(value))
         return table
@@ -141,33 +163,82 @@ def job_bodies(count: int) -> list[dict[str, Any]]:
             prompt += " NEVER_FINISH"  # running for ever: the running deadline ends it
         if index % 13 == 9:
             prompt += " TASK_VANISHES"  # 404 on every status GET: provider_task_missing
+        if index % 11 == 5:
+            prompt += f" {NOT_VIDEO_MARKER}"  # non-video bytes on every GET: output_invalid
         if index % 5 == 2:
             prompt += f" {KILL_NOTIFIER}"  # its stream records never reach the notifier
         bodies.append(body | {"prompt": prompt})
     return bodies
 
 
-OUTPUT_FAULT_CODES = frozenset({"output_expired", "output_not_video", "output_invalid", "transfer_failed"})
+# The code a transfer fails with when a result GET met this, on its last attempt.
+OUTCOME_CODES = {"expire": "output_expired", "link_expired": "output_expired", "html": "output_not_video",
+                 "empty": "output_invalid", "truncate": "output_invalid", "not_video": "output_invalid",
+                 "error": "transfer_failed"}
 
 
-def expected_outcome(job: dict[str, Any], stack: LocalStack) -> tuple[str, str | None]:
-    """What a job's own history says its end must be: (status, error code)."""
-    task_id = job.get("provider_task_id")
-    if not task_id:
+def expected_outcome(job: dict[str, Any], task: Task | None, downloads: list[str]) -> tuple[str, str | None]:
+    """What a job's injected faults say its end must be: (status, error code).
+
+    ``task`` is the sandbox's task for the job's provider task id (None if it never got one);
+    ``downloads`` is what each GET of its result link met, in order (``download_outcomes``).
+    """
+    if task is None:
         return "failed", "provider_unavailable"  # every submit attempt was refused
-    task = stack.sandbox.tasks[task_id]
     if task.vanished:
         return "failed", "provider_task_missing"
     if task.never_finishes:
         return "failed", "deadline_exceeded"
     if task.will_fail:
         return "failed", "provider_failed"
+    if task.serves_not_video:
+        return "failed", "output_invalid"
     # One-off link faults (403, HTML, empty, short or non-video bodies) are retried while the
-    # link lives: a job given one clean download must succeed; one never given any must fail.
-    if stack.sandbox.clean_downloads(task_id) == 0:
-        code = (job.get("error") or {}).get("code")
-        return "failed", code if code in OUTPUT_FAULT_CODES else "output_* or transfer_failed"
-    return "succeeded", None
+    # link lives: a job given one whole download must succeed; one never given any fails with
+    # the code of the last fault it met.
+    if any(outcome in ("ok", "stall") for outcome in downloads):
+        return "succeeded", None
+    if not downloads:
+        return "failed", "no result GET was ever made"
+    return "failed", OUTCOME_CODES.get(downloads[-1], f"unknown outcome {downloads[-1]}")
+
+
+def non_terminal_jobs(items: list[dict[str, Any]]) -> list[str]:
+    """Job items (DynamoDB's JSON) whose status is not terminal, as "id: status"."""
+    terminal = {status.value for status in TERMINAL}
+    return sorted(f"{item['pk']['S'].removeprefix('job#')}: {item.get('status', {}).get('S')}" for item in items
+                  if item["pk"]["S"].startswith("job#") and item.get("status", {}).get("S") not in terminal)
+
+
+def check_stored_objects(s3: Any, bucket: str) -> tuple[int, int, list[str]]:
+    """Open every object in ``bucket`` as the transfer would: videos with ``media_check.inspect``
+    (PyAV parses the container and decodes a frame), posters (``*.poster.jpg``) as one JPEG
+    frame. Returns (videos checked, posters checked, keys that failed)."""
+    import av
+
+    videos = posters = 0
+    failed: list[str] = []
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+        for entry in page.get("Contents", []):
+            key = entry["Key"]
+            data = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+            if key.endswith(".poster.jpg"):
+                posters += 1
+                try:
+                    with av.open(io.BytesIO(data), format="image2pipe") as image:
+                        stream = image.streams.video[0]
+                        frame = next(image.decode(stream), None)
+                        if stream.codec_context.name != "mjpeg" or frame is None:
+                            failed.append(key)
+                except (av.FFmpegError, IndexError):
+                    failed.append(key)
+                continue
+            videos += 1
+            try:
+                media_check.inspect(io.BytesIO(data))
+            except media_check.NotAVideo:
+                failed.append(key)
+    return videos, posters, failed
 
 
 KILL_NOTIFIER = "KILL_NOTIFIER"
@@ -220,8 +291,9 @@ def run(jobs: int, seed: int = 7, timeout: float = 300.0, console: Console | Non
         sandbox=SandboxConfig(step_seconds=0.2, distinct_videos=True, aihubmax_early_completed=True,
                               faults=chaos_faults(seed)),
         # A visibility timeout longer than any copy here, as in the deployed stack (5400 s for a
-        # 900 s function): attempts never overlap, so every job has one clear history.
-        schedule_seconds=0.5, reconcile_after_seconds=3, queue_visibility_seconds=5, transfer_workers=6,
+        # 900 s function): attempts never overlap, so every job has one clear history. A copy
+        # that meets a fault on every try takes 3 GETs and 5 s of backoff, hence 10 s.
+        schedule_seconds=0.5, reconcile_after_seconds=3, queue_visibility_seconds=10, transfer_workers=6,
         # Every injected fault would log a traceback. Short deadlines, so stuck tasks end in the run.
         extra_env={"POWERTOOLS_LOG_LEVEL": "CRITICAL", "RUNNING_MAX_AGE_SECONDS": "45",
                    "TASK_MISSING_POLLS": "3", "EVENT_REPUBLISH_AFTER_SECONDS": "5"},
@@ -269,11 +341,21 @@ def run(jobs: int, seed: int = 7, timeout: float = 300.0, console: Console | Non
         bucket = stack.resources.bucket_name
         expected_keys = set()
         for job in finished.values():
-            want_status, want_code = expected_outcome(job, stack)
+            task_id = job.get("provider_task_id")
+            task = stack.sandbox.tasks.get(task_id) if task_id else None
+            if task_id and task is None:  # a task id the sandbox never handed out: say where it came from
+                report.wrong_state.append(f"{job['id']}: provider task {task_id} unknown to the sandbox: "
+                                          + json.dumps({k: v for k, v in job.items() if k != "outputs"})[:3000])
+                continue
+            want_status, want_code = expected_outcome(job, task, stack.sandbox.download_outcomes(task_id or ""))
+            report.expected[want_code or want_status] += 1
             got_code = (job.get("error") or {}).get("code")
             if (job["status"], got_code) != (want_status, want_code):
-                report.wrong_state.append(
-                    f"{job['id']}: {job['status']}/{got_code}, expected {want_status}/{want_code}")
+                # With the job's own history, so a wrong end can be traced from the report alone.
+                history = [{k: e.get(k) for k in ("status", "source", "reason", "provider_status") if e.get(k)}
+                           for e in job.get("events", [])]
+                report.wrong_state.append(f"{job['id']}: {job['status']}/{got_code}, expected {want_status}/"
+                                          f"{want_code}; task {task_id}; history {json.dumps(history)[:1500]}")
             if job["status"] == "failed":
                 report.failed[got_code or "?"] += 1
                 continue
@@ -284,13 +366,11 @@ def run(jobs: int, seed: int = 7, timeout: float = 300.0, console: Console | Non
                 served = stack.sandbox.sha256_for(job["provider_task_id"])
                 if not (hashlib.sha256(data).hexdigest() == output["sha256"] == served):
                     report.bad_bytes.append(job["id"])
-                try:  # every stored object must be a video, proven here independently of the job's word
-                    media_check.inspect(io.BytesIO(data))
-                except media_check.NotAVideo:
-                    report.not_video.append(job["id"])
                 if output.get("poster_url"):
                     expected_keys.add(key.rsplit(".", 1)[0] + ".poster.jpg")
             report.stored += 1
+        # Every stored object, not only the ones jobs name, proven independently of the jobs' word.
+        report.videos_checked, report.posters_checked, report.not_video = check_stored_objects(s3, bucket)
         stored_keys = {o["Key"] for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket)
                        for o in page.get("Contents", [])}
         report.unexpected_objects = sorted(stored_keys - expected_keys)
@@ -313,7 +393,9 @@ def run(jobs: int, seed: int = 7, timeout: float = 300.0, console: Console | Non
         report.deliveries = counts.get("webhooks_sent", 0)
         if counts.get("forged_url_fetches"):
             report.forged_effective.append(f"{counts['forged_url_fetches']} forged result links were fetched")
-        items = stack.client("dynamodb").scan(TableName=stack.resources.table_name)["Items"]
+        items = [item for page in stack.client("dynamodb").get_paginator("scan").paginate(
+            TableName=stack.resources.table_name) for item in page["Items"]]
+        report.non_terminal = non_terminal_jobs(items)
         for item in items:
             if "/files/forged-" in json.dumps(item.get("result_urls", {})):
                 report.forged_effective.append(item["pk"]["S"])
@@ -331,8 +413,8 @@ def main() -> None:
     console = Console()
     report = run(args.jobs, args.seed, args.timeout, console)
     console.print(report.table())
-    for name in ("lost", "wrong_state", "bad_bytes", "forged_effective", "unexpected_objects", "dlq_unexpected",
-                 "events_missing"):
+    for name in ("lost", "wrong_state", "bad_bytes", "not_video", "forged_effective", "unexpected_objects",
+                 "dlq_unexpected", "events_missing", "non_terminal"):
         for item in getattr(report, name)[:20]:
             console.print(f"[red]{name}[/]: {item}")
     sys.exit(0 if report.ok else 1)

@@ -15,7 +15,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
-from reelhook_local.sandbox import Faults, ProviderSandbox
+from reelhook_local.sandbox import Faults, Phase, ProviderSandbox
 from reelhook_local.sandbox.config import FORGED_KINDS, ForgedKind
 from reelhook_local.sandbox.faults import COUNTERS
 from reelhook_local.sandbox.video import TaskVideo
@@ -583,3 +583,28 @@ def test_first_download_faults_are_met_once_each_whatever_the_draws(make_sandbox
     assert fetch(second_url) == (200, sandbox.video_bytes_for(second_task))
     counts = sandbox.fault_counts()
     assert (counts["expired"], counts["download_errors"], counts["downloads_ok"]) == (1, 1, 2)
+
+
+def test_marked_tasks_are_counted_and_their_faults_recorded(make_sandbox: MakeSandbox,
+                                                            client: httpx.Client) -> None:
+    sandbox = make_sandbox(faults=Faults(first_download_faults=["html"]))
+    ids = {marker: submit(client, sandbox, "uniall", UNIALL_CREATE,
+                          {**UNIALL_MINIMAL, "prompt": f"a heron {marker}"}).json()["id"]
+           for marker in ("NEVER_FINISH", "TASK_VANISHES", "NOT_VIDEO_ALWAYS")}
+    vanished = client.get(f"{sandbox.base_url('uniall')}/v1/videos/{ids['TASK_VANISHES']}",
+                          headers=AUTH["uniall"])
+    assert vanished.status_code == 404
+    # Every GET of a NOT_VIDEO_ALWAYS task's link is junk, and it uses up no sandbox-wide fault.
+    junk_url = sandbox.result_url(sandbox.wait_for(ids["NOT_VIDEO_ALWAYS"]))
+    for _ in range(3):
+        status, body = fetch(junk_url)
+        assert status == 200 and body != sandbox.video_bytes_for(ids["NOT_VIDEO_ALWAYS"])
+    task_id, url = completed_url(client, sandbox)
+    assert fetch(url)[0] == 200 and fetch(url)[0] == 200  # an HTML page, then the video
+    assert sandbox.download_outcomes(ids["NOT_VIDEO_ALWAYS"]) == ["not_video"] * 3
+    assert sandbox.download_outcomes(task_id) == ["html", "ok"]
+    assert sandbox.clean_downloads(task_id) == 1 and sandbox.clean_downloads(ids["NOT_VIDEO_ALWAYS"]) == 0
+    counts = sandbox.fault_counts()
+    assert (counts["tasks_never_finishing"], counts["tasks_vanished"], counts["tasks_not_video"]) == (1, 1, 1)
+    assert (counts["task_missing_404s"], counts["not_video_bodies"], counts["html_answers"]) == (1, 3, 1)
+    assert sandbox.tasks[ids["NEVER_FINISH"]].phase is not Phase.COMPLETED

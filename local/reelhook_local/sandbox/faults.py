@@ -41,6 +41,10 @@ COUNTERS = (
     "empty_bodies",  # 200 video/mp4 with Content-Length 0
     "html_answers",  # 200 text/html (a CDN's error or login page)
     "not_video_bodies",  # 200 video/mp4 whose bytes are not a video
+    "tasks_never_finishing",  # tasks created with NEVER_FINISH: running for ever
+    "tasks_vanished",  # tasks created with TASK_VANISHES: 404 on every status GET
+    "task_missing_404s",  # status GETs answered 404 for a vanished task
+    "tasks_not_video",  # tasks created with NOT_VIDEO_ALWAYS: every result GET is no video
     "downloads_ok",  # GETs of a result file served without an injected fault
     "forged_url_fetches",  # downloads of a result URL that only a forged webhook named
 )

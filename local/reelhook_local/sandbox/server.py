@@ -61,8 +61,8 @@ class ProviderSandbox:
 
     def __init__(self, config: SandboxConfig | None = None) -> None:
         self.config = config or SandboxConfig()
-        self.tasks = TaskStore()
         self.counters = FaultCounters()
+        self.tasks = TaskStore(on_add=self._count_task)
         self._providers: dict[str, ProviderApi] = {
             "freepik": FreepikApi(self),
             "uniall": UniallApi(self),
@@ -194,6 +194,11 @@ class ProviderSandbox:
         with self._log_lock:
             return self._clean_downloads.get(task_id, 0)
 
+    def download_outcomes(self, task_id: str) -> list[str]:
+        """What each GET of the task's result link met, in order: "ok" (served whole, possibly
+        after a stall), "link_expired" (past its deadline), or the injected fault's kind."""
+        return self._files.outcomes(task_id)
+
     @property
     def request_log(self) -> list[LoggedRequest]:
         with self._log_lock:
@@ -281,6 +286,12 @@ class ProviderSandbox:
             self.tasks.mark_reported(task.task_id)
             self._sender.enqueue(task, outgoing)
 
+    def _count_task(self, task: Task) -> None:
+        for flag, counter in ((task.never_finishes, "tasks_never_finishing"), (task.vanished, "tasks_vanished"),
+                              (task.serves_not_video, "tasks_not_video")):
+            if flag:
+                self.counters.add(counter)
+
     def _vanished(self, path: str) -> bool:
         """A status GET for a task the provider lost (its id is the path's last segment)."""
         task = self.tasks.get(path.rstrip("/").rpartition("/")[2])
@@ -294,7 +305,10 @@ class ProviderSandbox:
         else:
             name, _, rest = parts.path.lstrip("/").partition("/")
             provider = self._providers.get(name)
-            if provider is None or (method == "GET" and self._vanished(rest)):
+            vanished = provider is not None and method == "GET" and self._vanished(rest)
+            if vanished:
+                self.counters.add("task_missing_404s")
+            if provider is None or vanished:
                 response = Response.json(404, {"message": "Not found"})
             else:
                 request = Request(method, "/" + rest, query, headers, body)
@@ -412,6 +426,8 @@ class _FileServer:
         self.sandbox = sandbox
         self._lock = threading.Lock()
         self._downloads: dict[str, int] = {}  # GETs of a valid link so far, by task
+        # What each GET of a live link met, in order: "ok", "link_expired" or the fault's kind.
+        self._outcomes: dict[str, list[str]] = {}
 
     def serve(self, method: str, name: str, query: Mapping[str, str], headers: Mapping[str, str]) -> Response:
         if method not in ("GET", "HEAD"):
@@ -425,8 +441,15 @@ class _FileServer:
             return _s3_error(403, "SignatureDoesNotMatch",
                              "The request signature we calculated does not match the signature you provided.")
         if self.sandbox.now() >= task.link_expires_at:
+            self._record(method, task.task_id, "link_expired")
             return _s3_error(403, "AccessDenied", "Request has expired")
-        fault = self._choose_fault(task.task_id) if method == "GET" else None
+        if method != "GET":
+            fault = None
+        elif task.serves_not_video:
+            fault = "not_video"
+        else:
+            fault = self._choose_fault(task.task_id)
+        self._record(method, task.task_id, fault or "ok")
         if fault == "expire":
             self.sandbox.counters.add("expired")
             return _s3_error(403, "AccessDenied", "Request has expired")
@@ -473,6 +496,15 @@ class _FileServer:
                 clean[task.task_id] = clean.get(task.task_id, 0) + 1
         chunks = self._faulty(video.chunks(start, end), length, fault) if length > 0 else iter(())
         return Response(status, headers={**common, "Content-Length": str(length)}, chunks=chunks)
+
+    def _record(self, method: str, task_id: str, outcome: str) -> None:
+        if method == "GET":
+            with self._lock:
+                self._outcomes.setdefault(task_id, []).append(outcome)
+
+    def outcomes(self, task_id: str) -> list[str]:
+        with self._lock:
+            return list(self._outcomes.get(task_id, ()))
 
     def _choose_fault(self, task_id: str) -> DownloadFaultKind | None:
         with self._lock:

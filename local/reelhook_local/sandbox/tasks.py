@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 import json
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -22,6 +22,8 @@ def fail_marker(provider: str) -> str:
 # every status GET (the provider lost it).
 NEVER_FINISH_MARKER = "NEVER_FINISH"
 VANISH_MARKER = "TASK_VANISHES"
+# A task whose prompt holds this completes, but every GET of its result serves non-video bytes.
+NOT_VIDEO_MARKER = "NOT_VIDEO_ALWAYS"
 
 
 class Phase(StrEnum):
@@ -75,6 +77,7 @@ class Task:
     will_fail: bool = False
     never_finishes: bool = False
     vanished: bool = False
+    serves_not_video: bool = False
     early_completed: bool = False  # pass through RESULTS_PENDING before COMPLETED
     mode: str | None = None  # input mode, for providers that have several
     webhook_url: str | None = None
@@ -137,6 +140,7 @@ def new_task(
         will_fail=FAIL_MARKER in (prompt or "") or fail_marker(provider) in (prompt or ""),
         never_finishes=NEVER_FINISH_MARKER in (prompt or ""),
         vanished=VANISH_MARKER in (prompt or ""),
+        serves_not_video=NOT_VIDEO_MARKER in (prompt or ""),
         early_completed=early_completed,
         mode=mode,
         webhook_url=webhook_url,
@@ -149,9 +153,10 @@ def new_task(
 class TaskStore(Mapping[str, Task]):
     """All tasks, by id. Reads hand out deep copies, so callers never race the ticker."""
 
-    def __init__(self) -> None:
+    def __init__(self, on_add: Callable[[Task], None] | None = None) -> None:
         self._lock = threading.RLock()
         self._tasks: dict[str, Task] = {}
+        self._on_add = on_add  # told of each new task (the sandbox counts the faulty ones)
         # Set at every change that can let a task move on: the ticker sleeps on it while none can.
         self.changed = threading.Event()
 
@@ -180,6 +185,8 @@ class TaskStore(Mapping[str, Task]):
                 raise ValueError(f"duplicate task id {task.task_id}")
             self._tasks[task.task_id] = task
         self.changed.set()
+        if self._on_add is not None:
+            self._on_add(task)
 
     def observe(self, task_id: str) -> Task | None:
         """A snapshot for a status read; marks the current phase as seen by the client."""
