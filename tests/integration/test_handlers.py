@@ -35,11 +35,11 @@ def job_items(aws):
 
 
 def webhook_event(task, body: dict[str, Any], *, secret: str, token: str | None = None, ts: int | None = None,
-                  sign_with: str | None = None, raw: bytes | None = None) -> dict[str, Any]:
+                  sign_with: str | None = None, raw: bytes | None = None, msg_id: str | None = None) -> dict[str, Any]:
     hook = urlsplit(task.webhook_url)
     provider, job_id = hook.path.split("/")[-2:]
     raw = raw if raw is not None else json.dumps(body).encode()
-    msg_id, ts = f"msg_{uuid.uuid4().hex}", ts or int(time.time())
+    msg_id, ts = msg_id or f"msg_{uuid.uuid4().hex}", ts or int(time.time())
     mac = hmac.new((sign_with or secret).encode(), f"{msg_id}.{ts}.".encode() + raw, hashlib.sha256).digest()
     token = token if token is not None else parse_qs(hook.query)["token"][0]
     event = api_event("POST", hook.path, raw.decode("latin-1"), {
@@ -188,6 +188,23 @@ def test_webhooks_move_the_job_forward_only(aws, sandbox, handlers):
     assert [e["status"] for e in item["events"]] == ["queued", "submitted", "running", "storing"]
     [message] = queue_messages(aws)
     assert json.loads(message["Body"]) == {"job_id": job["id"]}
+
+
+def test_a_webhook_id_that_changed_nothing_is_never_applied_later(aws, sandbox, handlers):
+    """A webhook-id is the delivery's idempotency key whether or not the delivery moved the
+    job: a later message reusing it, even validly signed over another body, changes nothing."""
+    secret = sandbox.config.freepik_webhook_secret
+    job, task = submitted_task(handlers, sandbox)
+    assert call(handlers["callback"], webhook_event(task, freepik_body(task, "IN_PROGRESS"), secret=secret))[1][
+        "applied"]
+    again = webhook_event(task, freepik_body(task, "IN_PROGRESS"), secret=secret, msg_id="msg_no_change")
+    assert call(handlers["callback"], again)[1] == {"job_id": job["id"], "applied": False, "status": "running"}
+    reused = webhook_event(task, freepik_body(task, "COMPLETED", ["https://cdn.example/v.mp4"]), secret=secret,
+                           msg_id="msg_no_change")
+    assert call(handlers["callback"], reused)[1] == {
+        "job_id": job["id"], "applied": False, "status": "running", "duplicate": True}
+    [item] = job_items(aws)
+    assert item["status"] == "running" and "result_urls" not in item and not queue_messages(aws)
 
 
 def test_forged_or_malformed_webhooks_change_nothing(aws, sandbox, handlers):

@@ -287,6 +287,19 @@ class JobStore:
                               job=_public_item(from_dynamo(old)) if old else None)
         return Transition(applied=True, found=True, job=_public_item(from_dynamo(answer["Attributes"])))
 
+    def remember_delivery(self, job_id: str, delivery_id: str) -> None:
+        """Record a verified webhook id that changed nothing, so that no later delivery with
+        the same id (a replay, whatever its body) is ever applied. Idempotent."""
+        try:
+            self._ddb.update_item(
+                TableName=self.table, Key=job_key(job_id), UpdateExpression="ADD webhook_ids :deliveries",
+                ConditionExpression="attribute_exists(pk)",
+                ExpressionAttributeValues=to_dynamo({":deliveries": {delivery_id}}),
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+
     def update_fields(
         self, job_id: str, fields: Mapping[str, Any], *, only_if_status: Sequence[Status]
     ) -> bool:

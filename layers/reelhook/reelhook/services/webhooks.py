@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from reelhook import clock, json_input
+from reelhook.adapters.jobs_table import JobStore
 from reelhook.adapters.secrets import callback_token_key, get_secrets
 from reelhook.config import settings
 from reelhook.providers import get_provider, provider_names
@@ -91,16 +92,23 @@ def _authenticated(provider: Provider, provider_name: str, job_id: str, ctx: Web
     if not status.task_id:
         # Checked against the job's own task in the write: a body naming none would skip that.
         return reject(400, "the body does not name its task (task_id)")
-    if provider.webhook_needs_confirmation(ctx):
+    verified = not provider.webhook_needs_confirmation(ctx)
+    if not verified:
         confirmed = _confirm(job_id, provider_name, status)
         if isinstance(confirmed, WebhookAnswer):
             return confirmed
         status = confirmed
-    applied = apply_status(job_id, provider_name, status, source="webhook", delivery_id=delivery_id)
+    store = JobStore()
+    applied = apply_status(job_id, provider_name, status, source="webhook", store=store, delivery_id=delivery_id)
     if not applied.transition.found:
         return reject(404, "unknown job")
     current = applied.job["status"] if applied.job else None
     body: dict[str, Any] = {"job_id": job_id, "applied": applied.transition.applied, "status": current}
     if applied.transition.seen_delivery(delivery_id):
         body["duplicate"] = True  # acknowledged so the sender stops retrying; nothing changed
+    elif delivery_id and verified and not applied.transition.applied:
+        # A signed webhook-id is the delivery's idempotency key, applied or not: remembered, a
+        # replay of it with another body can never change the job later. (An unsigned hint's id
+        # proves nothing; the same hint is confirmed again if it comes back.)
+        store.remember_delivery(job_id, delivery_id)
     return WebhookAnswer(200, body)
