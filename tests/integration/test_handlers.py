@@ -207,6 +207,37 @@ def test_a_webhook_id_that_changed_nothing_is_never_applied_later(aws, sandbox, 
     assert item["status"] == "running" and "result_urls" not in item and not queue_messages(aws)
 
 
+def _before_the_create_answer(aws, job_id: str) -> None:
+    """The job as it is while the provider's create answer is still on its way: no task yet."""
+    from reelhook.adapters.jobs_table import job_key
+
+    boto3.client("dynamodb").update_item(
+        TableName=aws.table_name, Key=job_key(job_id), UpdateExpression="SET #s = :q REMOVE provider_task_id",
+        ExpressionAttributeNames={"#s": "status"}, ExpressionAttributeValues={":q": {"S": "queued"}})
+
+
+def test_a_signed_webhook_never_gives_a_job_its_task_unless_the_provider_confirms_it(aws, sandbox, handlers):
+    """Signed is not enough to name the job's task: a body about a task the job has not
+    recorded is checked with the provider's own GET before the task is adopted."""
+    secret = sandbox.config.freepik_webhook_secret
+    job, task = submitted_task(handlers, sandbox)
+    _before_the_create_answer(aws, job["id"])
+    made_up = {"task_id": str(uuid.uuid4()), "status": "COMPLETED", "generated": ["https://cdn.example/f.mp4"]}
+    gets_before = len([r for r in sandbox.request_log if r.method == "GET"])
+    status, body = call(handlers["callback"], webhook_event(task, made_up, secret=secret))
+    assert status == 400 and "does not confirm" in body["error"]["message"]
+    assert len([r for r in sandbox.request_log if r.method == "GET"]) == gets_before + 1
+    [item] = job_items(aws)
+    assert item["status"] == "queued" and "provider_task_id" not in item and "result_urls" not in item
+    assert queue_messages(aws) == []
+    # The real task's webhook, arriving ahead of the create answer: confirmed, then adopted
+    # with what the provider's GET says (the task has not started yet).
+    status, body = call(handlers["callback"], webhook_event(task, freepik_body(task, "IN_PROGRESS"), secret=secret))
+    assert (status, body["applied"], body["status"]) == (200, True, "submitted")
+    [item] = job_items(aws)
+    assert item["provider_task_id"] == task.task_id
+
+
 def test_forged_or_malformed_webhooks_change_nothing(aws, sandbox, handlers):
     secret = sandbox.config.freepik_webhook_secret
     _, task = submitted_task(handlers, sandbox)

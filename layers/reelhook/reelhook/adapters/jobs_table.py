@@ -191,6 +191,7 @@ class JobStore:
         event: Mapping[str, Any],
         provider: str | None = None,
         task_id: str | None = None,
+        adopt_task_id: bool = True,
         set_fields: Mapping[str, Any] | None = None,
         remove_fields: Sequence[str] = (),
         allowed_from: frozenset[Status] | None = None,
@@ -204,7 +205,8 @@ class JobStore:
         ``delivery_id`` (a webhook's id) is remembered in the same write and a second
         delivery with that id is refused by the condition, at no extra request. The write
         is also refused while the job has any of ``unless_fields``, and unless each field of
-        ``when_equal`` holds its value (a cancel names the job's owner).
+        ``when_equal`` holds its value (a cancel names the job's owner). ``task_id`` must be
+        the job's task, or (with ``adopt_task_id``) becomes it if the job has none yet.
         """
         names: dict[str, str] = {"#status": "status"}
         values: dict[str, Any] = {
@@ -232,8 +234,11 @@ class JobStore:
             adds.append("webhook_ids :deliveries")
         if task_id is not None:
             values[":tid"] = task_id
-            conditions.append("(attribute_not_exists(provider_task_id) OR provider_task_id = :tid)")
-            sets.append("provider_task_id = :tid")
+            if adopt_task_id:
+                conditions.append("(attribute_not_exists(provider_task_id) OR provider_task_id = :tid)")
+                sets.append("provider_task_id = :tid")
+            else:
+                conditions.append("provider_task_id = :tid")
         for index, name in enumerate(unless_fields):
             names[f"#u{index}"] = name
             conditions.append(f"attribute_not_exists(#u{index})")

@@ -49,6 +49,7 @@ def apply_status(
     store: JobStore | None = None,
     extra_fields: dict[str, Any] | None = None,
     delivery_id: str | None = None,
+    adopt_task_id: bool = True,
 ) -> Applied:
     """One conditional write; a completion also queues the copy. Late or duplicate: no-op."""
     store = store or JobStore()
@@ -77,6 +78,7 @@ def apply_status(
         event=event,
         provider=provider_name,
         task_id=status.task_id,
+        adopt_task_id=adopt_task_id,
         set_fields=fields,
         delivery_id=delivery_id,
         # A failed task of a job whose routing says "any" moves it to its next route instead.
@@ -93,7 +95,8 @@ def apply_status(
         # No route left (or the move lost a race and the job is still here): it fails as
         # it would without routing.
         transition = store.transition(job_id, target, now_iso=clock.iso(now), event=event, provider=provider_name,
-                                      task_id=status.task_id, set_fields=fields, delivery_id=delivery_id)
+                                      task_id=status.task_id, adopt_task_id=adopt_task_id, set_fields=fields,
+                                      delivery_id=delivery_id)
     if transition.applied and target in (Status.STORING, Status.FAILED):
         # The provider is done with the task: its in-flight slot frees for the next job.
         release_in_flight(provider_name, job_id)

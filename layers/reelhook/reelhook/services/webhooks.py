@@ -17,6 +17,7 @@ from reelhook.providers.base import MalformedPayload, Provider, ProviderStatus, 
 from reelhook.records import record
 from reelhook.request_limits import is_job_id
 from reelhook.services.status import apply_status
+from reelhook.states import TERMINAL, Status
 from reelhook.webhook_auth import verify_job_token
 
 MAX_BODY_BYTES = 256 * 1024
@@ -49,6 +50,12 @@ def _confirm(job_id: str, provider_name: str, reported: ProviderStatus) -> Provi
     except (provider_http.ProviderUnavailable, provider_http.OutcomeUnknown, RateLimitTimeout, MalformedPayload):
         return reject(503, "the provider could not confirm the status now; retry later")
     return confirmed if confirmed is not None else reject(404, "unknown job")
+
+
+def _has_no_task_yet(job: Mapping[str, Any] | None, provider_name: str) -> bool:
+    """Whether a refused write was refused because the job, still this provider's, has no task."""
+    return (job is not None and job.get("provider") == provider_name and not job.get("provider_task_id")
+            and Status(job["status"]) not in TERMINAL)
 
 
 def receive_webhook(
@@ -99,7 +106,17 @@ def _authenticated(provider: Provider, provider_name: str, job_id: str, ctx: Web
             return confirmed
         status = confirmed
     store = JobStore()
-    applied = apply_status(job_id, provider_name, status, source="webhook", store=store, delivery_id=delivery_id)
+    # A signed body is believed about the job's own task only: it never introduces a task id.
+    applied = apply_status(job_id, provider_name, status, source="webhook", store=store, delivery_id=delivery_id,
+                           adopt_task_id=not verified)
+    if verified and _has_no_task_yet(applied.transition.job, provider_name):
+        # Ahead of the create's answer (or after an unknown outcome): the provider's own GET of
+        # the named task decides, as for an unsigned hint, and only then is the task adopted.
+        confirmed = _confirm(job_id, provider_name, status)
+        if isinstance(confirmed, WebhookAnswer):
+            return confirmed
+        applied = apply_status(job_id, provider_name, confirmed, source="webhook", store=store,
+                               delivery_id=delivery_id)
     if not applied.transition.found:
         return reject(404, "unknown job")
     current = applied.job["status"] if applied.job else None
