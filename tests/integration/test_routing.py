@@ -215,7 +215,23 @@ def test_a_concrete_job_served_at_once_costs_no_circuit_request(aws, sandbox, ha
     status, body = create(handlers, ONE_IMAGE | {"model": "freepik/veo-3-1-reference-to-video"})
     assert status == 202 and body["status"] == "submitted"
     assert "GetItem" not in calls
-    assert not [i for i in table_items(aws) if i["pk"].endswith("#circuit")]
+    [budget] = [i for i in table_items(aws) if i["pk"] == "gov#freepik#rate"]
+    assert not {"failures", "open_until", "probe_until"} & budget.keys()  # nothing written for the circuit
+
+
+def test_a_logical_job_served_by_its_first_route_costs_no_circuit_request(aws, sandbox, handlers, order):
+    """The slot reservation answers with the budget item, which holds the circuit: a process
+    that has never read the circuit (a cold Lambda) still sends without a GetItem for it."""
+    from reelhook.adapters import circuit
+    from reelhook.adapters.aws import client
+
+    circuit.forget()
+    calls: list[str] = []
+    client("dynamodb").meta.events.register("before-call.dynamodb.*",
+                                            lambda model, **_: calls.append(model.name))
+    status, body = create(handlers, ONE_IMAGE)
+    assert status == 202 and (body["provider"], body["status"]) == ("freepik", "submitted")
+    assert "GetItem" not in calls and "BatchGetItem" not in calls
 
 
 # -- in-flight places follow the job's current route ----------------------------------------------

@@ -164,7 +164,7 @@ def list_providers() -> Answer:
     import time
 
     from reelhook.adapters import governance
-    from reelhook.adapters.circuit import CircuitState
+    from reelhook.adapters.circuit import parse_item
     from reelhook.config import settings
     from reelhook.providers import provider_names
 
@@ -177,11 +177,7 @@ def list_providers() -> Answer:
         rate_item = items.get(f"gov#{name}#rate", {})
         tat = int(rate_item["tat"]["N"]) / governance.MICROS if "tat" in rate_item else None
         in_flight = items.get(f"gov#{name}#in-flight", {}).get("jobs", {}).get("SS", [])
-        circuit_item = items.get(f"gov#{name}#circuit", {})
-        state = CircuitState(int(float(circuit_item.get("failures", {}).get("N", 0))),
-                             float(circuit_item.get("open_until", {}).get("N", 0)),
-                             float(circuit_item.get("probe_until", {}).get("N", 0)),
-                             float(circuit_item.get("opened_at", {}).get("N", 0)))
+        state = parse_item(rate_item)
         out.append({
             "name": name,
             "circuit": state.view(now),

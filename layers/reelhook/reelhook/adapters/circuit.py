@@ -1,13 +1,15 @@
 """Per-provider circuit breakers, kept in the jobs table so every Lambda sees the same one.
 
-One item per provider (``gov#<provider>#circuit``) counts consecutive submit failures.
-At the threshold the circuit opens until ``open_until``; after that one caller at a time
-takes a probe (``probe_until``, a conditional write) and sends a job; a success closes the
-circuit, a failure opens it again. Every change is a conditional write, never read-then-write.
+Each provider's circuit lives in its request-budget item (``gov#<provider>#rate``), beside
+``tat``: it counts consecutive submit failures. At the threshold the circuit opens until
+``open_until``; after that one caller at a time takes a probe (``probe_until``, a conditional
+write) and sends a job; a success closes the circuit, a failure opens it again. Every change
+is a conditional write, never read-then-write.
 
-Reading the state costs a GetItem, so each process keeps what it last read or wrote for
-``CACHE_SECONDS``; a success is written only when this process knows of failures, so a
-healthy provider costs no request at all.
+Every request-slot reservation answers with that item (``observe``), so a caller that has
+just reserved its slot knows the circuit at no extra request. Otherwise reading it costs a
+GetItem, so each process keeps what it last saw for ``CACHE_SECONDS``; a success is written
+only when this process knows of failures, so a healthy provider costs no request at all.
 """
 
 from __future__ import annotations
@@ -51,10 +53,11 @@ _lock = threading.Lock()
 
 
 def _key(provider: str) -> dict[str, Any]:
-    return {"pk": {"S": f"gov#{provider}#circuit"}}
+    return {"pk": {"S": f"gov#{provider}#rate"}}  # the request-budget item (adapters.governance)
 
 
-def _parse(item: dict[str, Any] | None) -> CircuitState:
+def parse_item(item: dict[str, Any] | None) -> CircuitState:
+    """The circuit held in a budget item's raw DynamoDB attributes (none: closed)."""
     item = item or {}
 
     def number(name: str) -> float:
@@ -69,6 +72,11 @@ def _remember(provider: str, state: CircuitState, now: float) -> CircuitState:
     return state
 
 
+def observe(provider: str, item: dict[str, Any], now: float) -> None:
+    """Remember the circuit from the budget item as a write just returned it (ALL_NEW)."""
+    _remember(provider, parse_item(item), now)
+
+
 def read(provider: str, now: float, *, fresh: bool = False) -> CircuitState:
     """The provider's circuit, from this process's memory when it is recent enough."""
     if not fresh:
@@ -78,7 +86,7 @@ def read(provider: str, now: float, *, fresh: bool = False) -> CircuitState:
             return seen[1]
     item = client("dynamodb").get_item(TableName=settings().jobs_table, Key=_key(provider),
                                        ConsistentRead=True).get("Item")
-    return _remember(provider, _parse(item), now)
+    return _remember(provider, parse_item(item), now)
 
 
 def record_failure(provider: str, now: float) -> CircuitState:
@@ -92,7 +100,7 @@ def record_failure(provider: str, now: float) -> CircuitState:
                                    ":ttl": {"N": str(int(now) + ITEM_TTL_SECONDS)}},
         ReturnValues="ALL_NEW",
     )
-    state = _parse(answer["Attributes"])
+    state = parse_item(answer["Attributes"])
     if state.failures >= conf.circuit_failure_threshold and state.state(now) != "open":
         until = now + conf.circuit_cooldown_seconds
         seen = {":seen": {"N": str(state.open_until)}} if state.open_until else {}

@@ -18,6 +18,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from reelhook.adapters import circuit
 from reelhook.adapters.aws import client
 from reelhook.config import settings
 
@@ -95,7 +96,7 @@ def reserve_request_slots(provider: str, per_second: float, burst: int, now: flo
                 TableName=table, Key=_rate_key(provider),
                 UpdateExpression="ADD tat :span SET expires_at = :ttl",
                 ConditionExpression=busy_condition, ExpressionAttributeValues=busy_values,
-                ReturnValues="UPDATED_NEW", ReturnValuesOnConditionCheckFailure="ALL_OLD",
+                ReturnValues="ALL_NEW", ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except ClientError as exc:
             if not _conditional_failed(exc):
@@ -104,21 +105,24 @@ def reserve_request_slots(provider: str, per_second: float, burst: int, now: flo
             if max_wait is not None and tat is not None and int(tat) > now_us:
                 raise _TooFar from None
             return None
+        circuit.observe(provider, answer["Attributes"], now)
         return send_times(int(answer["Attributes"]["tat"]["N"]) - span)  # the first slot this caller holds
 
     def idle() -> list[float] | None:
         try:
-            ddb.update_item(
+            answer = ddb.update_item(
                 TableName=table, Key=_rate_key(provider),
                 UpdateExpression="SET tat = :next, expires_at = :ttl",
                 ConditionExpression="attribute_not_exists(tat) OR tat < :now",
                 ExpressionAttributeValues={":next": {"N": str(now_us + span)}, ":now": {"N": str(now_us)},
                                            ":ttl": ttl},
+                ReturnValues="ALL_NEW",
             )
         except ClientError as exc:
             if not _conditional_failed(exc):
                 raise
             return None
+        circuit.observe(provider, answer["Attributes"], now)
         return send_times(now_us)
 
     forms = (idle, busy) if _found_idle.get(provider) else (busy, idle)
@@ -170,9 +174,9 @@ def in_flight(provider: str) -> set[str]:
 
 
 def budget_items(providers: list[str]) -> dict[str, dict[str, Any]]:
-    """Each provider's rate, in-flight and circuit items (raw DynamoDB attributes), in one batch read."""
+    """Each provider's rate (with its circuit) and in-flight items (raw DynamoDB attributes), in one batch read."""
     table = settings().jobs_table
-    keys = [{"pk": {"S": f"gov#{p}#{kind}"}} for p in providers for kind in ("rate", "in-flight", "circuit")]
+    keys = [{"pk": {"S": f"gov#{p}#{kind}"}} for p in providers for kind in ("rate", "in-flight")]
     found: dict[str, dict[str, Any]] = {}
     request: dict[str, Any] = {table: {"Keys": keys, "ConsistentRead": True}}
     for _ in range(5):  # unprocessed keys come back under throttling; a few rounds are plenty here
