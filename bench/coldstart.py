@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bench import media_cost
-from bench.common import FUNCTIONS, ROOT, median, percentile, progress, rnd, say, table, verdict
+from bench.common import FUNCTIONS, LOAD_APP, ROOT, median, percentile, progress, rnd, say, table, verdict
 from bench.lambda_env import LambdaEnv, build
 
 NAME = "coldstart"
@@ -75,10 +75,7 @@ PROBE = r"""
 import sys, time
 t0 = time.process_time()
 import importlib.util
-spec = importlib.util.spec_from_file_location("app", sys.argv[1])
-module = importlib.util.module_from_spec(spec)
-sys.modules["app"] = module
-spec.loader.exec_module(module)
+""" + LOAD_APP + r"""
 t1 = time.process_time()
 clients = sys.argv[2].split(",") if len(sys.argv) > 2 and sys.argv[2] else []
 if clients:

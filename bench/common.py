@@ -33,6 +33,14 @@ LOGICAL_IDS = {"api": "ApiFunction", "callback": "CallbackFunction", "transfer":
                "poller": "PollerFunction"}
 FUNCTION_BY_LOGICAL_ID = {v: k for k, v in LOGICAL_IDS.items()}
 
+# A function's init, as Lambda runs it: its app.py (argv[1]) executed as module "app".
+LOAD_APP = r"""
+spec = importlib.util.spec_from_file_location("app", sys.argv[1])
+module = importlib.util.module_from_spec(spec)
+sys.modules["app"] = module
+spec.loader.exec_module(module)
+"""
+
 
 def function_name(logical_id: str) -> str:
     """ApiFunction -> api, NotifierFunction -> notifier."""

@@ -28,7 +28,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from bench.common import ROOT, median, progress, rnd, table
+from bench.common import LOAD_APP, ROOT, median, progress, rnd, table
 
 SAMPLE = ROOT / "local" / "reelhook_local" / "sandbox" / "sample.mp4"
 BIG_BYTES = 10 * 1024 * 1024
@@ -39,10 +39,7 @@ LAYER = str(ROOT / "layers" / "reelhook")
 PROBE = r"""
 import importlib.util, json, sys, time
 t0 = time.process_time()
-spec = importlib.util.spec_from_file_location("app", sys.argv[1])
-module = importlib.util.module_from_spec(spec)
-sys.modules["app"] = module
-spec.loader.exec_module(module)
+""" + LOAD_APP + r"""
 from reelhook.adapters.aws import client
 for name in ("dynamodb", "s3"):
     client(name)
