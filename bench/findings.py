@@ -118,10 +118,9 @@ def _scale(r: dict[str, Any] | None) -> str:
                     "`GetRecords`, queue `ReceiveMessage` mostly empty), which on AWS costs the functions nothing; "
                     "and on one core that CPU is taken from the handlers' requests.")
     if passes:
-        text.append(f"  The poller checked {passes.get('jobs_checked', 0)} jobs at "
-                    f"{passes.get('checks_per_second', 0):.1f} checks/s (longest pass "
-                    f"{passes.get('longest_pass_s', 0):.0f} s); polled jobs reach `succeeded` later than "
-                    "webhook jobs by about one poll interval plus one pass.")
+        text.append(f"  The poll workers made {passes.get('jobs_checked', 0)} status checks at "
+                    f"{passes.get('checks_per_second', 0):.1f} checks/s per worker (longest batch "
+                    f"{passes.get('longest_batch_s', 0):.1f} s).")
     return "\n".join(text)
 
 

@@ -534,14 +534,15 @@ def _summarise(stack: Any, submitted: dict[str, dict[str, Any]], statuses: dict[
 
 
 def _poller_passes(invocations: list[Any]) -> dict[str, Any]:
-    passes = [i for i in invocations if i.function == "poller" and isinstance(i.result, dict)
-              and not math.isnan(i.seconds)]
-    busy = [p for p in passes if p.result.get("checked")]
-    checked = sum(p.result["checked"] for p in busy)
-    seconds = sum(p.seconds for p in busy)
-    return {"passes": len(passes), "passes_with_work": len(busy), "jobs_checked": checked,
-            "checks_per_second": rnd(checked / seconds, 2) if seconds else math.nan,
-            "longest_pass_s": rnd(max((p.seconds for p in busy), default=0.0), 1)}
+    """The schedule's passes, and the status checks they fanned out to the poll workers
+    (one check per job in a worker's batch)."""
+    passes = [i for i in invocations if i.function == "poller" and not math.isnan(i.seconds)]
+    batches = [i for i in invocations if i.function == "pollworker" and not math.isnan(i.seconds) and i.job_ids]
+    checked = sum(len(b.job_ids) for b in batches)
+    seconds = sum(b.seconds for b in batches)
+    return {"passes": len(passes), "worker_batches": len(batches), "jobs_checked": checked,
+            "checks_per_second": rnd(checked / seconds, 2) if seconds else 0.0,
+            "longest_batch_s": rnd(max((b.seconds for b in batches), default=0.0), 1)}
 
 
 # ---------------------------------------------------------------------------- cost
@@ -695,9 +696,9 @@ def render(result: dict[str, Any]) -> str:
                                                                             and burst["p99_ms"] <= 2000)])
     passes = result.get("poller_passes")
     if passes:
-        rows.append(["poller passes", f"{passes['passes']} ({passes['passes_with_work']} with work), "
-                     f"{passes['checks_per_second']:.1f} job checks/s, longest {passes['longest_pass_s']:.0f} s",
-                     "(report)", "n/a"])
+        rows.append(["status checks", f"{passes['jobs_checked']} in {passes.get('worker_batches', 0)} poll-worker "
+                     f"batches ({passes['passes']} schedule passes), {passes['checks_per_second']:.1f} checks/s "
+                     f"per worker, longest batch {passes.get('longest_batch_s', 0):.1f} s", "(report)", "n/a"])
     rows += [
         ["DynamoDB requests per job", f"{result['dynamodb_per_job']:.2f}", "(report)", "n/a"],
         ["SQS requests per job", f"{result['sqs_per_job']:.2f} (+ {result['esm_empty_receives_per_job']:.2f} empty "
