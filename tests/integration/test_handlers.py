@@ -48,6 +48,11 @@ def webhook_event(task, body: dict[str, Any], *, secret: str, token: str | None 
     return event
 
 
+def status_gets(sandbox) -> int:
+    """How many GETs the sandbox has answered so far (status checks, result downloads)."""
+    return len([r for r in sandbox.request_log if r.method == "GET"])
+
+
 def freepik_body(task, status, generated=()):
     return {"task_id": task.task_id, "status": status, "generated": list(generated)}
 
@@ -223,10 +228,10 @@ def test_a_signed_webhook_never_gives_a_job_its_task_unless_the_provider_confirm
     job, task = submitted_task(handlers, sandbox)
     _before_the_create_answer(aws, job["id"])
     made_up = {"task_id": str(uuid.uuid4()), "status": "COMPLETED", "generated": ["https://cdn.example/f.mp4"]}
-    gets_before = len([r for r in sandbox.request_log if r.method == "GET"])
+    gets_before = status_gets(sandbox)
     status, body = call(handlers["callback"], webhook_event(task, made_up, secret=secret))
     assert status == 400 and "does not confirm" in body["error"]["message"]
-    assert len([r for r in sandbox.request_log if r.method == "GET"]) == gets_before + 1
+    assert status_gets(sandbox) == gets_before + 1
     [item] = job_items(aws)
     assert item["status"] == "queued" and "provider_task_id" not in item and "result_urls" not in item
     assert queue_messages(aws) == []
@@ -279,10 +284,10 @@ def test_without_a_secret_a_freepik_webhook_is_only_a_hint_the_providers_get_dec
     _, task = submitted_task(handlers, sandbox)
     # Anyone holding the callback URL: "completed, here is my video". Freepik says it is not done.
     forged = webhook_event(task, freepik_body(task, "COMPLETED", ["https://cdn.example/forged.mp4"]), secret="guess")
-    gets_before = len([r for r in sandbox.request_log if r.method == "GET"])
+    gets_before = status_gets(sandbox)
     status, body = call(handlers["callback"], forged)
     assert status == 200 and body["status"] != "storing", body
-    assert len([r for r in sandbox.request_log if r.method == "GET"]) == gets_before + 1  # confirmed by a GET
+    assert status_gets(sandbox) == gets_before + 1  # confirmed by a GET
     [item] = job_items(aws)
     assert item["status"] in {"submitted", "running"} and "forged" not in json.dumps(item.get("result_urls", []))
     assert queue_messages(aws) == []

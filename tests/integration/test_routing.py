@@ -206,12 +206,24 @@ def test_the_circuit_opens_after_consecutive_failures_and_a_probe_closes_it(aws,
     assert state.state(now[0]) == "closed" and state.failures == 0
 
 
-def test_a_concrete_job_served_at_once_costs_no_circuit_request(aws, sandbox, handlers):
+@pytest.fixture
+def dynamodb_calls(aws):
+    """The name of every DynamoDB operation the handlers call during the test."""
     from reelhook.adapters.aws import client
 
     calls: list[str] = []
-    client("dynamodb").meta.events.register("before-call.dynamodb.*",
-                                            lambda model, **_: calls.append(model.name))
+
+    def seen(model, **_):
+        calls.append(model.name)
+
+    events = client("dynamodb").meta.events
+    events.register("before-call.dynamodb.*", seen)
+    yield calls
+    events.unregister("before-call.dynamodb.*", seen)  # the client outlives the test
+
+
+def test_a_concrete_job_served_at_once_costs_no_circuit_request(aws, sandbox, handlers, dynamodb_calls):
+    calls = dynamodb_calls
     status, body = create(handlers, ONE_IMAGE | {"model": "freepik/veo-3-1-reference-to-video"})
     assert status == 202 and body["status"] == "submitted"
     assert "GetItem" not in calls
@@ -219,16 +231,14 @@ def test_a_concrete_job_served_at_once_costs_no_circuit_request(aws, sandbox, ha
     assert not {"failures", "open_until", "probe_until"} & budget.keys()  # nothing written for the circuit
 
 
-def test_a_logical_job_served_by_its_first_route_costs_no_circuit_request(aws, sandbox, handlers, order):
+def test_a_logical_job_served_by_its_first_route_costs_no_circuit_request(aws, sandbox, handlers, order,
+                                                                           dynamodb_calls):
     """The slot reservation answers with the budget item, which holds the circuit: a process
     that has never read the circuit (a cold Lambda) still sends without a GetItem for it."""
     from reelhook.adapters import circuit
-    from reelhook.adapters.aws import client
 
     circuit.forget()
-    calls: list[str] = []
-    client("dynamodb").meta.events.register("before-call.dynamodb.*",
-                                            lambda model, **_: calls.append(model.name))
+    calls = dynamodb_calls
     status, body = create(handlers, ONE_IMAGE)
     assert status == 202 and (body["provider"], body["status"]) == ("freepik", "submitted")
     assert "GetItem" not in calls and "BatchGetItem" not in calls
