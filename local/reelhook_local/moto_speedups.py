@@ -20,30 +20,39 @@ stack's throughput. Profiled with py-spy, two costs had nothing to do with Dynam
   can only change the items it names, so only those are copied; the table's item map is
   copied shallowly and its stream is cut back to its length before. A rollback leaves the
   same items and stream records as moto's own.
-- **Parsing every expression twice.** An ``UpdateItem`` parses its update expression and its
-  condition once to check the placeholders it names and again to apply them: about 1.3 ms of
-  a 4 ms request. The update expression's tree is kept pickled per expression text (the
-  validator rewrites the tree it is given, so each caller gets a fresh copy: unpickling costs
-  a tenth of parsing); a condition's parse is kept for the same text, names and values, which
-  is what the second parse of the same request asks for. Failed parses are never kept.
+- **Parsing and copying every expression tree three times.** An ``UpdateItem`` parses its
+  update expression and its condition once to check the placeholders it names and again to
+  apply them, and the validator deep-copies the tree before rewriting it. The update
+  expression's tree is kept per expression text, shared by the callers that only read it,
+  and carries its own pickle: the validator's private copy is one unpickling (a tenth of a
+  parse, and cheaper than ``deepcopy``). A condition's parse is kept for the same text, names
+  and values, which is what the second parse of the same request asks for. Failed parses are
+  never kept.
+- **Copying nested values at every level.** moto turns a stored value into its wire form
+  (for the answer, the stream record's images and the size checks) by deep-copying it and
+  then converting each member, which copies every nested level again: the job item's list
+  of events is copied once per level of depth, four times per ``UpdateItem``. The wire form
+  is built directly, as fresh as before.
 - **Per-request bookkeeping.** werkzeug formats a log line for every request before its
   logger drops it (about a tenth of a GetItem's CPU): the request handler's access log is
   off; errors are still logged. moto lists a response class's methods with ``inspect`` on
-  every request: kept per class.
+  every request: kept per class. moto's Flask apps run in debug mode, whose request checks
+  change no answer: off.
 
-``install()`` is idempotent; tests/local/test_moto_speedups.py checks both answers are identical
-to moto's own.
+``install()`` is idempotent; tests/e2e/test_moto_speedups.py checks that the answers are
+identical to moto's own.
 """
 
 from __future__ import annotations
 
+import base64
 import copy
 import functools
 import json
 import pickle
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 _installed = False
@@ -215,22 +224,92 @@ class _Bounded(OrderedDict[Any, Any]):
             self.popitem(last=False)
 
 
+# A kept tree carries its own pickle, so the validator's private copy is one unpickling.
+_PICKLED = "_reelhook_pickled"
+_MAP, _KINDS = "_reelhook_map", "_reelhook_kinds"
+
+
 def _update_expressions_parsed_once() -> None:
+    from moto.dynamodb.parsing import validators
     from moto.dynamodb.parsing.expressions import UpdateExpressionParser
 
     original = UpdateExpressionParser.make  # bound to the class
     _ORIGINAL["update_make"] = original
+    _ORIGINAL["validator_deepcopy"] = validators.deepcopy
     trees = _Bounded()
 
     def make(cls: Any, expression_str: str) -> Any:
-        pickled = trees.get(expression_str)
-        if pickled is None:
+        tree = trees.get(expression_str)
+        if tree is None:
             tree = original(expression_str)
-            trees.remember(expression_str, pickle.dumps(tree, protocol=pickle.HIGHEST_PROTOCOL))
-            return tree
-        return pickle.loads(pickled)  # noqa: S301 - bytes this process pickled itself
+            pickled = pickle.dumps(tree, protocol=pickle.HIGHEST_PROTOCOL)
+            setattr(tree, _PICKLED, pickled)
+            trees.remember(expression_str, tree)
+        return tree
 
+    def private_copy(value: Any, memo: Any = None) -> Any:
+        pickled = getattr(value, _PICKLED, None) if memo is None else None
+        if type(pickled) is bytes:
+            return pickle.loads(pickled)  # noqa: S301 - bytes this process pickled itself
+        return copy.deepcopy(value, memo)
+
+    # Callers only read the kept tree (moto's handler lists its placeholders); the validator
+    # works on a private copy, which it makes with ``deepcopy`` (its module's name for it).
     UpdateExpressionParser.make = classmethod(make)  # type: ignore[method-assign,assignment]
+    validators.deepcopy = private_copy  # type: ignore[attr-defined]
+
+
+def _attribute_values_converted_without_copies() -> None:
+    """``to_regular_json`` deep-copies a value and then converts each member, which copies
+    every nested level again; building the plain form directly gives the same fresh value."""
+    from moto.dynamodb.models.dynamo_type import DynamoType
+
+    _ORIGINAL["to_regular_json"] = DynamoType.to_regular_json
+
+    def plain(member: Any) -> Any:
+        return member.to_regular_json() if isinstance(member, DynamoType) else copy.deepcopy(member)
+
+    def to_regular_json(self: Any) -> dict[str, Any]:
+        value = self.value
+        if isinstance(value, dict):
+            value = {key: plain(member) for key, member in value.items()}
+        elif isinstance(value, list):
+            value = [plain(member) for member in value]
+        else:
+            value = copy.deepcopy(value)
+        if self.is_binary() and isinstance(value, str):
+            value = base64.b64decode(value)
+        return {self.type: value}
+
+    DynamoType.to_regular_json = to_regular_json  # type: ignore[method-assign]
+
+
+def _traversers_keep_their_map() -> None:
+    """moto's tree walkers rebuild their node-kind map (a dict of bound methods) twice for every
+    node of every walk, and a validation is ten walks. The map is fixed per walker: kept."""
+    from moto.dynamodb.parsing.ast_nodes import DepthFirstTraverser
+
+    def processing_map(self: Any) -> dict[type, Callable[[Any], Any]]:
+        kept = self.__dict__.get(_MAP)
+        if kept is None:
+            kept = self.__dict__[_MAP] = self._processing_map()
+        return kept
+
+    def nodes_to_be_processed(self: Any) -> tuple[type, ...]:
+        kinds = self.__dict__.get(_KINDS)
+        if kinds is None:
+            kinds = self.__dict__[_KINDS] = tuple(processing_map(self))
+        return kinds
+
+    def process(self: Any, node: Any) -> Any:
+        for kind, processor in processing_map(self).items():
+            if isinstance(node, kind):
+                return processor(node)
+        return None
+
+    _ORIGINAL["traverser"] = (DepthFirstTraverser.nodes_to_be_processed, DepthFirstTraverser.process)
+    DepthFirstTraverser.nodes_to_be_processed = nodes_to_be_processed  # type: ignore[method-assign]
+    DepthFirstTraverser.process = process  # type: ignore[method-assign]
 
 
 def _conditions_parsed_once() -> None:
@@ -270,6 +349,19 @@ def _method_names_listed_once() -> None:
     responses.method_names_from_class = functools.cache(original)
 
 
+def without_debug(create_app: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """moto builds each service's Flask app in debug mode, whose request checks cost every
+    request; its answers are the same without them (an unexpected error is still a 500)."""
+
+    @functools.wraps(create_app)
+    def create(service: Any) -> Any:
+        app = create_app(service)
+        app.debug = False
+        return app
+
+    return create
+
+
 def quiet_request_handler(base: type) -> type:
     """``base`` (a werkzeug request handler) without the access log line per request."""
 
@@ -289,6 +381,8 @@ def install() -> None:
         _module_list_read_once()
         _transactions_copy_named_items_only()
         _update_expressions_parsed_once()
+        _attribute_values_converted_without_copies()
+        _traversers_keep_their_map()
         _conditions_parsed_once()
         _method_names_listed_once()
         _installed = True

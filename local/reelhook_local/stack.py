@@ -373,7 +373,7 @@ class AtomicMotoServer:
         from reelhook_local import moto_speedups
 
         moto_speedups.install()
-        self._backend = DomainDispatcherApplication(create_backend_app)
+        self._backend = DomainDispatcherApplication(moto_speedups.without_debug(create_backend_app))
         self.locks = {"dynamodb": FairLock(), "sqs": FairLock()}
         self.stats = MotoStats()
         self._sqs_changed = threading.Condition()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 from typing import Any
 
@@ -171,18 +172,56 @@ def _shape(node: Any) -> Any:
     return repr(node)
 
 
-def test_every_update_expression_tree_is_a_fresh_copy_of_the_first_parse() -> None:
+def test_the_kept_tree_is_shared_and_the_validator_works_on_a_private_copy() -> None:
+    from moto.dynamodb.parsing import validators
     from moto.dynamodb.parsing.expressions import UpdateExpressionParser
 
     moto_speedups.install()
-    first, second = UpdateExpressionParser.make(UPDATE), UpdateExpressionParser.make(UPDATE)
-    # The validator rewrites the tree it is given, so sharing one tree would leak one
-    # request's values into the next.
-    assert first is not second
+    kept = UpdateExpressionParser.make(UPDATE)
+    assert UpdateExpressionParser.make(UPDATE) is kept  # parsed once, read by every caller
     fresh = _shape(moto_speedups._ORIGINAL["update_make"](UPDATE))
-    assert _shape(first) == fresh and "ExpressionAttributeValue" in str(fresh)
-    second.children.clear()
-    assert _shape(UpdateExpressionParser.make(UPDATE)) == fresh
+    assert _shape(kept) == fresh and "ExpressionAttributeValue" in str(fresh)
+    private = validators.deepcopy(kept)  # what Validator.__init__ does with the tree it is given
+    assert private is not kept and _shape(private) == fresh
+    private.children.clear()  # the validator rewrites its copy...
+    assert _shape(UpdateExpressionParser.make(UPDATE)) == fresh  # ...never the kept tree
+    assert validators.deepcopy([1, [2]]) == [1, [2]]  # anything else is moto's deepcopy
+
+
+def test_one_expression_text_applies_each_requests_own_values() -> None:
+    from moto import mock_aws
+
+    moto_speedups.install()
+    with mock_aws():
+        ddb = _table_with_items(2)
+        for index, to in ((0, "queued"), (1, "running"), (0, "failed")):
+            ddb.update_item(TableName="t", Key={"pk": {"S": f"job#{index}"}, "sk": {"S": "job"}},
+                            UpdateExpression="SET #s = :to, events = list_append(if_not_exists(events, :empty), :e)",
+                            ExpressionAttributeNames={"#s": "status"},
+                            ExpressionAttributeValues={":to": {"S": to}, ":empty": {"L": []},
+                                                       ":e": {"L": [{"S": to}]}})
+        items = {item["pk"]["S"]: item for item in ddb.scan(TableName="t")["Items"]}
+        assert items["job#0"]["status"] == {"S": "failed"}
+        assert items["job#0"]["events"] == {"L": [{"S": "queued"}, {"S": "failed"}]}
+        assert items["job#1"]["status"] == {"S": "running"} and items["job#1"]["events"] == {"L": [{"S": "running"}]}
+
+
+@pytest.mark.parametrize("name", [*sorted(WIRE_ITEM), "bytes"])
+def test_plain_values_are_built_as_moto_builds_them_and_share_nothing(name: str) -> None:
+    from moto.dynamodb.models.dynamo_type import DynamoType
+
+    moto_speedups.install()
+    wire = {"B": b"hello"} if name == "bytes" else WIRE_ITEM[name]
+    ours, theirs = DynamoType(copy.deepcopy(wire)), DynamoType(copy.deepcopy(wire))
+    assert ours.to_regular_json() == moto_speedups._ORIGINAL["to_regular_json"](theirs)
+    plain = ours.to_regular_json()
+    before = repr(ours.to_regular_json())
+    for value in plain.values():  # change every container the answer holds
+        if isinstance(value, list):
+            value.append("changed")
+        elif isinstance(value, dict):
+            value["changed"] = 1
+    assert repr(ours.to_regular_json()) == before
 
 
 def test_an_invalid_update_expression_fails_every_time() -> None:
