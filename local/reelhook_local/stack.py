@@ -366,20 +366,28 @@ class AtomicMotoServer:
 
     poll_interval = 0.25
 
-    def __init__(self, port: int = 0, *, dynamodb_at: tuple[str, int] | None = None) -> None:
+    def __init__(self, port: int = 0, *, dynamodb_at: tuple[str, int] | None = None,
+                 buffered_http: bool = False) -> None:
         from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
         from werkzeug.serving import make_server
 
         from reelhook_local import moto_speedups
+        from reelhook_local.wsgi_server import KeepAliveWSGIServer
 
         moto_speedups.install()
         self._backend = DomainDispatcherApplication(moto_speedups.without_debug(create_backend_app))
         self.locks = {"dynamodb": FairLock(), "sqs": FairLock()}
         self.stats = MotoStats()
         self._sqs_changed = threading.Condition()
-        self._server = make_server("127.0.0.1", port, self.app, threaded=True,
-                                   request_handler=moto_speedups.quiet_request_handler(MotoRequestHandler))
-        self._server.daemon_threads = True
+        # ``buffered_http``: DynamoDB's server, whose answers are small JSON documents, skips
+        # werkzeug's per-request parsing (``wsgi_server``). S3 streams large bodies: werkzeug.
+        self._server: Any
+        if buffered_http:
+            self._server = KeepAliveWSGIServer("127.0.0.1", port, self.app)
+        else:
+            self._server = make_server("127.0.0.1", port, self.app, threaded=True,
+                                       request_handler=moto_speedups.quiet_request_handler(MotoRequestHandler))
+            self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, name="moto", daemon=True)
         # DynamoDB (with its streams) may live in a server of its own: requests for it that
         # arrive here (a person's ``aws dynamodb`` with the one endpoint) are handed on.
@@ -572,7 +580,7 @@ class LocalStack:
             from reelhook_local.moto_process import MotoProcess
 
             # DynamoDB, whose writes take one lock, gets a process (a core) of its own.
-            dynamodb = MotoProcess()
+            dynamodb = MotoProcess(dynamodb_only=True)
             self._motos.append(dynamodb)
             dynamodb.start()
             self._moto = MotoProcess(port=self.options.moto_port, dynamodb_at=dynamodb.address)
