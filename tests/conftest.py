@@ -119,6 +119,22 @@ class Context:
         return 30000
 
 
+@pytest.fixture
+def dynamodb_calls(aws: StackResources) -> Iterator[list[str]]:
+    """The name of every DynamoDB operation the handlers call during the test."""
+    from reelhook.adapters.aws import client
+
+    calls: list[str] = []
+
+    def seen(model: Any, **_: Any) -> None:
+        calls.append(model.name)
+
+    events = client("dynamodb").meta.events
+    events.register("before-call.dynamodb.*", seen)
+    yield calls
+    events.unregister("before-call.dynamodb.*", seen)  # the client outlives the test
+
+
 @pytest.fixture(scope="session")
 def handlers() -> dict[str, Any]:
     from reelhook_local.front import load_handler

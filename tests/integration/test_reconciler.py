@@ -200,6 +200,39 @@ def test_a_worker_queues_a_check_due_before_the_dispatchers_next_run(aws, sandbo
     assert len([r for r in sandbox.request_log if r.method == "GET"]) == gets
 
 
+def test_a_check_that_finds_the_job_as_it_was_writes_only_its_claim(aws, sandbox, handlers, dynamodb_calls):
+    job = create(handlers, {"model": "uniall/veo3.1-video-720p", "prompt": "p"})
+    make_due(aws, job["id"])
+    dynamodb_calls.clear()
+    outcomes, _ = polling.check_messages([{"messageId": "m", "body": json.dumps(
+        {"job_id": job["id"], "due": 0, "next": int(time.time()) + 20})}])
+    assert outcomes == {"unchanged": 1}
+    # The provider still says "submitted": the job cannot move back to where it is, so the
+    # check spends no conditional write to find that out.
+    assert dynamodb_calls.count("UpdateItem") == 1  # the claim
+    assert JobStore().get(job["id"], consistent=True)["status"] == "submitted"
+
+
+def test_a_check_the_worker_queued_itself_is_not_queued_again_by_the_schedule(aws, sandbox, handlers,
+                                                                              monkeypatch):
+    now = [1_800_000_000.0]
+    monkeypatch.setattr(polling.clock, "now", lambda: now[0])
+    job_id = create(handlers, {"model": "uniall/veo3.1-video-720p", "prompt": "p"})["id"]
+    make_due(aws, job_id, next_check_at=1_800_000_000)
+    outcomes, _ = polling.check_messages([{"messageId": "m", "body": json.dumps(
+        {"job_id": job_id, "due": 1_800_000_000, "next": 1_800_000_020})}])
+    assert outcomes == {"unchanged": 1}
+    attributes = boto3.client("sqs").get_queue_attributes(QueueUrl=aws.poll_queue_url,
+                                                           AttributeNames=["All"])["Attributes"]
+    assert attributes["ApproximateNumberOfMessagesDelayed"] == "1"  # the worker's own, due in 20 s
+    outcomes = polling.dispatch_due(memo=polling.DispatchMemo())  # another poller process
+    assert outcomes["dispatched"] == 0 and outcomes["queued_by_worker"] == 1
+    # The worker died before its message went out: once the check is long overdue, the
+    # schedule sends it after all.
+    now[0] = 1_800_000_020 + polling.DispatchMemo.hold_seconds()
+    assert polling.dispatch_due(memo=polling.DispatchMemo())["dispatched"] == 1
+
+
 def test_each_pass_queues_only_what_falls_due_before_the_next(aws, sandbox, handlers, monkeypatch):
     # With a pass every 5 s, a check due in 30 s is the business of a later pass: queued now it
     # would be queued again by every pass until then.

@@ -206,22 +206,6 @@ def test_the_circuit_opens_after_consecutive_failures_and_a_probe_closes_it(aws,
     assert state.state(now[0]) == "closed" and state.failures == 0
 
 
-@pytest.fixture
-def dynamodb_calls(aws):
-    """The name of every DynamoDB operation the handlers call during the test."""
-    from reelhook.adapters.aws import client
-
-    calls: list[str] = []
-
-    def seen(model, **_):
-        calls.append(model.name)
-
-    events = client("dynamodb").meta.events
-    events.register("before-call.dynamodb.*", seen)
-    yield calls
-    events.unregister("before-call.dynamodb.*", seen)  # the client outlives the test
-
-
 def test_a_concrete_job_served_at_once_costs_no_circuit_request(aws, sandbox, handlers, dynamodb_calls):
     calls = dynamodb_calls
     status, body = create(handlers, ONE_IMAGE | {"model": "freepik/veo-3-1-reference-to-video"})

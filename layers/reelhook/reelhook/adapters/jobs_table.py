@@ -480,16 +480,21 @@ class JobStore:
             return Transition(applied=False, found=old is not None, job=_public_item(from_dynamo(old)) if old else None)
         return Transition(applied=True, found=True, job=_public_item(from_dynamo(answer["Attributes"])))
 
-    def claim_check(self, job_id: str, *, due: int, next_check_at: int) -> dict[str, Any] | None:
+    def claim_check(self, job_id: str, *, due: int, next_check_at: int,
+                    queued_by_worker: bool = False) -> dict[str, Any] | None:
         """Take a due job for one check: move ``next_check_at`` on, if it is still ``due``.
 
         Returns the job (one write, no read) or None when another worker took it, or it
-        moved on, since it was dispatched.
+        moved on, since it was dispatched. ``queued_by_worker``: the worker queues the next
+        check itself, and says so in ``check_queued_for`` so that the schedule does not.
         """
+        update = "SET next_check_at = :next, poll_count = if_not_exists(poll_count, :zero) + :one"
+        if queued_by_worker:
+            update += ", check_queued_for = :next"
         try:
             answer = self._ddb.update_item(
                 TableName=self.table, Key=job_key(job_id),
-                UpdateExpression="SET next_check_at = :next, poll_count = if_not_exists(poll_count, :zero) + :one",
+                UpdateExpression=update,
                 ConditionExpression="next_check_at = :due",
                 ExpressionAttributeValues=to_dynamo({":next": next_check_at, ":due": due, ":zero": 0, ":one": 1}),
                 ReturnValues="ALL_NEW",

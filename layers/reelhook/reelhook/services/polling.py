@@ -27,8 +27,8 @@ from reelhook.providers import get_provider, provider_names
 from reelhook.providers.base import MalformedPayload, Phase, ProviderStatus
 from reelhook.routing import job_spec
 from reelhook.services.rate_limit import RateLimitTimeout, reserve_many_within, slot_gate, sweep_in_flight
-from reelhook.services.status import apply_status, fail_job, storing_check_at
-from reelhook.states import TERMINAL, Status
+from reelhook.services.status import TARGET, apply_status, fail_job, storing_check_at
+from reelhook.states import TERMINAL, Status, can_move
 
 logger = logging.getLogger(__name__)
 # A copy still pending this close to its links' deadline is worth an alarm.
@@ -145,10 +145,13 @@ def check_job(job: dict[str, Any], *, store: JobStore, claimed: bool = False, he
     reset = {"task_missing_polls": 0} if job.get("task_missing_polls") else {}
     # storing and terminal transitions set (or clear) next_check_at themselves
     keeps_polling = reported.phase in (Phase.SUBMITTED, Phase.RUNNING)
-    applied = apply_status(job["id"], job["provider"], reported, source="poll", store=store,
-                           extra_fields=(bookkeeping | reset) if keeps_polling and (bookkeeping or reset) else None)
-    if applied.transition.applied:
-        return f"moved_to_{applied.target.value}"
+    # The usual answer is "still running": states only move forward, so the transition's
+    # condition would refuse it; no write is spent to learn that.
+    if can_move(status, TARGET[reported.phase]):
+        applied = apply_status(job["id"], job["provider"], reported, source="poll", store=store,
+                               extra_fields=(bookkeeping | reset) if keeps_polling and (bookkeeping or reset) else None)
+        if applied.transition.applied:
+            return f"moved_to_{applied.target.value}"
     if bookkeeping or reset:
         store.update_fields(job["id"], bookkeeping | reset, only_if_status=[status])
     return _unless_overdue(job, status, now, store, "unchanged")
@@ -343,6 +346,9 @@ def dispatch_due(*, store: JobStore | None = None, horizon: int | None = None,
             if not memo.fresh(job["id"], due, now):
                 found["already_dispatched"] += 1
                 continue
+            if job.get("check_queued_for") == due and now - due < memo.hold_seconds():
+                found["queued_by_worker"] += 1  # unless that check is long overdue (the worker died)
+                continue
             batch.append({"job_id": job["id"], "due": due, "next": due + next_interval(job)})
             delays.append(due - now)
             if len(batch) == 100 or time.monotonic() >= deadline:
@@ -387,7 +393,9 @@ def check_messages(records: list[dict[str, Any]], *, store: JobStore | None = No
             logger.error("unreadable poll message %s", record.get("messageId"))
             return "unreadable", None, 0
         try:
-            job = store.claim_check(job_id, due=due, next_check_at=following)
+            # A check due before the schedule's next pass is queued by this worker (_follow_up).
+            job = store.claim_check(job_id, due=due, next_check_at=following,
+                                    queued_by_worker=following - int(clock.now()) < dispatch_horizon())
         except Exception:
             logger.exception("claiming job %s failed; the message comes back", job_id)
             return "error", None, 0
