@@ -8,7 +8,7 @@ when the parent is killed. The stack runs two: DynamoDB (and its streams), whose
 serialises its writes, and everything else, which hands any DynamoDB request it gets on to
 the first, so one endpoint still serves every service.
 
-    python -m reelhook_local.moto_process --port 0 [--dynamodb-at 127.0.0.1:PORT | --dynamodb-only]
+    python -m reelhook_local.moto_process --port 0 [--dynamodb-at 127.0.0.1:PORT]
 """
 
 from __future__ import annotations
@@ -27,10 +27,9 @@ class MotoProcess:
     """Start and stop the child; ``address`` as ``AtomicMotoServer`` gives it."""
 
     def __init__(self, port: int = 0, *, dynamodb_at: tuple[str, int] | None = None,
-                 dynamodb_only: bool = False, start_timeout: float = 60.0) -> None:
+                 start_timeout: float = 60.0) -> None:
         self._port = port
         self._dynamodb_at = dynamodb_at
-        self._dynamodb_only = dynamodb_only
         self._start_timeout = start_timeout
         self._child: subprocess.Popen[str] | None = None
         self._address: tuple[str, int] | None = None
@@ -45,8 +44,6 @@ class MotoProcess:
         command = [sys.executable, "-m", "reelhook_local.moto_process", "--port", str(self._port)]
         if self._dynamodb_at:
             command += ["--dynamodb-at", "{}:{}".format(*self._dynamodb_at)]
-        if self._dynamodb_only:
-            command.append("--dynamodb-only")
         child = subprocess.Popen(  # noqa: S603 - this interpreter, this module
             command,
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=dict(os.environ),
@@ -85,8 +82,6 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m reelhook_local.moto_process")
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--dynamodb-at", metavar="HOST:PORT", help="hand DynamoDB requests on to this server")
-    parser.add_argument("--dynamodb-only", action="store_true",
-                        help="serve DynamoDB's small JSON answers with the buffered HTTP server")
     args = parser.parse_args(argv)
     import logging
 
@@ -97,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.dynamodb_at:
         host, _, port = args.dynamodb_at.rpartition(":")
         dynamodb_at = (host, int(port))
-    server = AtomicMotoServer(port=args.port, dynamodb_at=dynamodb_at, buffered_http=args.dynamodb_only)
+    server = AtomicMotoServer(port=args.port, dynamodb_at=dynamodb_at)
     server.start()
     print(f"{READY}{server.address[1]}", flush=True)
     sys.stdin.read()  # until the parent closes it (or dies)

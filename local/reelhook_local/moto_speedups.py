@@ -33,9 +33,7 @@ stack's throughput. Profiled with py-spy, two costs had nothing to do with Dynam
   then converting each member, which copies every nested level again: the job item's list
   of events is copied once per level of depth, four times per ``UpdateItem``. The wire form
   is built directly, as fresh as before.
-- **Per-request bookkeeping.** werkzeug formats a log line for every request before its
-  logger drops it (about a tenth of a GetItem's CPU): the request handler's access log is
-  off; errors are still logged. moto lists a response class's methods with ``inspect`` on
+- **Per-request bookkeeping.** moto lists a response class's methods with ``inspect`` on
   every request: kept per class. moto's Flask apps run in debug mode, whose request checks
   change no answer: off.
 
@@ -360,16 +358,6 @@ def without_debug(create_app: Callable[[Any], Any]) -> Callable[[Any], Any]:
         return app
 
     return create
-
-
-def quiet_request_handler(base: type) -> type:
-    """``base`` (a werkzeug request handler) without the access log line per request."""
-
-    class QuietRequestHandler(base):  # type: ignore[misc,valid-type]
-        def log_request(self, code: Any = "-", size: Any = "-") -> None:
-            return None
-
-    return QuietRequestHandler
 
 
 def install() -> None:

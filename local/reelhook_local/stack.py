@@ -351,6 +351,24 @@ class DynamoForwarder:
         return json.loads(answer)
 
 
+def _moto_header_names(environ: dict[str, Any], headers: list[tuple[str, str]]) -> None:
+    """As moto's own request handler: S3 metadata names keep their underscores, and an
+    underscored header never stands in for a dashed one (``moto_server.werkzeug_app``)."""
+    from moto.core.request import (
+        PRESERVED_HEADER_NAMES_ENVIRON_KEY,
+        environ_key_for_header,
+        should_preserve_original_header_name,
+    )
+
+    dashed = {environ_key_for_header(name) for name, _ in headers if "_" not in name}
+    names: dict[str, str] = {}
+    for name, _ in headers:
+        key = environ_key_for_header(name)
+        if should_preserve_original_header_name(name) and key not in dashed:
+            names.setdefault(key, name)
+    environ[PRESERVED_HEADER_NAMES_ENVIRON_KEY] = names
+
+
 class AtomicMotoServer:
     """moto's server, serialised only where DynamoDB's and SQS's guarantees need it.
 
@@ -366,10 +384,8 @@ class AtomicMotoServer:
 
     poll_interval = 0.25
 
-    def __init__(self, port: int = 0, *, dynamodb_at: tuple[str, int] | None = None,
-                 buffered_http: bool = False) -> None:
-        from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
-        from werkzeug.serving import make_server
+    def __init__(self, port: int = 0, *, dynamodb_at: tuple[str, int] | None = None) -> None:
+        from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
         from reelhook_local import moto_speedups
         from reelhook_local.wsgi_server import KeepAliveWSGIServer
@@ -379,15 +395,8 @@ class AtomicMotoServer:
         self.locks = {"dynamodb": FairLock(), "sqs": FairLock()}
         self.stats = MotoStats()
         self._sqs_changed = threading.Condition()
-        # ``buffered_http``: DynamoDB's server, whose answers are small JSON documents, skips
-        # werkzeug's per-request parsing (``wsgi_server``). S3 streams large bodies: werkzeug.
-        self._server: Any
-        if buffered_http:
-            self._server = KeepAliveWSGIServer("127.0.0.1", port, self.app)
-        else:
-            self._server = make_server("127.0.0.1", port, self.app, threaded=True,
-                                       request_handler=moto_speedups.quiet_request_handler(MotoRequestHandler))
-            self._server.daemon_threads = True
+        # Not werkzeug's development server: a millisecond of parsing per request (wsgi_server).
+        self._server = KeepAliveWSGIServer("127.0.0.1", port, self.app, environ_hook=_moto_header_names)
         self._thread = threading.Thread(target=self._server.serve_forever, name="moto", daemon=True)
         # DynamoDB (with its streams) may live in a server of its own: requests for it that
         # arrive here (a person's ``aws dynamodb`` with the one endpoint) are handed on.
@@ -580,7 +589,7 @@ class LocalStack:
             from reelhook_local.moto_process import MotoProcess
 
             # DynamoDB, whose writes take one lock, gets a process (a core) of its own.
-            dynamodb = MotoProcess(dynamodb_only=True)
+            dynamodb = MotoProcess()
             self._motos.append(dynamodb)
             dynamodb.start()
             self._moto = MotoProcess(port=self.options.moto_port, dynamodb_at=dynamodb.address)

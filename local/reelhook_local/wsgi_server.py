@@ -4,9 +4,10 @@ moto's own choice, werkzeug's development server, parses each request with ``htt
 (its headers through the ``email`` package), writes the status and each header with
 separate calls and spends about a millisecond of CPU per request before moto sees it: as
 much as moto's whole ``GetItem``. The DynamoDB server answers every request of the local
-stack's hottest path, one at a time, so that millisecond caps the stack's throughput.
+stack's hottest path, one at a time, so that millisecond caps the stack's throughput; the
+other server answers every queue message.
 
-This server keeps what the AWS SDKs use: keep-alive connections (one thread each),
+The local stack's moto servers use it. It keeps what the AWS SDKs use: keep-alive connections (one thread each),
 ``Content-Length`` and chunked request bodies, ``Expect: 100-continue``, ``HEAD``. It reads
 a request with one buffered ``readline`` per line, builds the WSGI environ werkzeug would (the
 raw request target in ``RAW_URI``, as moto expects), and writes the status, headers and body
@@ -67,8 +68,10 @@ class _Handler(socketserver.StreamRequestHandler):
         if len(parts) != 3 or not parts[2].startswith("HTTP/1."):
             raise BadRequest(f"not an HTTP/1.x request line: {line[:80]!r}")
         method, target, protocol = parts
-        headers = self._headers()
+        headers, raw = self._headers()
         environ = self._environ(method, target, protocol, headers)
+        if self.server.environ_hook is not None:
+            self.server.environ_hook(environ, raw)
         connection = headers.get("CONNECTION", "").lower()
         keep_alive = connection != "close" if protocol == "HTTP/1.1" else connection == "keep-alive"
         if headers.get("EXPECT", "").lower() == "100-continue":
@@ -77,15 +80,16 @@ class _Handler(socketserver.StreamRequestHandler):
         self._send(self.server.respond(environ, head=method == "HEAD", keep_alive=keep_alive))
         return keep_alive
 
-    def _headers(self) -> dict[str, str]:
-        """Header names upper-cased with dashes (WSGI's spelling), repeated ones comma-joined."""
+    def _headers(self) -> tuple[dict[str, str], list[tuple[str, str]]]:
+        """Header names upper-cased (repeated ones comma-joined), and the headers as sent."""
         headers: dict[str, str] = {}
+        raw: list[tuple[str, str]] = []
         for _ in range(MAX_HEADERS):
             line = self.rfile.readline(MAX_LINE + 1)
             if len(line) > MAX_LINE:
                 raise BadRequest("header line too long")
             if line in (b"\r\n", b"\n"):
-                return headers
+                return headers, raw
             if not line:
                 raise ConnectionError("connection closed in the headers")
             name, colon, value = line.decode("latin-1").partition(":")
@@ -93,6 +97,7 @@ class _Handler(socketserver.StreamRequestHandler):
                 raise BadRequest(f"malformed header line: {line[:80]!r}")
             key, value = name.upper(), value.strip()
             headers[key] = f"{headers[key]}, {value}" if key in headers else value
+            raw.append((name, value))
         raise BadRequest("too many headers")
 
     def _body(self, headers: dict[str, str]) -> bytes:
@@ -168,8 +173,10 @@ class KeepAliveWSGIServer(socketserver.ThreadingMixIn, socketserver.TCPServer):
     allow_reuse_address = True
     block_on_close = False
 
-    def __init__(self, host: str, port: int, app: WSGIApp, *, log: Callable[[str], None] | None = None) -> None:
+    def __init__(self, host: str, port: int, app: WSGIApp, *, log: Callable[[str], None] | None = None,
+                 environ_hook: Callable[[dict[str, Any], list[tuple[str, str]]], None] | None = None) -> None:
         self.app = app
+        self.environ_hook = environ_hook  # sees each environ and the headers as sent
         self.log = log or (lambda message: print(message, file=sys.stderr))
         self._date = (0, "")
         super().__init__((host, port), _Handler)

@@ -111,12 +111,12 @@ def test_an_app_error_is_a_500_and_the_connection_serves_on(server: KeepAliveWSG
     assert any("the app's own bug" in line for line in server.logged)  # type: ignore[attr-defined]
 
 
-def test_botocore_talks_to_motos_dynamodb_through_it() -> None:
+def test_botocore_talks_to_moto_through_it_and_s3_metadata_keeps_its_underscores() -> None:
     import boto3
 
     from reelhook_local.stack import AtomicMotoServer
 
-    moto = AtomicMotoServer(buffered_http=True)
+    moto = AtomicMotoServer()
     moto.start()
     try:
         ddb = boto3.client("dynamodb", endpoint_url="http://{}:{}".format(*moto.address), region_name="us-east-1",
@@ -128,5 +128,12 @@ def test_botocore_talks_to_motos_dynamodb_through_it() -> None:
         with pytest.raises(ddb.exceptions.ConditionalCheckFailedException):
             ddb.put_item(TableName="t", Item={"pk": {"S": "a"}}, ConditionExpression="attribute_not_exists(pk)")
         assert ddb.get_item(TableName="t", Key={"pk": {"S": "a"}})["Item"]["n"] == {"N": "1"}
+        s3 = boto3.client("s3", endpoint_url="http://{}:{}".format(*moto.address), region_name="us-east-1",
+                          aws_access_key_id="local", aws_secret_access_key="local")
+        s3.create_bucket(Bucket="metadata-bucket")
+        s3.put_object(Bucket="metadata-bucket", Key="k", Body=b"x" * 100_000, Metadata={"job_id": "j1", "kind": "video"})
+        head = s3.head_object(Bucket="metadata-bucket", Key="k")
+        assert head["Metadata"] == {"job_id": "j1", "kind": "video"} and head["ContentLength"] == 100_000
+        assert s3.get_object(Bucket="metadata-bucket", Key="k", Range="bytes=0-9")["Body"].read() == b"x" * 10
     finally:
         moto.stop()
