@@ -171,6 +171,9 @@ class KeepAliveWSGIServer(socketserver.ThreadingMixIn, socketserver.TCPServer):
 
     daemon_threads = True
     allow_reuse_address = True
+    # socketserver's default backlog is 5: a burst of new connections overflows it, and the
+    # kernel drops their handshakes (retried 1 s, 3 s later) or resets them.
+    request_queue_size = 1024
     block_on_close = False
 
     def __init__(self, host: str, port: int, app: WSGIApp, *, log: Callable[[str], None] | None = None,

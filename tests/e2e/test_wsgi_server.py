@@ -100,6 +100,19 @@ def test_what_it_cannot_read_is_a_400_and_the_connection_closes(server: KeepAliv
     assert server.logged  # type: ignore[attr-defined]
 
 
+def test_a_burst_of_new_connections_is_served_without_a_reset(server: KeepAliveWSGIServer) -> None:
+    assert server.request_queue_size >= 128  # socketserver's own 5 drops handshakes under a burst
+    connections = [socket.create_connection(server.server_address[:2], timeout=10) for _ in range(200)]
+    try:
+        for sock in connections:  # every connection opened before any is served
+            sock.sendall(b"GET /x HTTP/1.1\r\nConnection: close\r\n\r\n")
+        for sock in connections:
+            assert sock.recv(64).startswith(b"HTTP/1.1 200 OK")
+    finally:
+        for sock in connections:
+            sock.close()
+
+
 def test_an_app_error_is_a_500_and_the_connection_serves_on(server: KeepAliveWSGIServer) -> None:
     connection = http.client.HTTPConnection(*server.server_address[:2], timeout=5)
     connection.request("GET", "/boom")
