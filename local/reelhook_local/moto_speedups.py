@@ -2,7 +2,7 @@
 
 Under a burst, moto's one process is the local stack's bottleneck: every DynamoDB request
 goes through one lock (``stack.moto_lock_key``), so its cost per request caps the whole
-stack's throughput. Profiled with py-spy, two costs had nothing to do with DynamoDB:
+stack's throughput. Profiled, these costs had nothing to do with what DynamoDB does:
 
 - **Response serialisation.** moto 5 serialises every answer by walking botocore's output
   shapes. A DynamoDB ``AttributeValue`` is a structure of ten optional members, and each member
@@ -233,7 +233,6 @@ def _update_expressions_parsed_once() -> None:
 
     original = UpdateExpressionParser.make  # bound to the class
     _ORIGINAL["update_make"] = original
-    _ORIGINAL["validator_deepcopy"] = validators.deepcopy
     trees = _Bounded()
 
     def make(cls: Any, expression_str: str) -> Any:
@@ -305,7 +304,6 @@ def _traversers_keep_their_map() -> None:
                 return processor(node)
         return None
 
-    _ORIGINAL["traverser"] = (DepthFirstTraverser.nodes_to_be_processed, DepthFirstTraverser.process)
     DepthFirstTraverser.nodes_to_be_processed = nodes_to_be_processed  # type: ignore[method-assign]
     DepthFirstTraverser.process = process  # type: ignore[method-assign]
 

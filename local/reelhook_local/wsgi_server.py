@@ -193,16 +193,17 @@ class KeepAliveWSGIServer(socketserver.ThreadingMixIn, socketserver.TCPServer):
     def respond(self, environ: dict[str, Any], *, head: bool, keep_alive: bool) -> bytes:
         """The app's whole answer to one request, as the bytes to send."""
         status_headers: list[Any] = []
+        written: list[bytes] = []  # WSGI's legacy write(): sent before the iterable's chunks
 
         def start_response(status: str, headers: list[tuple[str, str]],
                            exc_info: Any = None) -> Callable[[bytes], None]:
             status_headers[:] = [status, headers]
-            return lambda data: None  # the legacy write() callable: nothing in moto uses it
+            return written.append
 
         try:
             result = self.app(environ, start_response)
             try:
-                body = b"".join(result)
+                body = b"".join([*written, *result])
             finally:
                 close = getattr(result, "close", None)
                 if close is not None:

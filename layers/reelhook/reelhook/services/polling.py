@@ -306,10 +306,16 @@ STILL_POLLING = frozenset({"unchanged", "moved_to_submitted", "moved_to_running"
                            "poll_rejected"})
 
 
+def _queued_by_worker(due: int, now: int) -> bool:
+    """Whether the worker queues the check due at ``due`` itself: the schedule's next pass
+    would send it late."""
+    return due - now < dispatch_horizon()
+
+
 def _follow_up(job: dict[str, Any], due: int) -> None:
-    wait = due - int(clock.now())
-    if wait < dispatch_horizon():
-        send_checks([{"job_id": job["id"], "due": due, "next": due + next_interval(job)}], delays=[wait])
+    now = int(clock.now())
+    if _queued_by_worker(due, now):
+        send_checks([{"job_id": job["id"], "due": due, "next": due + next_interval(job)}], delays=[due - now])
 
 
 def dispatch_due(*, store: JobStore | None = None, horizon: int | None = None,
@@ -393,9 +399,9 @@ def check_messages(records: list[dict[str, Any]], *, store: JobStore | None = No
             logger.error("unreadable poll message %s", record.get("messageId"))
             return "unreadable", None, 0
         try:
-            # A check due before the schedule's next pass is queued by this worker (_follow_up).
+            # The claim says whether this worker will queue the next check (_follow_up).
             job = store.claim_check(job_id, due=due, next_check_at=following,
-                                    queued_by_worker=following - int(clock.now()) < dispatch_horizon())
+                                    queued_by_worker=_queued_by_worker(following, int(clock.now())))
         except Exception:
             logger.exception("claiming job %s failed; the message comes back", job_id)
             return "error", None, 0
