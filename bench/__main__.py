@@ -17,17 +17,18 @@ status is non-zero only when a benchmark could not run, never because a target w
 from __future__ import annotations
 
 import argparse
-import contextlib
+import json
+import subprocess
 import sys
+import tempfile
 import time
-import traceback
 import warnings
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from bench import burst, coldstart, copy_s3, idle, per_job, poll_capacity, report, scale, webhook
-from bench.common import BENCH_DIR, METER, ROOT, Output, machine_info, say
+from bench.common import BENCH_DIR, ROOT, Output, machine_info, say
 
 BENCHMARKS = {module.NAME: module
               for module in (coldstart, webhook, per_job, copy_s3, scale, burst, poll_capacity, idle)}
@@ -75,14 +76,9 @@ def main(argv: list[str] | None = None) -> int:
     for name in names:
         say(f"[bench] {name}{' (quick)' if args.quick else ''}")
         t0 = time.monotonic()
-        entry: dict[str, Any] = {"finished_at": None}
-        try:
-            # The functions' log lines and EMF metrics go to stdout, as on Lambda: count, don't show.
-            with contextlib.redirect_stdout(METER):  # type: ignore[type-var]
-                entry["result"] = BENCHMARKS[name].run(args.quick)
-        except Exception:
+        entry: dict[str, Any] = {"finished_at": None, **_run_in_own_process(name, args.quick)}
+        if "error" in entry:
             failed.append(name)
-            entry["error"] = traceback.format_exc(limit=8)
             say(entry["error"])
         entry["seconds"] = round(time.monotonic() - t0, 1)
         entry["tree"] = data["machine"].get("git", {})
@@ -95,6 +91,18 @@ def main(argv: list[str] | None = None) -> int:
         say(f"[bench] {name}: {entry['seconds']:.0f} s{' FAILED' if name in failed else ''}")
     say(f"[bench] done in {time.monotonic() - started:.0f} s: {output.markdown_path}, {output.results_path}")
     return 1 if failed else 0
+
+
+def _run_in_own_process(name: str, quick: bool) -> dict[str, Any]:
+    """``{"result": ...}`` or ``{"error": traceback}`` from ``bench._section`` in a fresh process."""
+    with tempfile.TemporaryDirectory(prefix="reelhook-bench-") as scratch:
+        result_path = Path(scratch) / "result.json"
+        command = [sys.executable, "-m", "bench._section", name, str(result_path), *(["--quick"] if quick else [])]
+        finished = subprocess.run(command, check=False)
+        try:
+            return json.loads(result_path.read_text())
+        except (OSError, ValueError):
+            return {"error": f"{name} ended with exit status {finished.returncode} and wrote no result"}
 
 
 if __name__ == "__main__":

@@ -127,20 +127,30 @@ def _scale(r: dict[str, Any] | None) -> str:
 def _burst(r: dict[str, Any] | None, scale: dict[str, Any] | None) -> str:
     if not r:
         return ""
+    from bench.burst import DRAIN_TARGET, LATENCY_TARGET_S
+
     api, inbox = r["api"], r["inbox"]
-    per_job = (scale or {}).get("dynamodb_per_job", math.nan) + (scale or {}).get("sqs_per_job", math.nan)
-    rate = (scale or {}).get("jobs_per_second", math.nan)
     refused = sum(v["refused_429"] for section in (api, inbox) for v in section["providers"].values())
-    return (
-        f"- **Burst.** What reelhook controls held: {api['failed_for_rate'] + inbox['failed_for_rate']} jobs failed "
-        f"for rate or budget, the providers refused {refused} requests, and no provider's window went past its "
-        "limit. What missed its targets is the local stack's own capacity: moto answers every DynamoDB "
-        f"request on one core (one process, one lock), and a job costs about {per_job:.0f} DynamoDB and SQS "
-        "requests through it, so the stack "
-        f"finished {rate:.1f} jobs/s end to end (scale run), far below the {3 * r['rate']:g} requests/s the three "
-        "providers' budgets allow. A 1,000-job burst therefore waits on moto: client latency, drain time and "
-        "unfinished jobs measure the stand-in, not the design (on AWS, DynamoDB and SQS serve these rates "
-        "with room to spare; see the poller capacity section for the arithmetic). The API's jobs that "
-        f"failed ({api['failed_by_code'] or 'none'}) are copies that reached the sandbox's result links after "
-        "their 10-minute lifetime, because the stack was saturated."
-    )
+    text = [f"- **Burst.** What reelhook controls: {api['failed_for_rate'] + inbox['failed_for_rate']} jobs failed "
+            f"for rate or budget, and the providers refused {refused} requests with 429."]
+    missed = []
+    p99 = api["latency_s"]["p99"]
+    if p99 is not None and p99 > LATENCY_TARGET_S:
+        missed.append(f"the API's p99 latency ({p99:.2f} s against {LATENCY_TARGET_S:g} s)")
+    for name, section in (("API", api), ("inbox", inbox)):
+        ratio = section["drain_ratio"]
+        if ratio is not None and ratio > DRAIN_TARGET:
+            missed.append(f"the {name} drain ({ratio:.2f}× against {DRAIN_TARGET:g}×)")
+    for name, section in (("API", api), ("inbox", inbox)):
+        if section["failed_by_code"]:
+            missed.append(f"{name} jobs failed ({section['failed_by_code']})")
+    if not missed:
+        text.append("  Every burst target was met in this run.")
+        return "\n".join(text)
+    text.append(f"  Missed: {'; '.join(missed)}.")
+    if scale:
+        per_job = scale.get("dynamodb_per_job", 0) + scale.get("sqs_per_job", 0)
+        text.append(f"  For scale: the same stack finished {scale['jobs_per_second']:.1f} jobs/s end to end at about "
+                    f"{per_job:.0f} DynamoDB and SQS requests per job, against the {3 * r['rate']:g} requests/s "
+                    "the three providers' budgets allow; a burst on this machine shares its two cores with moto.")
+    return "\n".join(text)

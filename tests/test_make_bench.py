@@ -49,6 +49,18 @@ def test_the_idle_benchmark_measures_the_stack_and_both_moto_processes(tmp_path)
     assert "## 7. Idle cost" in (tmp_path / "BENCHMARKS.md").read_text()
 
 
+def test_each_benchmark_runs_in_a_process_of_its_own(tmp_path):
+    import sys
+
+    done = run(sys.executable, "-m", "bench", "--quick", "--only", "poll_capacity,idle", "--out", str(tmp_path),
+               timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    entries = json.loads((tmp_path / "results.json").read_text())["benchmarks"]
+    assert entries["poll_capacity"]["result"] and entries["idle"]["result"]
+    processes = {entries[name]["process"] for name in ("poll_capacity", "idle")}
+    assert len(processes) == 2  # neither inherits what the other left behind
+
+
 def test_the_media_inspection_cost_is_measured_and_reported():
     from bench import coldstart, media_cost
 
