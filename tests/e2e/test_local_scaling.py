@@ -504,3 +504,29 @@ def test_raw_stream_reads_give_the_records_botocore_would_without_parsing_them()
                                           for r in expected)
     finally:
         moto.stop()
+
+
+def test_the_stack_keeps_a_connection_for_every_thread_its_functions_run(caplog) -> None:
+    """Every function runs in the stack's one process: 64 handler threads calling DynamoDB at once
+    must each keep their connection, not have urllib3 open and close one per request."""
+    import logging
+
+    from reelhook.adapters import aws
+    from reelhook_local.stack import LocalStack, StackOptions
+
+    threads = 64
+    with LocalStack(StackOptions()) as stack:
+        table = stack.resources.table_name
+        ready = threading.Barrier(threads)
+
+        def describe(_: int) -> None:
+            ready.wait()
+            for _ in range(5):
+                aws.client("dynamodb").describe_table(TableName=table)
+
+        with caplog.at_level(logging.WARNING, logger="urllib3.connectionpool"), ThreadPoolExecutor(threads) as pool:
+            list(pool.map(describe, range(threads)))
+    discarded = [r for r in caplog.records if "Connection pool is full" in r.getMessage()]
+    assert discarded == []
+    # Once the stack stops, clients are sized for one Lambda environment again.
+    assert aws.set_pool_connections(aws.POOL_CONNECTIONS) == aws.POOL_CONNECTIONS

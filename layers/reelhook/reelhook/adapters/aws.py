@@ -15,6 +15,10 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+# A Lambda environment runs one event at a time, with at most 16 threads calling AWS at once (a
+# submit batch's 10, a poll worker's checks, a copy's parts): each keeps its connection.
+POOL_CONNECTIONS = 16
+_pool_connections = POOL_CONNECTIONS
 _clients: dict[str, Any] = {}
 _session: Any = None
 _lock = threading.Lock()
@@ -40,7 +44,7 @@ def client(service: str) -> Any:
                     retries={"mode": "standard", "max_attempts": 4},
                     connect_timeout=3,
                     read_timeout=20,
-                    max_pool_connections=16,
+                    max_pool_connections=_pool_connections,
                     **extra,
                 ),
             )
@@ -53,3 +57,16 @@ def reset_clients() -> None:
     with _lock:
         _clients.clear()
         _session = None
+
+
+def set_pool_connections(connections: int) -> int:
+    """Size the connection pool of every client made from now on; returns the size it replaces.
+
+    A process that runs many functions' events at once (the local stack) needs one connection
+    per thread: beyond the pool, urllib3 opens a connection for each request and closes it.
+    """
+    global _pool_connections
+    with _lock:
+        previous, _pool_connections = _pool_connections, max(1, connections)
+    reset_clients()
+    return previous
