@@ -27,7 +27,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from bench.common import iso_epoch, median, percentile, progress, rnd, table, verdict
+from bench.common import in_client_process, iso_epoch, median, percentile, progress, rnd, table, verdict
 from bench.scale import MIX  # the same mix of providers as the scale run
 
 NAME = "burst"
@@ -75,9 +75,12 @@ def _section(kind: str, jobs: int, clients: int) -> dict[str, Any]:
         extra_env=governance,
     )
     with LocalStack(options) as stack:
-        send = _post_jobs if kind == "api" else _put_manifests
-        started = time.time()
-        accepted, latencies, errors = send(stack, jobs, clients)
+        # The clients run in a process of their own, as a real client would.
+        if kind == "api":
+            started, accepted, latencies, errors = in_client_process(post_jobs, stack.api_url, jobs, clients)
+        else:
+            started, accepted, latencies, errors = in_client_process(
+                put_manifests, stack.endpoint_for("s3"), stack.resources.bucket_name, jobs, clients)
         items = _wait_terminal(stack, jobs, timeout=max(300.0, drain_estimate * 6))
         log = stack.sandbox.request_log
         refused = {p: stack.sandbox.rate_limited(p) for p in PROVIDERS}
@@ -86,7 +89,8 @@ def _section(kind: str, jobs: int, clients: int) -> dict[str, Any]:
     return _figures(kind, jobs, started, accepted, latencies, errors, items, log, refused, limits)
 
 
-def _post_jobs(stack: Any, jobs: int, clients: int) -> tuple[int, list[float], list[str]]:
+def post_jobs(api_url: str, jobs: int, clients: int) -> tuple[float, int, list[float], list[str]]:
+    """``jobs`` POSTs from ``clients`` threads: when they began, the 202s, their latencies, errors."""
     import httpx
 
     latencies: list[float] = []
@@ -98,7 +102,7 @@ def _post_jobs(stack: Any, jobs: int, clients: int) -> tuple[int, list[float], l
     def client() -> httpx.Client:
         api = getattr(local, "api", None)
         if api is None:
-            api = local.api = httpx.Client(base_url=stack.api_url, timeout=60)
+            api = local.api = httpx.Client(base_url=api_url, timeout=60)
             gate.wait()  # every client connected and ready: the burst starts together
         return api
 
@@ -118,16 +122,19 @@ def _post_jobs(stack: Any, jobs: int, clients: int) -> tuple[int, list[float], l
             else:
                 errors.append(f"HTTP {answer.status_code}: {answer.text[:200]}")
 
+    started = time.time()
     with progress(f"burst (api): {jobs} POSTs, {clients} clients", jobs) as advance, \
             ThreadPoolExecutor(clients) as pool:
         for _ in pool.map(post, range(jobs)):
             advance(1)
-    return len(latencies), latencies, errors
+    return started, len(latencies), latencies, errors
 
 
-def _put_manifests(stack: Any, jobs: int, clients: int) -> tuple[int, list[float], list[str]]:
-    s3 = stack.client("s3")
-    bucket = stack.resources.bucket_name
+def put_manifests(s3_endpoint: str, bucket: str, jobs: int, clients: int) -> tuple[float, int, list[float], list[str]]:
+    """``jobs`` manifests put under ``inbox/`` by ``clients`` threads: when they began, how many, errors."""
+    from bench.scale import bench_client
+
+    s3 = bench_client("s3", s3_endpoint)
     errors: list[str] = []
     lock = threading.Lock()
 
@@ -139,10 +146,11 @@ def _put_manifests(stack: Any, jobs: int, clients: int) -> tuple[int, list[float
             with lock:
                 errors.append(f"{type(exc).__name__}: {exc}")
 
+    started = time.time()
     with progress(f"burst (inbox): {jobs} manifests", jobs) as advance, ThreadPoolExecutor(clients) as pool:
         for _ in pool.map(put, range(jobs)):
             advance(1)
-    return jobs - len(errors), [], errors
+    return started, jobs - len(errors), [], errors
 
 
 def _wait_terminal(stack: Any, expected: int, *, timeout: float, stall: float = 90.0) -> dict[str, dict[str, Any]]:

@@ -97,6 +97,17 @@ def progress(description: str, total: int | None) -> Iterator[Callable[[int], No
         yield lambda n=1: bar.advance(task, n)
 
 
+def in_client_process(function: Callable[..., Any], *args: Any) -> Any:
+    """``function(*args)`` in a fresh process of its own, for a load generator: its HTTP work
+    belongs to the clients, and in the stack's process it would take the GIL from the handlers
+    it measures. ``function`` must be importable by name (a module-level function)."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        return pool.submit(function, *args).result()
+
+
 def say(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
