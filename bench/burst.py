@@ -8,6 +8,8 @@ provider. Then:
 - **API burst:** the jobs, a third per provider, POSTed by concurrent clients;
 - **inbox burst:** the same number of manifests put under ``inbox/`` at once.
 
+Both load generators run in a process of their own (``bench.common.in_client_process``).
+
 Figures: jobs accepted; client latency (API: POST to 202; inbox: put to the job's
 ``created_at``); jobs failed, and failed for rate or budget reasons (target 0); each provider's
 peak requests in any 1 s and any 5 s window, from the sandbox's own request log, against its
@@ -304,7 +306,8 @@ def render(result: dict[str, Any]) -> str:
         f"requests/s and a burst of {result['burst']} for each provider; the sandbox refuses, with 429, "
         "anything beyond 250 requests in 5 s or 1,200 in 120 s per provider (Freepik's documented "
         f"limits). API: {result['clients']} concurrent clients POST the jobs. Inbox: "
-        f"{result['clients']} threads put the manifests at once. Latency for the inbox is the put to "
+        f"{result['clients']} threads put the manifests at once. The clients run in a process of their "
+        "own, as real clients would, not in the stack's. Latency for the inbox is the put to "
         "the job's `created_at`. Drain is the first job to the last create request a provider "
         "received; theory is (jobs per provider - burst) ÷ rate.",
         "",

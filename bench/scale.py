@@ -308,7 +308,7 @@ def _run(stack: Any, recorder: AwsCalls, busy: MotoBusy, jobs_total: int, quick:
 
 def front_burst(api_url: str, clients: int) -> dict[str, Any]:
     """``clients`` threads, each with its own connection, POST one job at the same moment: the
-    time each waited for its 202 (connection included)."""
+    time each waited for its 202 (connection included). Run in a process apart from the stack's."""
     import httpx
 
     ready = threading.Barrier(clients)
