@@ -952,16 +952,24 @@ class StreamDriver:
                 self.stopping.wait(backoff.idle())
 
 
+# Where the local S3 server tells which objects were created (reelhook_local.stack.ObjectCreatedLog).
+S3_EVENTS_PATH = "/_reelhook/s3-events"
+
+
 class S3InboxDriver:
     """The local stand-in for S3 -> EventBridge -> a rule -> the function.
 
-    Locally S3 sends no events, so this lists the bucket under the rule's key prefix every
-    ``interval`` seconds (backing off to ``IDLE_MOST`` while nothing arrives) and, for each new
-    object or new ETag, invokes the function with the EventBridge "Object Created" event S3
-    would send, if the rule's pattern matches it, ``workers`` invocations at a time. Like
-    an asynchronous invocation, a failure is retried twice (on the next passes), then the
-    event goes to the function's dead-letter queue. Objects already there when the driver
-    starts made their events before the rule existed: they are not sent.
+    Locally S3 sends no events. The local S3 server keeps a log of the objects each request
+    created (``S3_EVENTS_PATH``); this driver long-polls it and, for each new object under the
+    rule's key prefix, reads its size and ETag (HeadObject) and invokes the function with the
+    EventBridge "Object Created" event S3 would send, if the rule's pattern matches it,
+    ``workers`` invocations at a time. Like an asynchronous invocation, a failure is retried
+    twice, then the event goes to the function's dead-letter queue. Objects already there when
+    the driver starts made their events before the rule existed: they are not sent.
+
+    Against a server without the log, or when the log dropped entries it had not read, the
+    driver lists the bucket under the prefix instead (every ``interval`` seconds, backing off to
+    ``IDLE_MOST`` while nothing arrives) and sends an event for each new object or new ETag.
     """
 
     RETRIES = 2
@@ -981,6 +989,7 @@ class S3InboxDriver:
         self.workers = max(1, workers)
         self._pool: ThreadPoolExecutor | None = None
         self._count_lock = threading.Lock()
+        self._cursor: int | None = None  # the last log entry read; None: no log, list the bucket
 
     @staticmethod
     def _prefix(pattern: dict[str, Any]) -> str:
@@ -989,9 +998,24 @@ class S3InboxDriver:
         return prefixes[0] if len(prefixes) == 1 else ""
 
     def start(self) -> None:
+        log = self._created_since(0)
+        self._cursor = None if log is None else int(log["next"])
         for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=self.prefix):
             self.seen |= {obj["Key"]: obj["ETag"] for obj in page.get("Contents", [])}
         self.thread.start()
+
+    def _created_since(self, after: int, wait: float = 0.0) -> dict[str, Any] | None:
+        """The server's object-created log after entry ``after``; None if it keeps none."""
+        import urllib.error
+        import urllib.request
+
+        url = f"{self.s3.meta.endpoint_url.rstrip('/')}{S3_EVENTS_PATH}?after={after}&wait={wait:g}"
+        try:
+            with urllib.request.urlopen(url, timeout=wait + 10) as answer:  # noqa: S310 (the local S3 server)
+                found = json.loads(answer.read())
+        except urllib.error.HTTPError:
+            return None  # a server without the log (moto's own) answers with an error
+        return found if isinstance(found, dict) and "next" in found else None
 
     def stop(self) -> None:
         self.stopping.set()
@@ -999,7 +1023,7 @@ class S3InboxDriver:
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)
 
-    def event(self, obj: dict[str, Any]) -> dict[str, Any]:
+    def event(self, obj: dict[str, Any], reason: str = "PutObject") -> dict[str, Any]:
         return {
             "version": "0", "id": str(uuid.uuid4()), "detail-type": "Object Created", "source": "aws.s3",
             "account": LOCAL_ACCOUNT_ID, "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -1009,7 +1033,7 @@ class S3InboxDriver:
                 "object": {"key": obj["Key"], "size": obj["Size"], "etag": obj["ETag"].strip('"'),
                            "sequencer": f"{int(time.time() * 1e6):018X}"},
                 "request-id": uuid.uuid4().hex[:16].upper(), "requester": LOCAL_ACCOUNT_ID,
-                "source-ip-address": "127.0.0.1", "reason": "PutObject",
+                "source-ip-address": "127.0.0.1", "reason": reason,
             },
         }
 
@@ -1029,9 +1053,7 @@ class S3InboxDriver:
                 due.append((key, etag, event))
         if not due:
             return 0
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix=f"s3-{self.fn.logical_id}")
-        for (key, etag, _), handled in zip(due, self._pool.map(self._invoke, due), strict=True):
+        for (key, etag, _), handled in zip(due, self._workers().map(self._invoke, due), strict=True):
             if handled:
                 self.seen[key] = etag
         return len(due)
@@ -1057,6 +1079,12 @@ class S3InboxDriver:
             return True
 
     def _run(self) -> None:
+        if self._cursor is None:
+            self._list_forever()
+        else:
+            self._follow_log()
+
+    def _list_forever(self) -> None:
         backoff = Backoff(self.interval, self.IDLE_MOST)
         while not self.stopping.wait(backoff.idle()):
             try:
@@ -1066,3 +1094,54 @@ class S3InboxDriver:
                 if self.stopping.is_set():
                     return
                 _log(f"inbox driver for {self.fn.logical_id} failed: {exc!r}")
+
+    def _follow_log(self) -> None:
+        """Each object the log says was created is delivered as soon as the log says so, without
+        waiting for the deliveries before it."""
+        while not self.stopping.is_set():
+            try:
+                log = self._created_since(self._cursor or 0, wait=1.0)
+                if log is None:  # the server no longer keeps one
+                    self._cursor = None
+                    self._list_forever()
+                    return
+                if not log["complete"]:
+                    _log(f"inbox driver for {self.fn.logical_id} fell behind S3's log: listing the bucket")
+                    self.scan_once()
+                self._cursor = int(log["next"])
+                for created in log["events"]:
+                    if created["bucket"] == self.bucket and created["key"].startswith(self.prefix):
+                        self._workers().submit(self._deliver, created["key"], created["reason"])
+            except Exception as exc:  # moto busy or restarting: log, wait, go on
+                if self.stopping.is_set():
+                    return
+                _log(f"inbox driver for {self.fn.logical_id} failed: {exc!r}")
+                self.stopping.wait(self.interval)
+
+    def _deliver(self, key: str, reason: str) -> None:
+        """Invoke for one created object (retried as an asynchronous invocation is)."""
+        from botocore.exceptions import ClientError
+
+        try:
+            head = self.s3.head_object(Bucket=self.bucket, Key=key)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                return  # deleted again before it was looked at: nothing to hand on
+            _log(f"inbox driver for {self.fn.logical_id} could not read {key}: {exc!r}")
+            return
+        etag = head["ETag"]
+        if self.seen.get(key) == etag:
+            return  # already delivered (an overwrite with the same bytes, or a listing got to it first)
+        event = self.event({"Key": key, "Size": head["ContentLength"], "ETag": etag}, reason)
+        if not event_matches(self.pattern, event):
+            self.seen[key] = etag
+            return
+        while not self._invoke((key, etag, event)):
+            if self.stopping.wait(self.interval):
+                return
+        self.seen[key] = etag
+
+    def _workers(self) -> ThreadPoolExecutor:
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix=f"s3-{self.fn.logical_id}")
+        return self._pool

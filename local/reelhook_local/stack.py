@@ -29,6 +29,7 @@ from reelhook_local import emf
 from reelhook_local.aws_resources import StackResources, create_stack_resources, resolve_value, template_env
 from reelhook_local.emf import MetricLines
 from reelhook_local.front import (
+    S3_EVENTS_PATH,
     LocalFront,
     QueueDriver,
     RawStreamRecords,
@@ -374,6 +375,76 @@ def _moto_header_names(environ: dict[str, Any], headers: list[tuple[str, str]]) 
     environ[PRESERVED_HEADER_NAMES_ENVIRON_KEY] = names
 
 
+# S3 requests that create an object, by method and the query words that tell them apart.
+_SUBRESOURCES = frozenset({"acl", "tagging", "retention", "legal-hold", "torrent", "restore", "select", "attributes",
+                           "uploads", "partNumber", "uploadId", "versionId", "delete"})
+
+
+def object_created(environ: dict[str, Any]) -> tuple[str, str, str] | None:
+    """``(bucket, key, reason)`` if this path-style S3 request creates an object when it succeeds:
+    PutObject, CopyObject or CompleteMultipartUpload; None for anything else."""
+    from urllib.parse import parse_qs
+
+    method = environ.get("REQUEST_METHOD")
+    if method not in ("PUT", "POST") or moto_lock_key(environ) is not None or environ.get("HTTP_X_AMZ_TARGET"):
+        return None
+    bucket, _, key = str(environ.get("PATH_INFO") or "").lstrip("/").partition("/")
+    if not bucket or not key:
+        return None
+    words = set(parse_qs(str(environ.get("QUERY_STRING") or ""), keep_blank_values=True))
+    if method == "POST":
+        reason = "CompleteMultipartUpload" if words == {"uploadId"} else None
+    elif words & _SUBRESOURCES:
+        reason = None
+    else:
+        reason = "CopyObject" if environ.get("HTTP_X_AMZ_COPY_SOURCE") else "PutObject"
+    if reason is None:
+        return None
+    return bucket, key.encode("latin-1").decode("utf-8", "replace"), reason
+
+
+class ObjectCreatedLog:
+    """The objects S3 requests to this server created, in order: what S3 would send to
+    EventBridge. ``GET PATH?after=N&wait=S`` answers the entries after sequence number ``N``
+    (waiting up to ``S`` seconds for one) as ``{"next": M, "events": [...], "complete": bool}``;
+    ``complete`` is false when entries after ``N`` were already dropped (only the newest
+    ``keep`` are kept), and the reader must then look at the bucket itself."""
+
+    PATH = S3_EVENTS_PATH
+
+    def __init__(self, keep: int = 10_000) -> None:
+        self._events: collections.deque[dict[str, Any]] = collections.deque(maxlen=keep)
+        self._last = 0
+        self._changed = threading.Condition()
+
+    def record(self, bucket: str, key: str, reason: str) -> None:
+        with self._changed:
+            self._last += 1
+            self._events.append({"sequence": self._last, "bucket": bucket, "key": key, "reason": reason})
+            self._changed.notify_all()
+
+    def since(self, after: int, wait: float = 0.0) -> dict[str, Any]:
+        with self._changed:
+            if self._last <= after and wait > 0:
+                self._changed.wait_for(lambda: self._last > after, timeout=min(wait, 20.0))
+            oldest = self._events[0]["sequence"] if self._events else self._last + 1
+            events = [event for event in self._events if event["sequence"] > after]
+            return {"next": self._last, "events": events, "complete": after >= oldest - 1}
+
+    def serve(self, environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        from urllib.parse import parse_qs
+
+        query = parse_qs(str(environ.get("QUERY_STRING") or ""))
+        try:
+            after = int(query.get("after", ["0"])[0])
+            wait = float(query.get("wait", ["0"])[0])
+        except ValueError:
+            start_response("400 Bad Request", [("Content-Type", "application/json")])
+            return [b'{"error": "after must be an integer and wait a number"}']
+        start_response("200 OK", [("Content-Type", "application/json")])
+        return [json.dumps(self.since(after, wait)).encode()]
+
+
 class AtomicMotoServer:
     """moto's server, serialised only where DynamoDB's and SQS's guarantees need it.
 
@@ -399,6 +470,7 @@ class AtomicMotoServer:
         self._backend = DomainDispatcherApplication(moto_speedups.without_debug(create_backend_app))
         self.locks = {"dynamodb": FairLock(), "sqs": FairLock()}
         self.stats = MotoStats()
+        self.objects_created = ObjectCreatedLog()
         self._sqs_changed = threading.Condition()
         # Not werkzeug's development server: a millisecond of parsing per request (wsgi_server).
         self._server = KeepAliveWSGIServer("127.0.0.1", port, self.app, environ_hook=_moto_header_names)
@@ -414,6 +486,8 @@ class AtomicMotoServer:
             if self._dynamodb is not None:
                 snapshot = MotoStats.merge(snapshot, self._dynamodb.stats())
             return [json.dumps(snapshot).encode()]
+        if environ.get("PATH_INFO") == ObjectCreatedLog.PATH:
+            return self.objects_created.serve(environ, start_response)
         if self._dynamodb is not None and moto_lock_key(environ) == "dynamodb":
             return self._dynamodb.forward(environ, start_response)
         with self.stats.measure(environ):
@@ -422,7 +496,20 @@ class AtomicMotoServer:
     def _dispatch(self, environ: dict[str, Any], start_response: Any) -> list[bytes]:
         key = moto_lock_key(environ)
         if key is None:
-            return list(self._backend(environ, start_response))
+            created = object_created(environ)
+            if created is None:
+                return list(self._backend(environ, start_response))
+            statuses: list[str] = []
+
+            def seen(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+                statuses.append(status)
+                return start_response(status, headers, exc_info)
+
+            answer = list(self._backend(environ, seen))
+            # CompleteMultipartUpload can fail inside a 200 (an <Error> body): look before telling.
+            if statuses and statuses[-1].startswith("200") and b"<Error>" not in b"".join(answer)[:512]:
+                self.objects_created.record(*created)
+            return answer
         target = str(environ.get("HTTP_X_AMZ_TARGET") or "")
         if target == SQS_TARGET + "ReceiveMessage":
             return self._sqs_long_poll(environ, start_response)
