@@ -408,7 +408,8 @@ class ObjectCreatedLog:
     EventBridge. ``GET PATH?after=N&wait=S`` answers the entries after sequence number ``N``
     (waiting up to ``S`` seconds for one) as ``{"next": M, "events": [...], "complete": bool}``;
     ``complete`` is false when entries after ``N`` were already dropped (only the newest
-    ``keep`` are kept), and the reader must then look at the bucket itself."""
+    ``keep`` are kept) or ``N`` is from before the server started, and the reader must then
+    look at the bucket itself."""
 
     PATH = S3_EVENTS_PATH
 
@@ -425,11 +426,13 @@ class ObjectCreatedLog:
 
     def since(self, after: int, wait: float = 0.0) -> dict[str, Any]:
         with self._changed:
-            if self._last <= after and wait > 0:
+            if self._last == after and wait > 0:
                 self._changed.wait_for(lambda: self._last > after, timeout=min(wait, 20.0))
             oldest = self._events[0]["sequence"] if self._events else self._last + 1
             events = [event for event in self._events if event["sequence"] > after]
-            return {"next": self._last, "events": events, "complete": after >= oldest - 1}
+            # A reader ahead of the log read another server's (this one started since): it too
+            # must look at the bucket.
+            return {"next": self._last, "events": events, "complete": oldest - 1 <= after <= self._last}
 
     def serve(self, environ: dict[str, Any], start_response: Any) -> list[bytes]:
         from urllib.parse import parse_qs

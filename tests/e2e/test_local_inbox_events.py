@@ -48,6 +48,8 @@ def test_the_log_answers_what_came_after_and_says_when_it_dropped_entries() -> N
     assert later["complete"] and [e["key"] for e in later["events"]] == ["inbox/c", "inbox/d"]
     dropped = log.since(0)  # entry 1 is gone: the reader must list the bucket
     assert not dropped["complete"] and dropped["next"] == 4
+    restarted = log.since(9, wait=5)  # a cursor from a server before this one: at once, and incomplete
+    assert not restarted["complete"] and restarted["next"] == 4
     started = time.monotonic()
     assert log.since(4, wait=0.2)["events"] == []  # a long poll that times out
     assert time.monotonic() - started >= 0.15
