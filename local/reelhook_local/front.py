@@ -1122,13 +1122,18 @@ class S3InboxDriver:
         """Invoke for one created object (retried as an asynchronous invocation is)."""
         from botocore.exceptions import ClientError
 
-        try:
-            head = self.s3.head_object(Bucket=self.bucket, Key=key)
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
-                return  # deleted again before it was looked at: nothing to hand on
-            _log(f"inbox driver for {self.fn.logical_id} could not read {key}: {exc!r}")
-            return
+        while True:  # S3 sends the event once the object exists: asked again until S3 answers
+            try:
+                head = self.s3.head_object(Bucket=self.bucket, Key=key)
+                break
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                    return  # deleted again before it was looked at: nothing to hand on
+                _log(f"inbox driver for {self.fn.logical_id} could not read {key}: {exc!r}")
+            except Exception as exc:  # moto busy or restarting
+                _log(f"inbox driver for {self.fn.logical_id} could not read {key}: {exc!r}")
+            if self.stopping.wait(self.interval):
+                return
         etag = head["ETag"]
         if self.seen.get(key) == etag:
             return  # already delivered (an overwrite with the same bytes, or a listing got to it first)

@@ -15,8 +15,9 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-# A Lambda environment runs one event at a time, with at most 16 threads calling AWS at once (a
-# submit batch's 10, a poll worker's checks, a copy's parts): each keeps its connection.
+# A Lambda environment runs one event at a time, with at most 16 threads calling AWS at once (the
+# poller's shard passes; a submit batch or a poll worker uses 10, a copy 4 parts): each keeps
+# its connection.
 POOL_CONNECTIONS = 16
 _pool_connections = POOL_CONNECTIONS
 _clients: dict[str, Any] = {}
