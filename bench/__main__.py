@@ -1,6 +1,6 @@
 """``python -m bench``: run the benchmarks, write bench/results.json and BENCHMARKS.md.
 
-    python -m bench                 # everything (about 15 minutes on 2 cores)
+    python -m bench                 # everything (about 20 minutes on 2 cores)
     python -m bench --quick         # CI-sized smoke run (under 3 minutes); writes bench/quick/
     python -m bench --only copy     # one benchmark (comma-separate several); others' results are kept
     python -m bench --render-only   # rewrite BENCHMARKS.md from bench/results.json
