@@ -22,7 +22,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import warnings
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -44,7 +43,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", metavar="DIR", type=Path,
                         help="write results.json and BENCHMARKS.md here instead")
     args = parser.parse_args(argv)
-    warnings.filterwarnings("ignore", message="No application metrics to publish")
 
     names = list(BENCHMARKS)
     if args.only:

@@ -22,7 +22,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -1000,9 +1000,13 @@ class S3InboxDriver:
     def start(self) -> None:
         log = self._created_since(0)
         self._cursor = None if log is None else int(log["next"])
-        for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=self.prefix):
-            self.seen |= {obj["Key"]: obj["ETag"] for obj in page.get("Contents", [])}
+        self.seen |= {obj["Key"]: obj["ETag"] for obj in self._listed()}
         self.thread.start()
+
+    def _listed(self) -> Iterator[dict[str, Any]]:
+        """Every object under the rule's prefix, as ListObjectsV2 gives it."""
+        for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=self.prefix):
+            yield from page.get("Contents", [])
 
     def _created_since(self, after: int, wait: float = 0.0) -> dict[str, Any] | None:
         """The server's object-created log after entry ``after``; None if it keeps none."""
@@ -1041,16 +1045,15 @@ class S3InboxDriver:
         """Invoke for every new object or ETag under the prefix, ``workers`` at a time, and wait
         for those invocations; returns how many there were."""
         due: list[tuple[str, str, dict[str, Any]]] = []
-        for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=self.prefix):
-            for obj in page.get("Contents", []):
-                key, etag = obj["Key"], obj["ETag"]
-                if self.seen.get(key) == etag:
-                    continue
-                event = self.event(obj)
-                if not event_matches(self.pattern, event):
-                    self.seen[key] = etag
-                    continue
-                due.append((key, etag, event))
+        for obj in self._listed():
+            key, etag = obj["Key"], obj["ETag"]
+            if self.seen.get(key) == etag:
+                continue
+            event = self.event(obj)
+            if not event_matches(self.pattern, event):
+                self.seen[key] = etag
+                continue
+            due.append((key, etag, event))
         if not due:
             return 0
         for (key, etag, _), handled in zip(due, self._workers().map(self._invoke, due), strict=True):
@@ -1105,13 +1108,19 @@ class S3InboxDriver:
                     self._cursor = None
                     self._list_forever()
                     return
+                listed: set[str] = set()
                 if not log["complete"]:
                     _log(f"inbox driver for {self.fn.logical_id} fell behind S3's log: listing the bucket")
-                    self.scan_once()
+                    # Delivered as the log's entries are, so a failed invocation is retried here
+                    # too (no later listing would find it again).
+                    listed = {obj["Key"] for obj in self._listed() if self.seen.get(obj["Key"]) != obj["ETag"]}
+                    for key in listed:
+                        self._workers().submit(self._deliver, key, "PutObject")
                 self._cursor = int(log["next"])
                 for created in log["events"]:
-                    if created["bucket"] == self.bucket and created["key"].startswith(self.prefix):
-                        self._workers().submit(self._deliver, created["key"], created["reason"])
+                    key = created["key"]
+                    if created["bucket"] == self.bucket and key.startswith(self.prefix) and key not in listed:
+                        self._workers().submit(self._deliver, key, created["reason"])
             except Exception as exc:  # moto busy or restarting: log, wait, go on
                 if self.stopping.is_set():
                     return

@@ -386,7 +386,7 @@ def object_created(environ: dict[str, Any]) -> tuple[str, str, str] | None:
     from urllib.parse import parse_qs
 
     method = environ.get("REQUEST_METHOD")
-    if method not in ("PUT", "POST") or moto_lock_key(environ) is not None or environ.get("HTTP_X_AMZ_TARGET"):
+    if method not in ("PUT", "POST") or environ.get("HTTP_X_AMZ_TARGET"):  # JSON protocols post to "/"
         return None
     bucket, _, key = str(environ.get("PATH_INFO") or "").lstrip("/").partition("/")
     if not bucket or not key:

@@ -203,7 +203,8 @@ class KeepAliveWSGIServer(socketserver.ThreadingMixIn, socketserver.TCPServer):
         try:
             result = self.app(environ, start_response)
             try:
-                body = b"".join([*written, *result])
+                chunks = list(result)  # an app may write() while its iterable is read
+                body = b"".join(written + chunks)
             finally:
                 close = getattr(result, "close", None)
                 if close is not None:
