@@ -36,6 +36,12 @@ THREADS_PER_WORKER = 10  # services/polling.py WORKER_THREADS
 LATENESS_TARGET_SECONDS = 15.0  # one base poll interval
 
 
+def _parameter_default(name: str) -> Any:
+    from reelhook_local.template import load_template
+
+    return load_template()["Parameters"][name]["Default"]
+
+
 def run(quick: bool) -> dict[str, Any]:
     measured = _measure(60 if quick else 300)
     per_check = measured["seconds_per_check_in_worker"]
@@ -245,8 +251,12 @@ def _limits(s: dict[str, Any]) -> str:
         "`SendMessageBatch`. `DelaySeconds` is at most 900 s, so a job queued for a slot more than 15 minutes "
         "away (a backlog of more than 9.5 × 900 = 8,550 Freepik jobs) is put back in 900 s hops, one send and "
         "one receive per hop. Delayed messages do not count toward the 120,000 in-flight limit.",
-        f"- **Lambda concurrency** (account default 1,000). The submit consumers are capped at 10 "
-        f"(`SubmitMaximumConcurrency`) and the poll workers at {s['workers']} (`PollMaximumConcurrency`); "
+        f"- **Lambda concurrency** (account default 1,000). The submit consumers are capped at "
+        f"{_parameter_default('SubmitMaximumConcurrency')} (`SubmitMaximumConcurrency`); an invocation holds until "
+        "the last record of its batch is sent (up to 1 s early, as SQS delays are whole seconds, and then its "
+        "sends), so under a burst each sustains a few sends a second and the cap must cover the providers' rates "
+        "summed (section 6 shows the consumers busy). "
+        f"The poll workers are capped at {s['workers']} (`PollMaximumConcurrency`); "
         f"at {s['seconds_per_check']} s a check, {s['workers_needed']} poll workers keep up with "
         f"{s['jobs']:,} jobs. The API takes at most `ApiBurstLimit` = 100 requests at once.",
         "",

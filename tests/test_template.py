@@ -126,6 +126,8 @@ EXPECTED_PERMISSIONS: dict[str, set[tuple[str, str]]] = {
         ("sqs:GetQueueAttributes", SUBMIT_QUEUE),
         ("sqs:SendMessage", SUBMIT_QUEUE),
         ("dynamodb:GetItem", TABLE),
+        # The jobs of a batch, read at once.
+        ("dynamodb:BatchGetItem", TABLE),
         ("dynamodb:UpdateItem", TABLE),
         ("secretsmanager:GetSecretValue", SECRET),
         ("s3:GetObject", "${VideoBucket.Arn}/inputs/*"),

@@ -220,7 +220,7 @@ def test_queue_consumers_follow_the_mappings_maximum_concurrency() -> None:
 
     fns = functions()
     assert QueueDriver.concurrency(fns["PollWorkerFunction"], "PollQueue") == 20  # PollMaximumConcurrency
-    assert QueueDriver.concurrency(fns["SubmitFunction"], "SubmitQueue") == 10  # SubmitMaximumConcurrency
+    assert QueueDriver.concurrency(fns["SubmitFunction"], "SubmitQueue") == 20  # SubmitMaximumConcurrency
     assert QueueDriver.concurrency(fns["NotifyFunction"], "NotifyQueue") == QueueDriver.DEFAULT_CONCURRENCY
     assert QueueDriver.concurrency(fns["TransferFunction"], "TransferQueue", 4) == 4
 

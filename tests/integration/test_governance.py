@@ -352,3 +352,47 @@ def test_a_held_slot_serves_the_first_attempt_and_retries_reserve_their_own(aws,
     assert slept == [2.0] and reserved == []  # the held slot: waited for, nothing reserved
     gate()
     assert slept == [2.0, 0.5] and reserved == [100.0]  # a retry reserves a slot of its own
+
+
+def test_a_submit_batch_reads_its_jobs_in_one_request_and_sends_each(aws, sandbox, handlers, monkeypatch):
+    """A consumer whose batch waits for request slots holds its whole invocation: reading the
+    batch's jobs one GetItem at a time kept it a round trip per record longer."""
+    from reelhook.adapters.aws import client
+    from reelhook.services import submit
+    from tests.conftest import reset_caches
+
+    monkeypatch.setenv("FREEPIK_REQUESTS_PER_SECOND", "0.02")  # every create after the first must queue
+    monkeypatch.setenv("FREEPIK_BURST", "1")
+    reset_caches()
+    sent: list[str] = []
+    monkeypatch.setattr(submit, "send_submit", lambda job_id, **kw: sent.append(job_id))
+    created = [create(handlers, VEO)[1] for _ in range(5)]
+    queued = [job["id"] for job in created if job["status"] == "queued"]
+    assert len(queued) == 4 and sent == queued
+    monkeypatch.setenv("FREEPIK_REQUESTS_PER_SECOND", "0")  # the budget frees: the batch may send now
+    reset_caches()
+    reads: list[str] = []
+    for operation in ("GetItem", "BatchGetItem"):
+        client("dynamodb").meta.events.register(
+            f"before-parameter-build.dynamodb.{operation}", lambda op=operation, **_: reads.append(op))
+    records = [{"messageId": f"m{i}", "body": json.dumps({"job_id": job_id})} for i, job_id in enumerate(queued)]
+    records.append({"messageId": "gone", "body": json.dumps({"job_id": "job_" + "0" * 32})})  # deleted meanwhile
+    records.append({"messageId": "poison", "body": "not json"})
+    before = len(sandbox.request_log)
+    failed = submit.handle_submit_messages(records, callback_base_url="https://reelhook.example")
+    assert failed == []
+    assert reads.count("BatchGetItem") == 1 and "GetItem" not in reads, reads
+    assert len([r for r in sandbox.request_log[before:] if r.method == "POST"]) == 4
+    assert {jobs(aws)[job_id]["status"] for job_id in queued} == {"submitted"}
+
+
+def test_a_submit_batch_whose_jobs_cannot_be_read_comes_back_whole(aws, monkeypatch):
+    from reelhook.adapters.jobs_table import JobStore
+    from reelhook.services import submit
+
+    def unreadable(self, job_ids, **_):
+        raise RuntimeError("DynamoDB is unreachable")
+
+    monkeypatch.setattr(JobStore, "get_many", unreadable)
+    records = [{"messageId": f"m{i}", "body": json.dumps({"job_id": f"job_{i}"})} for i in range(3)]
+    assert submit.handle_submit_messages(records, callback_base_url="https://reelhook.example") == ["m0", "m1", "m2"]

@@ -505,24 +505,33 @@ class JobStore:
             raise
         return _public_item(from_dynamo(answer["Attributes"]))
 
+    def get_many(self, job_ids: Iterable[str], *, consistent: bool = False) -> dict[str, dict[str, Any]]:
+        """Each existing job of ``job_ids``, by id, in one BatchGetItem per 100 (missing ones left out)."""
+        jobs = (_public_item(from_dynamo(item)) for item in self._batch_get(job_ids, consistent=consistent))
+        return {job["id"]: job for job in jobs}
+
     def statuses(self, job_ids: Iterable[str]) -> dict[str, tuple[str, str]]:
         """Each existing job's status and current provider (consistent reads; jobs that do not
         exist are left out)."""
+        items = self._batch_get(job_ids, consistent=True, projection="id, #status, #provider",
+                                names={"#status": "status", "#provider": "provider"})
+        return {item["id"]["S"]: (item["status"]["S"], item.get("provider", {}).get("S", "")) for item in items}
+
+    def _batch_get(self, job_ids: Iterable[str], *, consistent: bool, projection: str | None = None,
+                   names: Mapping[str, str] | None = None) -> Iterator[dict[str, Any]]:
         ids = sorted(set(job_ids))
-        found: dict[str, tuple[str, str]] = {}
         for start in range(0, len(ids), 100):  # BatchGetItem's limit
-            request: dict[str, Any] = {self.table: {
-                "Keys": [job_key(job_id) for job_id in ids[start:start + 100]], "ConsistentRead": True,
-                "ProjectionExpression": "id, #status, #provider",
-                "ExpressionAttributeNames": {"#status": "status", "#provider": "provider"}}}
+            keys: dict[str, Any] = {"Keys": [job_key(job_id) for job_id in ids[start:start + 100]],
+                                    "ConsistentRead": consistent}
+            if projection:
+                keys |= {"ProjectionExpression": projection, "ExpressionAttributeNames": dict(names or {})}
+            request: dict[str, Any] = {self.table: keys}
             while request:
                 answer = self._ddb.batch_get_item(RequestItems=request)
-                for item in answer["Responses"].get(self.table, []):
-                    found[item["id"]["S"]] = (item["status"]["S"], item.get("provider", {}).get("S", ""))
+                yield from answer["Responses"].get(self.table, [])
                 request = answer.get("UnprocessedKeys") or {}
                 if request:
                     time.sleep(0.1)  # throttled: give the table a moment
-        return found
 
     def due_jobs(self, now_epoch: int, *, limit: int = 100) -> Iterator[dict[str, Any]]:
         """Non-terminal jobs whose ``next_check_at`` has passed, across every shard."""

@@ -282,34 +282,48 @@ def _outcome_unknown(store: JobStore, job: dict[str, Any], reason: str) -> dict[
 
 
 def handle_submit_messages(records: list[dict[str, Any]], *, callback_base_url: str) -> list[str]:
-    """The submit queue's consumer: returns the message ids to retry."""
-    store = JobStore()
+    """The submit queue's consumer: returns the message ids to retry.
 
-    def one(record: dict[str, Any]) -> str | None:
+    The batch's jobs are read in one consistent BatchGetItem rather than one GetItem each: a
+    record waiting for its request slot holds the whole invocation, so every round trip it
+    saves is consumer time given back to the queue.
+    """
+    store = JobStore()
+    messages: list[tuple[str, str, float | None, int]] = []
+    for record in records:
         try:
             message = json.loads(record["body"])
-            job_id = str(message["job_id"])
             slot = message.get("slot_at")
-            slot_at = float(slot) if isinstance(slot, int | float) else None
-            attempt = int(message.get("attempt", 0))
+            messages.append((str(record["messageId"]), str(message["job_id"]),
+                             float(slot) if isinstance(slot, int | float) else None, int(message.get("attempt", 0))))
         except (KeyError, TypeError, ValueError):
-            logger.error("unreadable submit message %s", record.get("messageId"))
-            return None  # a poison message can never succeed
+            logger.error("unreadable submit message %s", record.get("messageId"))  # a poison message never succeeds
+    if not messages:
+        return []
+    try:
+        jobs = store.get_many({job_id for _, job_id, _, _ in messages}, consistent=True)
+    except Exception:
+        logger.exception("could not read the jobs of %d submit messages; they come back", len(messages))
+        return [message_id for message_id, _, _, _ in messages]
+
+    def one(message: tuple[str, str, float | None, int]) -> str | None:
+        message_id, job_id, slot_at, attempt = message
+        job = jobs.get(job_id)
+        if job is None:
+            return None  # gone (deleted, or expired by its TTL): nothing to send
         try:
-            job = store.get(job_id, consistent=True)
-            if job is not None:
-                dispatch(job_spec(job), job, callback_base_url=callback_base_url, store=store,
-                         max_wait=QUEUE_WAIT_SECONDS, slot_at=slot_at, attempt=attempt)
+            dispatch(job_spec(job), job, callback_base_url=callback_base_url, store=store,
+                     max_wait=QUEUE_WAIT_SECONDS, slot_at=slot_at, attempt=attempt)
         except Exception:
             logger.exception("submit of job %s not handled; the message comes back", job_id)
-            return str(record["messageId"])
+            return message_id
         return None
 
-    if len(records) <= 1:
-        results = [one(record) for record in records]
+    if len(messages) <= 1:
+        results = [one(message) for message in messages]
     else:
         from concurrent.futures import ThreadPoolExecutor
 
-        with ThreadPoolExecutor(min(BATCH_THREADS, len(records)), thread_name_prefix="submit") as pool:
-            results = list(pool.map(one, records))
+        with ThreadPoolExecutor(min(BATCH_THREADS, len(messages)), thread_name_prefix="submit") as pool:
+            results = list(pool.map(one, messages))
     return [message_id for message_id in results if message_id]
