@@ -10,7 +10,7 @@ import random
 import time
 import uuid
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 from reelhook import clock
 from reelhook.adapters import circuit, provider_http
@@ -281,6 +281,24 @@ def _outcome_unknown(store: JobStore, job: dict[str, Any], reason: str) -> dict[
     return store.get(job["id"], consistent=True) or job
 
 
+class _SubmitMessage(NamedTuple):
+    message_id: str
+    job_id: str
+    slot_at: float | None  # the request slot reserved for this job, if any
+    attempt: int
+
+    @classmethod
+    def read(cls, record: dict[str, Any]) -> _SubmitMessage | None:
+        try:
+            body = json.loads(record["body"])
+            slot = body.get("slot_at")
+            return cls(str(record["messageId"]), str(body["job_id"]),
+                       float(slot) if isinstance(slot, int | float) else None, int(body.get("attempt", 0)))
+        except (KeyError, TypeError, ValueError):
+            logger.error("unreadable submit message %s", record.get("messageId"))  # a poison message never succeeds
+            return None
+
+
 def handle_submit_messages(records: list[dict[str, Any]], *, callback_base_url: str) -> list[str]:
     """The submit queue's consumer: returns the message ids to retry.
 
@@ -289,34 +307,25 @@ def handle_submit_messages(records: list[dict[str, Any]], *, callback_base_url: 
     saves is consumer time given back to the queue.
     """
     store = JobStore()
-    messages: list[tuple[str, str, float | None, int]] = []
-    for record in records:
-        try:
-            message = json.loads(record["body"])
-            slot = message.get("slot_at")
-            messages.append((str(record["messageId"]), str(message["job_id"]),
-                             float(slot) if isinstance(slot, int | float) else None, int(message.get("attempt", 0))))
-        except (KeyError, TypeError, ValueError):
-            logger.error("unreadable submit message %s", record.get("messageId"))  # a poison message never succeeds
+    messages = [message for message in map(_SubmitMessage.read, records) if message is not None]
     if not messages:
         return []
     try:
-        jobs = store.get_many({job_id for _, job_id, _, _ in messages}, consistent=True)
+        jobs = store.get_many({message.job_id for message in messages}, consistent=True)
     except Exception:
         logger.exception("could not read the jobs of %d submit messages; they come back", len(messages))
-        return [message_id for message_id, _, _, _ in messages]
+        return [message.message_id for message in messages]
 
-    def one(message: tuple[str, str, float | None, int]) -> str | None:
-        message_id, job_id, slot_at, attempt = message
-        job = jobs.get(job_id)
+    def one(message: _SubmitMessage) -> str | None:
+        job = jobs.get(message.job_id)
         if job is None:
             return None  # gone (deleted, or expired by its TTL): nothing to send
         try:
             dispatch(job_spec(job), job, callback_base_url=callback_base_url, store=store,
-                     max_wait=QUEUE_WAIT_SECONDS, slot_at=slot_at, attempt=attempt)
+                     max_wait=QUEUE_WAIT_SECONDS, slot_at=message.slot_at, attempt=message.attempt)
         except Exception:
-            logger.exception("submit of job %s not handled; the message comes back", job_id)
-            return message_id
+            logger.exception("submit of job %s not handled; the message comes back", message.job_id)
+            return message.message_id
         return None
 
     if len(messages) <= 1:
