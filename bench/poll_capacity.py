@@ -36,10 +36,11 @@ THREADS_PER_WORKER = 10  # services/polling.py WORKER_THREADS
 LATENESS_TARGET_SECONDS = 15.0  # one base poll interval
 
 
-def _parameter_default(name: str) -> Any:
-    from reelhook_local.template import load_template
+def _submit_consumers() -> int:
+    """The submit mapping's MaximumConcurrency, as the template sets it."""
+    from reelhook_local.template import functions
 
-    return load_template()["Parameters"][name]["Default"]
+    return functions()["SubmitFunction"].queue_concurrency["SubmitQueue"]
 
 
 def run(quick: bool) -> dict[str, Any]:
@@ -252,7 +253,7 @@ def _limits(s: dict[str, Any]) -> str:
         "away (a backlog of more than 9.5 × 900 = 8,550 Freepik jobs) is put back in 900 s hops, one send and "
         "one receive per hop. Delayed messages do not count toward the 120,000 in-flight limit.",
         f"- **Lambda concurrency** (account default 1,000). The submit consumers are capped at "
-        f"{_parameter_default('SubmitMaximumConcurrency')} (`SubmitMaximumConcurrency`); an invocation holds until "
+        f"{_submit_consumers()} (`SubmitMaximumConcurrency`); an invocation holds until "
         "the last record of its batch is sent (up to 1 s early, as SQS delays are whole seconds, and then its "
         "sends), so under a burst each sustains a few sends a second and the cap must cover the providers' rates "
         "summed (section 6 shows the consumers busy). "

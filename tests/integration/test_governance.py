@@ -372,14 +372,20 @@ def test_a_submit_batch_reads_its_jobs_in_one_request_and_sends_each(aws, sandbo
     monkeypatch.setenv("FREEPIK_REQUESTS_PER_SECOND", "0")  # the budget frees: the batch may send now
     reset_caches()
     reads: list[str] = []
-    for operation in ("GetItem", "BatchGetItem"):
-        client("dynamodb").meta.events.register(
-            f"before-parameter-build.dynamodb.{operation}", lambda op=operation, **_: reads.append(op))
+    counters = {f"before-parameter-build.dynamodb.{op}": lambda op=op, **_: reads.append(op)
+                for op in ("GetItem", "BatchGetItem")}
     records = [{"messageId": f"m{i}", "body": json.dumps({"job_id": job_id})} for i, job_id in enumerate(queued)]
     records.append({"messageId": "gone", "body": json.dumps({"job_id": "job_" + "0" * 32})})  # deleted meanwhile
     records.append({"messageId": "poison", "body": "not json"})
     before = len(sandbox.request_log)
-    failed = submit.handle_submit_messages(records, callback_base_url="https://reelhook.example")
+    events = client("dynamodb").meta.events
+    for name, counter in counters.items():
+        events.register(name, counter)
+    try:
+        failed = submit.handle_submit_messages(records, callback_base_url="https://reelhook.example")
+    finally:
+        for name, counter in counters.items():
+            events.unregister(name, counter)
     assert failed == []
     assert reads.count("BatchGetItem") == 1 and "GetItem" not in reads, reads
     assert len([r for r in sandbox.request_log[before:] if r.method == "POST"]) == 4

@@ -513,19 +513,18 @@ class JobStore:
     def statuses(self, job_ids: Iterable[str]) -> dict[str, tuple[str, str]]:
         """Each existing job's status and current provider (consistent reads; jobs that do not
         exist are left out)."""
-        items = self._batch_get(job_ids, consistent=True, projection="id, #status, #provider",
-                                names={"#status": "status", "#provider": "provider"})
+        items = self._batch_get(job_ids, consistent=True, projection={
+            "ProjectionExpression": "id, #status, #provider",
+            "ExpressionAttributeNames": {"#status": "status", "#provider": "provider"}})
         return {item["id"]["S"]: (item["status"]["S"], item.get("provider", {}).get("S", "")) for item in items}
 
-    def _batch_get(self, job_ids: Iterable[str], *, consistent: bool, projection: str | None = None,
-                   names: Mapping[str, str] | None = None) -> Iterator[dict[str, Any]]:
+    def _batch_get(self, job_ids: Iterable[str], *, consistent: bool,
+                   projection: Mapping[str, Any] | None = None) -> Iterator[dict[str, Any]]:
         ids = sorted(set(job_ids))
         for start in range(0, len(ids), 100):  # BatchGetItem's limit
-            keys: dict[str, Any] = {"Keys": [job_key(job_id) for job_id in ids[start:start + 100]],
-                                    "ConsistentRead": consistent}
-            if projection:
-                keys |= {"ProjectionExpression": projection, "ExpressionAttributeNames": dict(names or {})}
-            request: dict[str, Any] = {self.table: keys}
+            request: dict[str, Any] = {self.table: {
+                "Keys": [job_key(job_id) for job_id in ids[start:start + 100]], "ConsistentRead": consistent,
+                **(projection or {})}}
             while request:
                 answer = self._ddb.batch_get_item(RequestItems=request)
                 yield from answer["Responses"].get(self.table, [])

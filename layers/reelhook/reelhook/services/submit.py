@@ -308,8 +308,6 @@ def handle_submit_messages(records: list[dict[str, Any]], *, callback_base_url: 
     """
     store = JobStore()
     messages = [message for message in map(_SubmitMessage.read, records) if message is not None]
-    if not messages:
-        return []
     try:
         jobs = store.get_many({message.job_id for message in messages}, consistent=True)
     except Exception:
