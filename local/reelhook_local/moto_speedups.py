@@ -256,6 +256,136 @@ def _update_expressions_parsed_once() -> None:
     validators.deepcopy = private_copy  # type: ignore[attr-defined]
 
 
+def _static_update_checks_once() -> None:
+    """An update expression's first three checks (one clause of each kind, no two actions on
+    overlapping paths, no key attribute set) read only the expression, its names and the
+    table's keys, and two of them rescan every action at every level of the tree: quadratic in
+    the expression's length. Once they pass for a kept tree, its names and the table's keys,
+    they are not walked again; they never change the tree, so the other checks see the same one."""
+    from moto.dynamodb.parsing import validators
+
+    cls = validators.UpdateExpressionValidator
+    original_init = cls.__init__
+    _ORIGINAL["validator_init"], _ORIGINAL["validator_validate"] = original_init, cls.validate
+    static = (validators.ActionCountValidator, validators.OverlappingPathsValidator,
+              validators.UpdateHashRangeKeyValidator)
+    passed = _Bounded()
+
+    def __init__(self: Any, expression: Any, expression_attribute_names: Any, expression_attribute_values: Any,
+                 item: Any, table: Any) -> None:
+        pickled = getattr(expression, _PICKLED, None)
+        self._reelhook_static_key = None if type(pickled) is not bytes else (
+            pickled, json.dumps(expression_attribute_names, sort_keys=True), tuple(table.table_key_attrs))
+        original_init(self, expression, expression_attribute_names, expression_attribute_values, item, table)
+
+    def validate(self: Any) -> Any:
+        key = self._reelhook_static_key
+        known = key is not None and key in passed
+        node = self.node_to_validate
+        for processor in self.processors:
+            if known and type(processor) in static:
+                continue
+            node = processor.traverse(node)
+            if not known and key is not None and type(processor) is static[-1]:
+                passed.remember(key, True)
+        return node
+
+    cls.__init__ = __init__  # type: ignore[method-assign]
+    cls.validate = validate  # type: ignore[method-assign]
+
+
+class _ItemsReadBeforeTheirUpdate:
+    """Stands in for the ``copy`` module inside moto's DynamoDB request handlers.
+
+    Their one deep copy is ``UpdateItem``'s of the stored item, taken to read its attributes
+    (``to_json``) before the update changes it. ``to_json`` already builds fresh values, so the
+    item itself gives the same attributes without the copy.
+    """
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(copy, name)
+
+    @staticmethod
+    def deepcopy(value: Any, memo: Any = None) -> Any:
+        from moto.dynamodb.models.dynamo_type import Item
+
+        return value if type(value) is Item and memo is None else copy.deepcopy(value, memo)
+
+
+def _update_reads_the_old_item_without_copying() -> None:
+    from moto.dynamodb import responses
+
+    _ORIGINAL["responses_copy"] = responses.copy
+    responses.copy = _ItemsReadBeforeTheirUpdate()  # type: ignore[assignment]
+
+
+class _QueryResultsReadOnly:
+    """Stands in for the ``copy`` module inside moto's table model.
+
+    A Query deep-copies every item it found before handing them on, although all that follows
+    only reads them: the index projection and a ProjectionExpression build new items, the
+    filter and the answer read attributes (``[item.attrs ...]``, then converted into new
+    dicts), all under the DynamoDB lock. So a list of items is handed on as a new list of the
+    same items; every other copy (a scanned item, a backup's table) is moto's deep copy.
+    """
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(copy, name)
+
+    @staticmethod
+    def deepcopy(value: Any, memo: Any = None) -> Any:
+        from moto.dynamodb.models.dynamo_type import Item
+
+        if memo is None and type(value) is list and all(type(member) is Item for member in value):
+            return list(value)
+        return copy.deepcopy(value, memo)
+
+
+def _query_results_not_copied() -> None:
+    from moto.dynamodb.models import table
+
+    _ORIGINAL["table_copy"] = table.copy
+    table.copy = _QueryResultsReadOnly()  # type: ignore[assignment]
+
+
+def _item_sizes_without_rewrapping() -> None:
+    """moto checks an item's size on every attribute it sets, and sizes each member of a map
+    by wrapping it in a new ``DynamoType`` first, which rebuilds that member's whole subtree.
+    The same sum, over the same members, without building anything."""
+    from moto.dynamodb.models.dynamo_type import DynamoType, ItemSizeTooLarge, LimitedSizeDict
+    from moto.dynamodb.models.utilities import bytesize, number_size
+
+    original_size = DynamoType.size
+    _ORIGINAL["size"], _ORIGINAL["limited_setitem"] = original_size, LimitedSizeDict.__setitem__
+    sets = ("SS", "NS", "BS")
+
+    def size(self: Any) -> int:
+        kind, value = self.type, self.value
+        if kind == "N":
+            return number_size(str(value))
+        if kind in sets:
+            return original_size(self)
+        if kind == "L":
+            return sum(size(member) if type(member) is DynamoType else member.size() for member in value)
+        if kind == "M":
+            return sum(bytesize(key) + (size(member) if type(member) is DynamoType else DynamoType(member).size())
+                       for key, member in value.items())
+        return 1 if isinstance(value, bool) else bytesize(value)
+
+    def part_size(part: Any) -> int:
+        return size(part) if type(part) is DynamoType else bytesize(str(part))
+
+    def setitem(self: Any, key: str, value: Any) -> None:
+        current = sum(map(part_size, self.keys())) + sum(map(part_size, self.values()))
+        # moto's limit (between DynamoDB's documented 400 KB and the 409-410 KB it accepts)
+        if current + bytesize(key) + part_size(value) > 405000:
+            raise ItemSizeTooLarge
+        dict.__setitem__(self, key, value)
+
+    DynamoType.size = size  # type: ignore[method-assign]
+    LimitedSizeDict.__setitem__ = setitem  # type: ignore[method-assign,assignment]
+
+
 def _attribute_values_converted_without_copies() -> None:
     """``to_regular_json`` deep-copies a value and then converts each member, which copies
     every nested level again; building the plain form directly gives the same fresh value."""
@@ -283,8 +413,10 @@ def _attribute_values_converted_without_copies() -> None:
 
 def _traversers_keep_their_map() -> None:
     """moto's tree walkers rebuild their node-kind map (a dict of bound methods) twice for every
-    node of every walk, and a validation is ten walks. The map is fixed per walker: kept."""
-    from moto.dynamodb.parsing.ast_nodes import DepthFirstTraverser
+    node of every walk, and a validation is seven to ten walks. The map is fixed per walker:
+    kept. Which of its kinds a node is depends only on the walker's class and the node's, so
+    that is looked up once per pair instead of by ``isinstance`` over the ABCs at every node."""
+    from moto.dynamodb.parsing.ast_nodes import DepthFirstTraverser, Node
 
     def processing_map(self: Any) -> dict[type, Callable[[Any], Any]]:
         kept = self.__dict__.get(_MAP)
@@ -298,14 +430,53 @@ def _traversers_keep_their_map() -> None:
             kinds = self.__dict__[_KINDS] = tuple(processing_map(self))
         return kinds
 
+    kind_for: dict[tuple[type, type], type | None] = {}
+    is_node: dict[type, bool] = {}
+
+    def kind_of(self: Any, node: Any) -> type | None:
+        """The first of the walker's kinds that ``node`` is (its map's order), or None."""
+        pair = (type(self), type(node))
+        if pair not in kind_for:
+            kind_for[pair] = next((kind for kind in processing_map(self) if isinstance(node, kind)), None)
+        return kind_for[pair]
+
     def process(self: Any, node: Any) -> Any:
-        for kind, processor in processing_map(self).items():
-            if isinstance(node, kind):
-                return processor(node)
-        return None
+        kind = kind_of(self, node)
+        return None if kind is None else processing_map(self)[kind](node)
+
+    no_hook = DepthFirstTraverser.pre_processing_of_child
+    original_walk = DepthFirstTraverser.traverse_node_recursively
+    _ORIGINAL["traverse_node_recursively"] = original_walk
+
+    def traverse_node_recursively(self: Any, node: Any, child_id: int = -1) -> Any:
+        """moto's walk (children first, then the node), visiting the same nodes in the same order."""
+        if type(self).pre_processing_of_child is not no_hook:
+            return original_walk(self, node, child_id)
+        handlers = processing_map(self)
+
+        def walk(node: Any, child_id: int) -> Any:
+            node_type = type(node)
+            if node_type not in is_node:
+                is_node[node_type] = isinstance(node, Node)
+            if not is_node[node_type]:
+                return node
+            parent = node.parent
+            if node.children is not None:
+                for index, child in enumerate(node.children):
+                    walk(child, index)
+            kind = kind_of(self, node)
+            if kind is not None:
+                node = handlers[kind](node)
+                node.parent = parent
+                if parent:
+                    parent.children[child_id] = node
+            return node
+
+        return walk(node, child_id)
 
     DepthFirstTraverser.nodes_to_be_processed = nodes_to_be_processed  # type: ignore[method-assign]
     DepthFirstTraverser.process = process  # type: ignore[method-assign]
+    DepthFirstTraverser.traverse_node_recursively = traverse_node_recursively  # type: ignore[method-assign]
 
 
 def _conditions_parsed_once() -> None:
@@ -367,6 +538,10 @@ def install() -> None:
         _module_list_read_once()
         _transactions_copy_named_items_only()
         _update_expressions_parsed_once()
+        _static_update_checks_once()
+        _update_reads_the_old_item_without_copying()
+        _item_sizes_without_rewrapping()
+        _query_results_not_copied()
         _attribute_values_converted_without_copies()
         _traversers_keep_their_map()
         _conditions_parsed_once()

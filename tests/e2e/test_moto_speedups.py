@@ -274,3 +274,145 @@ def test_response_classes_are_listed_once() -> None:
     names = responses.method_names_from_class(DynamoHandler)
     assert "update_item" in names
     assert responses.method_names_from_class(DynamoHandler) is names
+
+
+# ---------------------------------------------------------------------------- checked once
+
+def _validated_shape(expression: str, names: dict[str, str], values: dict[str, Any]) -> Any:
+    from moto.dynamodb.models.dynamo_type import DynamoType, Item
+    from moto.dynamodb.parsing.expressions import UpdateExpressionParser
+    from moto.dynamodb.parsing.validators import UpdateExpressionValidator
+
+    class Table:  # what the validator reads of a table
+        table_key_attrs = ["pk", "sk"]
+        attribute_keys = ["pk", "sk"]
+        attr = [{"AttributeName": "pk", "AttributeType": "S"}, {"AttributeName": "sk", "AttributeType": "S"}]
+
+    item = Item(DynamoType({"S": "job#1"}), DynamoType({"S": "job"}),
+                {"pk": {"S": "job#1"}, "sk": {"S": "job"}, "events": {"L": [{"S": "queued"}]}, "n": {"N": "1"}})
+    return _shape(UpdateExpressionValidator(UpdateExpressionParser.make(expression), names, values, item,
+                                            Table()).validate())
+
+
+def test_a_validated_tree_is_the_one_motos_own_walks_give(monkeypatch: pytest.MonkeyPatch) -> None:
+    from moto.dynamodb.parsing import validators
+    from moto.dynamodb.parsing.ast_nodes import DepthFirstTraverser
+
+    moto_speedups.install()
+    names, values = {"#status": "status"}, {":to": {"S": "running"}, ":empty": {"L": []},
+                                            ":event": {"L": [{"S": "running"}]}, ":one": {"N": "1"}}
+    first, again = (_validated_shape(UPDATE, names, values) for _ in range(2))  # checks run, then skipped
+    with monkeypatch.context() as patched:
+        patched.setattr(DepthFirstTraverser, "traverse_node_recursively",
+                        moto_speedups._ORIGINAL["traverse_node_recursively"])
+        patched.setattr(validators.UpdateExpressionValidator, "validate", moto_speedups._ORIGINAL["validator_validate"])
+        theirs = _validated_shape(UPDATE, names, values)
+    assert first == again == theirs and "DDBTypedValue" in str(theirs)
+
+
+@pytest.mark.parametrize("expression, names, error", [
+    ("SET a = :v, a.b = :v", {}, "overlap"),  # overlapping paths
+    ("SET #k = :v", {"#k": "pk"}, "key"),  # a key attribute
+    ("SET a = :v SET b = :v", {}, "SET"),  # two SET clauses
+])
+def test_an_update_that_fails_a_check_once_fails_it_every_time(expression: str, names: dict[str, str],
+                                                              error: str) -> None:
+    moto_speedups.install()
+    for _ in range(2):
+        with pytest.raises(Exception, match=error):
+            _validated_shape(expression, names, {":v": {"S": "x"}})
+
+
+def test_names_are_checked_again_when_they_change() -> None:
+    moto_speedups.install()
+    _validated_shape("SET #a = :v", {"#a": "status"}, {":v": {"S": "x"}})  # passes, and is remembered
+    with pytest.raises(Exception, match="key"):
+        _validated_shape("SET #a = :v", {"#a": "sk"}, {":v": {"S": "x"}})  # same text, now a key attribute
+
+
+@pytest.mark.parametrize("name", sorted(WIRE_ITEM))
+def test_attribute_sizes_are_motos_own(name: str) -> None:
+    from moto.dynamodb.models.dynamo_type import DynamoType
+
+    moto_speedups.install()
+    value = DynamoType(copy.deepcopy(WIRE_ITEM[name]))
+    assert value.size() == moto_speedups._ORIGINAL["size"](DynamoType(copy.deepcopy(WIRE_ITEM[name])))
+
+
+def test_an_item_over_the_size_limit_is_still_refused() -> None:
+    from botocore.exceptions import ClientError
+    from moto import mock_aws
+
+    moto_speedups.install()
+    with mock_aws():
+        ddb = _table_with_items(1)
+        key = {"pk": {"S": "job#0"}, "sk": {"S": "job"}}
+        ddb.update_item(TableName="t", Key=key, UpdateExpression="SET a = :v", ExpressionAttributeValues={
+            ":v": {"M": {"text": {"S": "x" * 200_000}}}})
+        with pytest.raises(ClientError, match="size"):
+            ddb.update_item(TableName="t", Key=key, UpdateExpression="SET b = :v", ExpressionAttributeValues={
+                ":v": {"L": [{"S": "y" * 150_000}, {"M": {"more": {"S": "z" * 60_000}}}]}})
+        assert "b" not in ddb.get_item(TableName="t", Key=key)["Item"]
+
+
+@pytest.mark.parametrize("return_values", ["ALL_OLD", "UPDATED_OLD", "UPDATED_NEW", "ALL_NEW"])
+def test_an_update_answers_with_the_item_as_it_was_and_as_it_is(return_values: str) -> None:
+    from moto import mock_aws
+
+    moto_speedups.install()
+    with mock_aws():
+        ddb = _table_with_items(1)
+        key = {"pk": {"S": "job#0"}, "sk": {"S": "job"}}
+        ddb.update_item(TableName="t", Key=key, UpdateExpression="SET events = :e",
+                        ExpressionAttributeValues={":e": {"L": [{"S": "queued"}]}})
+        answer = ddb.update_item(TableName="t", Key=key, ReturnValues=return_values,
+                                 UpdateExpression="SET events = list_append(events, :e) ADD n :one",
+                                 ExpressionAttributeValues={":e": {"L": [{"S": "running"}]}, ":one": {"N": "1"}})
+        old = {"events": {"L": [{"S": "queued"}]}, "n": {"N": "0"}}
+        new = {"events": {"L": [{"S": "queued"}, {"S": "running"}]}, "n": {"N": "1"}}
+        expected = {"ALL_OLD": {**key, **old}, "UPDATED_OLD": old, "UPDATED_NEW": new, "ALL_NEW": {**key, **new}}
+        assert answer["Attributes"] == expected[return_values]
+
+
+def test_the_expression_only_checks_are_walked_once_per_expression_and_names(monkeypatch: pytest.MonkeyPatch) -> None:
+    from moto.dynamodb.parsing import validators
+
+    moto_speedups.install()
+    walks: list[str] = []
+    for checker in (validators.ActionCountValidator, validators.OverlappingPathsValidator,
+                    validators.UpdateHashRangeKeyValidator, validators.ExecuteOperations):
+        original = checker.traverse
+        monkeypatch.setattr(checker, "traverse", lambda self, node, _o=original: walks.append(type(self).__name__)
+                            or _o(self, node))
+    expression = "SET #a = :v, b = list_append(if_not_exists(b, :v), :v) REMOVE c"
+    for _ in range(3):
+        _validated_shape(expression, {"#a": "walked_once"}, {":v": {"L": []}})
+    assert walks.count("ExecuteOperations") == 3  # what depends on the item and values: every time
+    assert [walks.count(name) for name in ("ActionCountValidator", "OverlappingPathsValidator",
+                                           "UpdateHashRangeKeyValidator")] == [1, 1, 1]
+
+
+def test_a_query_hands_on_its_items_without_copying_them_and_changes_none(monkeypatch: pytest.MonkeyPatch) -> None:
+    from moto import mock_aws
+    from moto.dynamodb.models.dynamo_type import Item
+
+    moto_speedups.install()
+    with mock_aws():
+        ddb = _table_with_items(3)
+        for index in range(3):
+            ddb.update_item(TableName="t", Key={"pk": {"S": f"job#{index}"}, "sk": {"S": "job"}},
+                            UpdateExpression="SET events = :e, doc = :d", ExpressionAttributeValues={
+                                ":e": {"L": [{"M": {"status": {"S": "queued"}}}]}, ":d": {"M": {"a": {"S": "b"}}}})
+        before = _state(ddb)
+        copies: list[int] = []
+        original = Item.__deepcopy__
+        monkeypatch.setattr(Item, "__deepcopy__", lambda self, memo: copies.append(1) or original(self, memo))
+        whole = ddb.query(TableName="t", KeyConditionExpression="pk = :p", ExpressionAttributeValues={
+            ":p": {"S": "job#1"}})["Items"]
+        part = ddb.query(TableName="t", KeyConditionExpression="pk = :p", ProjectionExpression="events[0].#s, doc.a",
+                         FilterExpression="n = :n", ExpressionAttributeNames={"#s": "status"},
+                         ExpressionAttributeValues={":p": {"S": "job#1"}, ":n": {"N": "1"}})["Items"]
+        assert copies == []
+        assert whole == [before[0][1]]
+        assert part == [{"events": {"L": [{"M": {"status": {"S": "queued"}}}]}, "doc": {"M": {"a": {"S": "b"}}}}]
+        assert _state(ddb) == before  # projecting and filtering changed no stored item

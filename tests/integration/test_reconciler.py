@@ -184,6 +184,18 @@ def test_dispatch_queues_each_job_due_within_the_minute_delayed_until_due(aws, s
     assert sorted(json.loads(m["Body"])["due"] for m in visible) == [1_800_000_000 - 10, 1_800_000_000]
 
 
+def test_the_due_query_reads_only_what_scheduling_a_check_needs(aws, sandbox, handlers):
+    from reelhook.adapters.jobs_table import DUE_FIELDS
+
+    job = create(handlers, {"model": "uniall/veo3.1-video-720p", "prompt": "p"})
+    make_due(aws, job["id"], check_queued_for=7)
+    found = list(JobStore().due_jobs(int(time.time())))
+    assert [j["id"] for j in found] == [job["id"]]
+    assert set(found[0]) == set(DUE_FIELDS)  # no events, request or results: a few KB less per due job
+    assert found[0]["provider"] == "uniall" and found[0]["check_queued_for"] == 7
+    assert polling.dispatch_due()["dispatched"] == 1
+
+
 def test_a_worker_queues_a_check_due_before_the_dispatchers_next_run(aws, sandbox, handlers):
     job = create(handlers, {"model": "uniall/veo3.1-video-720p", "prompt": "p"})
     make_due(aws, job["id"])

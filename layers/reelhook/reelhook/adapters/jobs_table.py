@@ -31,6 +31,9 @@ from reelhook.records import record
 from reelhook.states import ALLOWED_FROM, TERMINAL, Status
 
 ACTIVE_INDEX = "active-index"
+# What the scheduled poller reads of a due job to queue its check (polling.dispatch_due
+# and next_interval).
+DUE_FIELDS = ("id", "next_check_at", "check_queued_for", "provider", "poll_count")
 OWNER_INDEX = "owner-index"
 # Index reads one page of GET /v1/jobs may take when its filters match few jobs.
 MAX_LIST_READS = 8
@@ -538,12 +541,16 @@ class JobStore:
             yield from self.due_in_shard(shard, now_epoch, limit=limit)
 
     def due_in_shard(self, shard: int, now_epoch: int, *, limit: int = 100) -> Iterator[dict[str, Any]]:
-        """One shard's jobs whose ``next_check_at`` is at or before ``now_epoch``."""
+        """One shard's jobs whose ``next_check_at`` is at or before ``now_epoch``, each with only
+        what scheduling its check reads (``DUE_FIELDS``): a whole job is a few KB, and a pass
+        reads every due job."""
         kwargs: dict[str, Any] = {
             "TableName": self.table,
             "IndexName": ACTIVE_INDEX,
             "KeyConditionExpression": "active_shard = :shard AND next_check_at <= :now",
             "ExpressionAttributeValues": {":shard": {"S": str(shard)}, ":now": {"N": str(now_epoch)}},
+            "ProjectionExpression": ", ".join(f"#{name}" for name in DUE_FIELDS),
+            "ExpressionAttributeNames": {f"#{name}": name for name in DUE_FIELDS},
             "Limit": limit,
         }
         while True:
