@@ -80,3 +80,17 @@ def test_the_media_inspection_cost_is_measured_and_reported():
     assert coldstart.summary_rows(cold) == media_cost.summary_rows(result)
     assert "### Media inspection" in coldstart.render({**cold, "variants": {}, "runs": 1, "python": "3.12",
                                                         "lambda_like_env": True, "importtime": {}})
+
+
+def test_the_scale_benchmark_posts_from_a_client_process_and_loses_no_job(tmp_path):
+    import sys
+
+    done = run(sys.executable, "-m", "bench", "--quick", "--only", "scale", "--out", str(tmp_path), timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
+    entry = json.loads((tmp_path / "results.json").read_text())["benchmarks"]["scale"]
+    result = entry["result"]
+    assert result["final_status"] == {"succeeded": result["jobs"]} and result["lost"] == 0
+    assert result["submit_errors"] == 0 and result["jobs_per_second"] > 0
+    # The clients' HTTP work is not counted as the stack's: they post from a process of their own.
+    assert result["clients_process"] not in (entry["process"], os.getpid())
+    assert "client threads in a process of their own" in (tmp_path / "BENCHMARKS.md").read_text()
