@@ -224,41 +224,20 @@ def run(quick: bool) -> dict[str, Any]:
 
 def _run(stack: Any, recorder: AwsCalls, busy: MotoBusy, jobs_total: int, quick: bool,
          options: Any) -> dict[str, Any]:
-    import httpx
-
     ddb = bench_client("dynamodb", stack.endpoint_for("dynamodb"))
     sqs = bench_client("sqs", stack.endpoint_for("sqs"))
     table_name = stack.resources.table_name
     submitted: dict[str, dict[str, Any]] = {}
     submit_errors: list[str] = []
-    lock = threading.Lock()
-    local = threading.local()
-
-    def submit(index: int) -> None:
-        provider, body = MIX[index % len(MIX)]
-        api = getattr(local, "api", None)
-        if api is None:
-            api = local.api = httpx.Client(base_url=stack.api_url, timeout=120)
-        started = time.time()
-        try:
-            answer = api.post("/v1/jobs", json=body)
-            answer.raise_for_status()
-        except httpx.HTTPError as exc:
-            with lock:
-                submit_errors.append(f"{type(exc).__name__}: {exc}")
-            return
-        job = answer.json()
-        with lock:
-            submitted[job["id"]] = {"provider": provider, "submitted_at": started, "answered_at": time.time(),
-                                    "status": job["status"]}
 
     # Warm every function and client before measuring (what a warm fleet looks like); the second
     # round, three jobs at once, gives the uncontended handler durations the cost estimate uses.
     light: dict[str, list[float]] = {}
     for round_ in range(2):
         warm_mark = recorder.snapshot()
-        for index in range(len(MIX)):
-            submit(index)
+        _, _, _, posted, errors = post_jobs(stack.api_url, len(MIX), 1)  # one after another, in this process
+        submitted.update(posted)
+        submit_errors.extend(errors)
         _wait_all(ddb, table_name, set(submitted), timeout=60, stall=30, advance=None)
         submitted.clear()
         time.sleep(1.5)
