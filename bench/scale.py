@@ -211,7 +211,7 @@ def run(quick: bool) -> dict[str, Any]:
     from reelhook_local.sandbox import SandboxConfig
     from reelhook_local.stack import LocalStack, StackOptions
 
-    jobs_total = int(os.environ.get("BENCH_SCALE_JOBS", 0)) or (50 if quick else 1000)
+    jobs_total = int(os.environ.get("BENCH_SCALE_JOBS", 0)) or (50 if quick else FULL_RUN_JOBS)
     options = StackOptions(sandbox=SandboxConfig(step_seconds=2.0), schedule_seconds=1.0, poll_base_seconds=1,
                            poll_max_seconds=2, reconcile_after_seconds=60, transfer_workers=4,
                            aihubmax_callbacks=False)

@@ -174,7 +174,14 @@ def _keys_named(transact_items: list[dict[str, Any]], table: Any) -> list[dict[s
             and (table.range_key_attr is None or table.range_key_attr in key)]
 
 
-class _CopyNamedItemsOnly:
+class _CopyModule:
+    """The ``copy`` module as a moto module sees it, but for the ``deepcopy`` a subclass changes."""
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(copy, name)
+
+
+class _CopyNamedItemsOnly(_CopyModule):
     """Stands in for the ``copy`` module inside moto's DynamoDB backend.
 
     The backend only deep-copies whole tables to back up a transaction; during one, the copy
@@ -182,9 +189,6 @@ class _CopyNamedItemsOnly:
     rollback (putting "the copy" back) changes nothing and ``transact_write_items`` restores
     the snapshots instead.
     """
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(copy, name)
 
     @staticmethod
     def deepcopy(value: Any, memo: Any = None) -> Any:
@@ -306,16 +310,13 @@ def _static_update_checks_once() -> None:
     cls.validate = validate  # type: ignore[method-assign]
 
 
-class _ItemsReadBeforeTheirUpdate:
+class _ItemsReadBeforeTheirUpdate(_CopyModule):
     """Stands in for the ``copy`` module inside moto's DynamoDB request handlers.
 
     Their one deep copy is ``UpdateItem``'s of the stored item, taken to read its attributes
     (``to_json``) before the update changes it. ``to_json`` already builds fresh values, so the
     item itself gives the same attributes without the copy.
     """
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(copy, name)
 
     @staticmethod
     def deepcopy(value: Any, memo: Any = None) -> Any:
@@ -331,7 +332,7 @@ def _update_reads_the_old_item_without_copying() -> None:
     responses.copy = _ItemsReadBeforeTheirUpdate()  # type: ignore[assignment]
 
 
-class _QueryResultsReadOnly:
+class _QueryResultsReadOnly(_CopyModule):
     """Stands in for the ``copy`` module inside moto's table model.
 
     A Query deep-copies every item it found before handing them on, although all that follows
@@ -340,9 +341,6 @@ class _QueryResultsReadOnly:
     dicts), all under the DynamoDB lock. So a list of items is handed on as a new list of the
     same items; every other copy (a scanned item, a backup's table) is moto's deep copy.
     """
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(copy, name)
 
     @staticmethod
     def deepcopy(value: Any, memo: Any = None) -> Any:
